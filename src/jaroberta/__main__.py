@@ -1,0 +1,3 @@
+from jaroberta.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Readers, cleaning, sentence splitting, dedup, train/dev split, packing to shards."""

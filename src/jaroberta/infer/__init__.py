@@ -1,0 +1,1 @@
+"""Fill-mask, scoring, embeddings, perplexity."""

@@ -1,0 +1,1 @@
+"""Presets and input conventions per checkpoint family; loading and saving in Hugging Face format."""

@@ -1,0 +1,1 @@
+"""The local HTTP service and its web page."""

@@ -1,0 +1,1 @@
+"""Normalization, MeCab, the two tokenizer families, user dictionaries."""

@@ -1,0 +1,1 @@
+"""Masking, the pretraining loop, optimizer and schedule, checkpoints, distributed setup, fine-tuning."""
