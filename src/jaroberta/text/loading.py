@@ -1,0 +1,148 @@
+"""`load_tokenizer(path)`: one entry point for every tokenizer folder jaroberta meets.
+
+The family is detected from the files, in this order:
+1. our sidecar `jaroberta_tokenizer.json` (anything jaroberta saved);
+2. rinna's Hugging Face layout: `spiece.model` (or `google_sp.model`), with a
+   `T5Tokenizer` config or none -> SentencePiece family, lower-casing (rinna's card asks
+   users to set `do_lower_case` by hand; we apply it ourselves);
+3. JMedRoBERTa's layout: `vocab.txt` + a `BertJapaneseTokenizer` config with MeCab
+   -> MeCab + WordPiece family, full-width conversion (`normalize_text: false` there means
+   users had to convert by hand). The user dictionaries named in `mecab_option` by
+   absolute path are looked up *by file name*: in the user's override, then the folder
+   itself; a missing one raises an error that says which file and how to supply it.
+A path to a `.model` file loads that SentencePiece model with rinna's normalization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+from jaroberta.text.base import SIDECAR, JaTokenizer
+from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
+from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
+from jaroberta.text.sidecar import Sidecar
+
+UserDicts = dict[str, Path] | list[Path] | tuple[Path, ...] | None
+
+
+def load_tokenizer(path: str | Path, *, user_dicts: UserDicts = None, normalization: Normalization | None = None) -> JaTokenizer:
+    """Load a tokenizer folder of either family (see module doc for how the family is found).
+
+    `user_dicts`: where the MeCab user dictionaries are, as {file name: path} or a list of
+    paths matched by file name; overrides the folder's own copies. `normalization`
+    overrides the recorded one (e.g. Normalization() for text already normalized).
+    """
+    path = Path(path)
+    overrides = _by_name(user_dicts)
+    if path.is_file() and path.suffix == ".model":
+        return _sentencepiece(path, normalization or RINNA_NORMALIZATION)
+    if not path.is_dir():
+        raise JarobertaError(f"tokenizer {path} does not exist: give a tokenizer folder (or a SentencePiece .model file)")
+    for detect, load in LAYOUTS:
+        if detect(path):
+            return load(path, overrides, normalization)
+    raise JarobertaError(
+        f"{path} is not a tokenizer folder jaroberta knows: expected {SIDECAR} (saved by jaroberta), "
+        f"{' or '.join(SP_MODEL_FILES)} (rinna layout), or {VOCAB_FILE} + tokenizer_config.json with "
+        "BertJapaneseTokenizer and MeCab (JMedRoBERTa layout)"
+    )
+
+
+def _by_name(user_dicts: UserDicts) -> dict[str, Path]:
+    if user_dicts is None:
+        return {}
+    if isinstance(user_dicts, dict):
+        return {name: Path(p) for name, p in user_dicts.items()}
+    return {Path(p).name: Path(p) for p in user_dicts}
+
+
+def _sentencepiece(model_file: Path, normalization: Normalization) -> JaTokenizer:
+    from jaroberta.text.unigram import SentencePieceTokenizer
+
+    return SentencePieceTokenizer.from_file(model_file, normalization)
+
+
+def _sp_model_file(directory: Path) -> Path | None:
+    return next((directory / name for name in SP_MODEL_FILES if (directory / name).is_file()), None)
+
+
+# -- jaroberta's own folders ---------------------------------------------------------
+def _has_sidecar(directory: Path) -> bool:
+    return (directory / SIDECAR).is_file()
+
+
+def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
+    sidecar = Sidecar.load(directory)
+    normalization = normalization or sidecar.normalization
+    if sidecar.family == "sentencepiece":
+        model_file = _sp_model_file(directory)
+        if model_file is None:
+            raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
+        return _sentencepiece(model_file, normalization)
+    if sidecar.family == "mecab-wordpiece":
+        from jaroberta.text.userdict import DictionaryRef
+        from jaroberta.text.wordpiece import MecabWordPieceTokenizer
+
+        refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
+        paths = _resolve(refs, directory, overrides)
+        return MecabWordPieceTokenizer.from_vocab_file(
+            directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token
+        )
+    raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer family {sidecar.family!r}")
+
+
+def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:
+    from jaroberta.text.userdict import resolve_dictionary
+
+    return [resolve_dictionary(ref, search_paths=(directory,), override=overrides.get(ref.name)) for ref in refs]
+
+
+# -- rinna's Hugging Face layout -----------------------------------------------------
+def _is_rinna_layout(directory: Path) -> bool:
+    if _sp_model_file(directory) is None:
+        return False
+    config_file = directory / "tokenizer_config.json"
+    return not config_file.exists() or read_config(directory).get("tokenizer_class", "T5Tokenizer") in {"T5Tokenizer", "T5TokenizerFast"}
+
+
+def _load_rinna(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
+    return _sentencepiece(_sp_model_file(directory), normalization or RINNA_NORMALIZATION)
+
+
+# -- JMedRoBERTa's Hugging Face layout -----------------------------------------------
+def _is_jmed_layout(directory: Path) -> bool:
+    if not (directory / VOCAB_FILE).is_file() or not (directory / "tokenizer_config.json").is_file():
+        return False
+    config = read_config(directory)
+    return config.get("tokenizer_class") == "BertJapaneseTokenizer" and config.get("word_tokenizer_type") == "mecab"
+
+
+def _load_jmed(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
+    from jaroberta.text.userdict import DictionaryRef
+    from jaroberta.text.wordpiece import MecabWordPieceTokenizer
+
+    config = read_config(directory)
+    mecab_kwargs = config.get("mecab_kwargs") or {}
+    if config.get("subword_tokenizer_type", "wordpiece") != "wordpiece":
+        raise JarobertaError(f"{directory}: only subword_tokenizer_type 'wordpiece' is supported")
+    if config.get("do_lower_case"):
+        raise JarobertaError(f"{directory}: do_lower_case true is not supported for the MeCab family")
+    if normalization is None:
+        # normalize_text true means BertJapaneseTokenizer applied NFKC itself.
+        normalization = Normalization(nfkc=True) if mecab_kwargs.get("normalize_text", True) else JMED_NORMALIZATION
+    # The published config holds an absolute path from the authors' machine: only the
+    # file name is meaningful here; the content hash is unknown ("").
+    names = user_dictionary_names(mecab_kwargs.get("mecab_option") or "")
+    paths = _resolve([DictionaryRef(name, "") for name in names], directory, overrides)
+    system_dict = system_dict_name(mecab_kwargs.get("mecab_dic", "ipadic"))
+    return MecabWordPieceTokenizer.from_vocab_file(directory / VOCAB_FILE, system_dict, paths, normalization)
+
+
+LAYOUTS: tuple[tuple[Callable[[Path], bool], Callable[..., JaTokenizer]], ...] = (
+    (_has_sidecar, _load_sidecar_folder),
+    (_is_rinna_layout, _load_rinna),
+    (_is_jmed_layout, _load_jmed),
+)
+"""(detect, load) in order of precedence."""

@@ -1,0 +1,128 @@
+"""Training a tokenizer of either family from a corpus: one config, a registry of trainers.
+
+`train_tokenizer(TokenizerTrainConfig(...))` reads sentences (a corpus folder made by
+`jaroberta corpus build`, or plain text files with one sentence per line), applies the
+family's normalization *before* training (so the vocabulary is learned on exactly the
+text that encoding will see), trains, saves to `out` when given, and returns the
+tokenizer. Each family registers one trainer function in `TRAINERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+from jaroberta.text.base import JaTokenizer
+from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VOCAB = {"sentencepiece": 32000, "mecab-wordpiece": 30000}
+"""rinna's and JMedRoBERTa's vocabulary sizes."""
+DEFAULT_NORMALIZATION = {"sentencepiece": RINNA_NORMALIZATION, "mecab-wordpiece": JMED_NORMALIZATION}
+SYSTEM_DICTS = ("ipadic", "unidic-lite")
+
+
+@dataclass
+class TokenizerTrainConfig:
+    """Everything that decides a trained tokenizer."""
+
+    family: str
+    """'sentencepiece' (rinna layout) or 'mecab-wordpiece' (JMedRoBERTa layout)."""
+    inputs: tuple[Path, ...]
+    """Corpus folders from `jaroberta corpus build` (train split) or text files, one sentence per line."""
+    out: Path | None = None
+    """Folder to save the tokenizer into (None: only return it)."""
+    vocab_size: int | None = None
+    """Vocabulary size; None = the family's default (32000 sentencepiece, 30000 mecab-wordpiece)."""
+    character_coverage: float = 0.9995
+    """SentencePiece: share of characters covered by the vocabulary (rare ones become <unk>)."""
+    sample_sentences: int = 2_000_000
+    """SentencePiece: train on a random sample of this many sentences (0 = all)."""
+    system_dict: str = "ipadic"
+    """MeCab system dictionary: 'ipadic' or 'unidic-lite'."""
+    user_dicts: tuple[Path, ...] = ()
+    """MeCab user dictionaries (.dic), e.g. from `jaroberta dict build`."""
+    normalization: Normalization | None = None
+    """Override of the family's normalization (rinna: lower-case; JMedRoBERTa: full-width)."""
+    min_frequency: int = 2
+    """WordPiece: minimum count of a merge."""
+    workers: int = 1
+    """Processes for MeCab segmentation / threads for SentencePiece."""
+
+    def __post_init__(self) -> None:
+        self.inputs = tuple(Path(p) for p in self.inputs)
+        self.user_dicts = tuple(Path(p) for p in self.user_dicts)
+        if self.family not in DEFAULT_VOCAB:
+            raise JarobertaError(f"unknown tokenizer family {self.family!r}; choose one of {sorted(DEFAULT_VOCAB)}")
+        if not self.inputs:
+            raise JarobertaError("no training input given: pass a corpus folder or text files")
+        if self.vocab_size is None:
+            self.vocab_size = DEFAULT_VOCAB[self.family]
+        if self.vocab_size < 10:
+            raise JarobertaError(f"vocab_size {self.vocab_size} is too small")
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise JarobertaError(f"character_coverage must be in (0, 1], got {self.character_coverage}")
+        if self.sample_sentences < 0 or self.workers < 1:
+            raise JarobertaError("sample_sentences must be >= 0 and workers >= 1")
+        if self.system_dict not in SYSTEM_DICTS:
+            raise JarobertaError(f"unknown system dictionary {self.system_dict!r}; choose one of {SYSTEM_DICTS}")
+        if self.user_dicts and self.family != "mecab-wordpiece":
+            raise JarobertaError("user dictionaries only apply to the mecab-wordpiece family")
+        if self.normalization is None:
+            self.normalization = DEFAULT_NORMALIZATION[self.family]
+
+
+def iter_sentences(inputs: tuple[Path, ...]) -> Iterator[str]:
+    """Sentences of every input: a corpus folder's train split, or a text file's non-empty lines."""
+    for path in inputs:
+        if path.is_dir():
+            yield from _corpus_sentences(path)
+        elif path.is_file():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    line = line.rstrip("\n")
+                    if line.strip():
+                        yield line
+        else:
+            raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
+
+
+def _corpus_sentences(directory: Path) -> Iterator[str]:
+    try:
+        from jaroberta.corpus import iter_sentences as corpus_sentences
+    except ImportError as exc:
+        raise JarobertaError(
+            f"{directory} is a folder, but this jaroberta has no corpus reader; pass text files (one sentence per line)"
+        ) from exc
+    yield from corpus_sentences(directory, "train")
+
+
+def _train_sentencepiece(config: TokenizerTrainConfig) -> JaTokenizer:
+    from jaroberta.text.unigram import train_sentencepiece
+
+    return train_sentencepiece(config, iter_sentences(config.inputs))
+
+
+def _train_mecab_wordpiece(config: TokenizerTrainConfig) -> JaTokenizer:
+    from jaroberta.text.wordpiece import train_mecab_wordpiece
+
+    return train_mecab_wordpiece(config, iter_sentences(config.inputs))
+
+
+TRAINERS: dict[str, Callable[[TokenizerTrainConfig], JaTokenizer]] = {
+    "sentencepiece": _train_sentencepiece,
+    "mecab-wordpiece": _train_mecab_wordpiece,
+}
+
+
+def train_tokenizer(config: TokenizerTrainConfig) -> JaTokenizer:
+    """Train the configured family, save it to `config.out` when set, and return it."""
+    tokenizer = TRAINERS[config.family](config)
+    if config.out is not None:
+        tokenizer.save(config.out)
+        log.info("tokenizer (%s, vocab %d) saved to %s", tokenizer.family, tokenizer.vocab_size, config.out)
+    return tokenizer

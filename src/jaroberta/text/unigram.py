@@ -1,0 +1,261 @@
+"""Family 1: a SentencePiece unigram model in rinna's layout (rinna/japanese-roberta-base).
+
+Ids 0-2 are `<unk> <s> </s>`, control symbols `[PAD] [CLS] [SEP] [MASK]` are 3-6,
+`nmt_nfkc` runs inside the model and our `Normalization` (lower-casing for rinna) runs
+before it, so users never lower-case by hand. `encode` returns pieces only: rinna's
+`[CLS]` framing (and the absence of `</s>`) is `model.conventions.RINNA`'s business.
+
+The literal mask rule. Text may contain the literal mask token ("[MASK]"): we split the
+*original* text there (before normalization, which would lower-case it to "[mask]"),
+encode the parts, and put the mask id between them. The text "[MASK]" never goes through
+SentencePiece, which would cut it into `▁[`, `mask`, `]`. A part after a mask continues
+the sentence, so it is encoded *without* the dummy prefix `▁`:
+"4年に1度[MASK]は開かれる。" gives `▁4 年に 1 度 [MASK] は 開かれる 。`, the same pieces as
+the unmasked sentence with one id replaced (rinna's "mask after tokenization"). Spaces
+next to a mask are dropped like any edge whitespace by SentencePiece. The mask is a word
+of its own in `word_ids`. Other special-token strings typed in text ("[CLS]", "[SEP]",
+"[PAD]", "<unk>") are ordinary text and are segmented like any other characters.
+
+Unknown characters (emoji, rare kanji) become `<unk>` pieces, counted in
+`Encoding.unknown`. Nothing is ever truncated.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
+
+from jaroberta.text.base import Encoding
+from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
+from jaroberta.text.sidecar import Sidecar, fingerprint
+
+CONTROL_SYMBOLS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+"""rinna's control symbols, ids 3-6 after `<unk> <s> </s>`."""
+MODEL_FILE = "spiece.model"
+"""File name Hugging Face's T5Tokenizer (rinna's tokenizer_class) expects."""
+WORD_START = "\u2581"
+_HALF_KANA = re.compile("[\uff61-\uff9f]")
+
+_ROLES = {"pad": "[PAD]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]", "bos": "<s>", "eos": "</s>"}
+
+
+def _processor(model_proto: bytes, dummy_prefix: bool) -> spm.SentencePieceProcessor:
+    if dummy_prefix:
+        return spm.SentencePieceProcessor(model_proto=model_proto)
+    # Continuation parts (after a literal [MASK]) are the middle of a sentence: no `▁`.
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model_proto)
+    proto.normalizer_spec.add_dummy_prefix = False
+    return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
+
+def _span_map(text: str, normalization: Normalization) -> tuple[str, list[int] | None, list[int] | None]:
+    """(normalized, starts, ends): the original span of each normalized char; None = same index."""
+    normalized = normalization(text)
+    # Without NFKC and half-width kana (whose voiced marks compose) no character shrinks,
+    # so equal lengths mean one char for one char: skip the per-character map.
+    if len(normalized) == len(text) and not normalization.nfkc and not _HALF_KANA.search(text):
+        return normalized, None, None
+    normalized, starts = normalization.normalize_with_offsets(text)
+    # A normalized char ends where the next original segment starts.
+    ends = [len(text)] * len(starts)
+    next_start = len(text)
+    for j in range(len(starts) - 2, -1, -1):
+        if starts[j + 1] != starts[j]:
+            next_start = starts[j + 1]
+        ends[j] = next_start
+    return normalized, starts, ends
+
+
+class SentencePieceTokenizer:
+    """rinna-family tokenizer: our normalization, then a SentencePiece unigram model."""
+
+    family = "sentencepiece"
+
+    def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]"):
+        self.normalization = normalization
+        self.mask_token = mask_token
+        self._proto = bytes(model_proto)
+        self._sp = _processor(self._proto, dummy_prefix=True)
+        self._sp_continue = _processor(self._proto, dummy_prefix=False)
+        self._pieces = [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
+        self._vocab = {piece: i for i, piece in enumerate(self._pieces)}
+        self._unk_id = self._sp.unk_id()
+        self._mask_id = self._vocab.get(mask_token)
+        self._fingerprint = fingerprint(self._proto, normalization)
+
+    @classmethod
+    def from_file(cls, path: str | Path, normalization: Normalization = RINNA_NORMALIZATION) -> "SentencePieceTokenizer":
+        return cls(Path(path).read_bytes(), normalization)
+
+    def __reduce__(self):
+        # Worker processes rebuild the C++ processors from the model bytes.
+        return (self.__class__, (self._proto, self.normalization, self.mask_token))
+
+    # -- vocabulary ----------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self._pieces)
+
+    @property
+    def special_ids(self) -> dict[str, int]:
+        ids = {"unk": self._unk_id}
+        for role, token in _ROLES.items():
+            if token in self._vocab:
+                ids[role] = self._vocab[token]
+        return ids
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def model_proto(self) -> bytes:
+        return self._proto
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._vocab.get(token)
+
+    def id_to_token(self, idx: int) -> str:
+        return self._pieces[idx]
+
+    # -- encoding ------------------------------------------------------------------
+    def encode(self, text: str) -> Encoding:
+        return self.encode_batch([text])[0]
+
+    def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
+        """Fast path: one multi-threaded SentencePiece call for all texts without a literal mask."""
+        out: list[list[int] | None] = [None] * len(texts)
+        plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
+        normalize = self.normalization
+        ids = self._sp.encode([normalize(texts[i]) for i in plain], num_threads=max(1, workers))
+        for i, row in zip(plain, ids):
+            out[i] = row
+        for i, text in enumerate(texts):
+            if out[i] is None:
+                out[i] = self._encode_with_masks(text).ids
+        return out
+
+    def encode_batch(self, texts: list[str], workers: int = 1) -> list[Encoding]:
+        out: list[Encoding | None] = [None] * len(texts)
+        plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
+        mapped = [_span_map(texts[i], self.normalization) for i in plain]
+        results = self._sp.encode([m[0] for m in mapped], return_type="offset_mapping", num_threads=max(1, workers))
+        for i, (_, starts, ends), result in zip(plain, mapped, results):
+            enc = Encoding([], [], [], [], 0)
+            self._append(enc, result, starts, ends, shift=0, word_base=0)
+            out[i] = enc
+        for i, text in enumerate(texts):
+            if out[i] is None:
+                out[i] = self._encode_with_masks(text)
+        return out
+
+    def _encode_with_masks(self, text: str) -> Encoding:
+        enc = Encoding([], [], [], [], 0)
+        position = 0
+        for index, part in enumerate(text.split(self.mask_token)):
+            if index > 0:
+                self._append_mask(enc, position)
+                position += len(self.mask_token)
+            if part:
+                normalized, starts, ends = _span_map(part, self.normalization)
+                processor = self._sp if index == 0 else self._sp_continue
+                result = processor.encode(normalized, return_type="offset_mapping")
+                self._append(enc, result, starts, ends, shift=position, word_base=_next_word(enc))
+            position += len(part)
+        return enc
+
+    def _append_mask(self, enc: Encoding, position: int) -> None:
+        enc.ids.append(self._mask_id if self._mask_id is not None else self._unk_id)
+        enc.tokens.append(self.mask_token)
+        enc.offsets.append((position, position + len(self.mask_token)))
+        enc.word_ids.append(_next_word(enc))
+
+    def _append(self, enc: Encoding, result: dict, starts, ends, shift: int, word_base: int) -> None:
+        """Add one SentencePiece result, mapping normalized char offsets back to the original."""
+        word = word_base - 1
+        unk = self._unk_id
+        for n, (idx, piece, (b, e)) in enumerate(zip(result["ids"], result["pieces"], result["offsets"])):
+            if n == 0 or piece.startswith(WORD_START):
+                word += 1
+            if idx == unk:
+                enc.unknown += 1
+            enc.ids.append(idx)
+            enc.tokens.append(self._pieces[idx])
+            enc.offsets.append(_original_span(b, e, starts, ends, shift))
+            enc.word_ids.append(word)
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of the ids; special tokens other than the mask are dropped, the mask is written out."""
+        out: list[str] = []
+        run: list[int] = []
+        for idx in ids:
+            if idx == self._mask_id:
+                out.append(self._sp.decode(run))
+                out.append(self.mask_token)
+                run = []
+            else:
+                run.append(idx)
+        out.append(self._sp.decode(run))
+        return "".join(out)
+
+    # -- saving --------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """Write rinna's Hugging Face layout (spiece.model + T5Tokenizer config) and the sidecar."""
+        from jaroberta.text.hf_layout import write_rinna_layout
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / MODEL_FILE).write_bytes(self._proto)
+        write_rinna_layout(directory, lowercase=self.normalization.lowercase)
+        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
+
+
+def _next_word(enc: Encoding) -> int:
+    return enc.word_ids[-1] + 1 if enc.word_ids else 0
+
+
+def _original_span(b: int, e: int, starts, ends, shift: int) -> tuple[int, int]:
+    if starts is None:
+        return (b + shift, e + shift)
+    if b >= e:  # a bare `▁` (dummy prefix) covers no character
+        at = starts[b] if b < len(starts) else (ends[-1] if ends else 0)
+        return (at + shift, at + shift)
+    return (starts[b] + shift, ends[e - 1] + shift)
+
+
+def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
+    """Train a unigram model in rinna's layout on `sentences` (normalized here, before training).
+
+    `config` is a `jaroberta.text.training.TokenizerTrainConfig`.
+    """
+    import io
+
+    from tqdm import tqdm
+
+    normalize = config.normalization
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=(normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=config.vocab_size,
+        # Small corpora cannot fill a large vocabulary: take what there is instead of failing.
+        hard_vocab_limit=False,
+        character_coverage=config.character_coverage,
+        input_sentence_size=config.sample_sentences,
+        shuffle_input_sentence=True,
+        normalization_rule_name="nmt_nfkc",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,  # [PAD] is a control symbol at 3, as in rinna's model
+        control_symbols=list(CONTROL_SYMBOLS),
+        max_sentence_length=1 << 16,
+        num_threads=config.workers,
+        minloglevel=2,
+    )
+    return SentencePieceTokenizer(model.getvalue(), config.normalization)

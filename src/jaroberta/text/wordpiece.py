@@ -1,0 +1,343 @@
+"""Family 2: MeCab words, then WordPiece, in JMedRoBERTa's layout.
+
+Pipeline: our `Normalization` (full-width conversion for JMedRoBERTa, *before* MeCab,
+because its IPAdic + Manbyo vocabulary was built from full-width text and the published
+tokenizer does not normalize) -> MeCab words (fugashi, a system dictionary plus user
+dictionaries, `text/mecab.py`) -> a Rust `tokenizers` WordPiece model over the
+pre-tokenized words. Ids are identical to `BertJapaneseTokenizer` on the same folder:
+- a MeCab surface is further split on whitespace and whitespace-only surfaces (MeCab
+  returns U+3000 as a word) are dropped, as BertJapaneseTokenizer's `whitespace_tokenize`
+  does;
+- a word longer than 100 characters, or one WordPiece cannot cover, is one `[UNK]`
+  (`max_input_chars_per_word=100`), counted in `Encoding.unknown`;
+- special tokens: `[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4` (BERT-Japanese order).
+
+The literal mask rule. The literal "[MASK]" in text is split out of the *original* text
+(full-width conversion would turn it into "［ＭＡＳＫ］"), the parts go through MeCab
+separately and the mask id goes between them, as one word of its own (so MeCab never
+sees "[MASK]" and can't glue it to neighbours); `BertJapaneseTokenizer` does the same
+through its added-token splitting. Other special-token strings ("[CLS]", "[SEP]",
+"[PAD]", "[UNK]") typed in text are ordinary text for us, whereas BertJapaneseTokenizer
+would turn them into special ids: we never let users inject framing tokens by typing.
+
+Encoding never truncates; `workers > 1` spreads texts over processes, each rebuilding its
+MeCab tagger from the pickled tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from jaroberta.deps import require
+from jaroberta.text.base import Encoding
+from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
+from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
+from jaroberta.text.sidecar import Sidecar, fingerprint
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+"""Ids 0-4, BERT-Japanese order."""
+MAX_INPUT_CHARS_PER_WORD = 100
+"""BertJapaneseTokenizer's WordpieceTokenizer limit: longer words become one [UNK]."""
+
+WORD_CACHE_SIZE = 500_000
+"""Distinct words whose WordPiece ids are remembered (cleared when full)."""
+
+_ROLES = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+_WHITESPACE = re.compile(r"\s")
+_HALF_KANA = re.compile("[\uff61-\uff9f]")
+
+
+def _wordpiece_model(vocab: list[str], unk_token: str):
+    tokenizers = require("tokenizers", "the MeCab + WordPiece tokenizer")
+    model = tokenizers.models.WordPiece(
+        {token: i for i, token in enumerate(vocab)},
+        unk_token=unk_token,
+        max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
+        continuing_subword_prefix="##",
+    )
+    return tokenizers.Tokenizer(model)
+
+
+def _split_whitespace(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Split surfaces on whitespace and drop whitespace-only ones, keeping offsets."""
+    out = []
+    for surface, start, _ in words:
+        for match in re.finditer(r"\S+", surface):
+            out.append((match.group(), start + match.start(), start + match.end()))
+    return out
+
+
+class MecabWordPieceTokenizer:
+    """JMedRoBERTa-family tokenizer: normalization, MeCab words, WordPiece."""
+
+    family = "mecab-wordpiece"
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        system_dict: str = "ipadic",
+        user_dicts: Sequence[str | Path] = (),
+        normalization: Normalization = JMED_NORMALIZATION,
+        mask_token: str = "[MASK]",
+        unk_token: str = "[UNK]",
+    ):
+        from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
+        from jaroberta.text.userdict import DictionaryRef, file_sha256
+
+        self.vocab = list(vocab)
+        self.system_dict = system_dict
+        self.user_dicts = tuple(Path(p) for p in user_dicts)
+        self.normalization = normalization
+        self.mask_token = mask_token
+        self.unk_token = unk_token
+        self._vocab = {token: i for i, token in enumerate(self.vocab)}
+        if unk_token not in self._vocab:
+            from jaroberta.errors import JarobertaError
+
+            raise JarobertaError(f"the vocabulary has no unknown token {unk_token!r}")
+        self._unk_id = self._vocab[unk_token]
+        self._mask_id = self._vocab.get(mask_token)
+        self._splitter = MecabWordSplitter(MecabConfig(system_dict=system_dict, user_dicts=tuple(str(p) for p in self.user_dicts)))
+        self._wordpiece = _wordpiece_model(self.vocab, unk_token)
+        self._word_cache: dict[str, list[int]] = {}
+        self.dictionaries = [DictionaryRef(p.name, file_sha256(p)) for p in self.user_dicts]
+        vocab_bytes = "\n".join(self.vocab).encode("utf-8")
+        self._fingerprint = fingerprint(vocab_bytes, normalization, [d.sha256 for d in self.dictionaries], extra=system_dict)
+
+    @classmethod
+    def from_vocab_file(
+        cls,
+        vocab_file: str | Path,
+        system_dict: str = "ipadic",
+        user_dicts: Sequence[str | Path] = (),
+        normalization: Normalization = JMED_NORMALIZATION,
+        mask_token: str = "[MASK]",
+    ) -> "MecabWordPieceTokenizer":
+        # Exactly as BertJapaneseTokenizer's load_vocab: one token per line, only "\n" stripped.
+        lines = Path(vocab_file).read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return cls(lines, system_dict, user_dicts, normalization, mask_token)
+
+    def __reduce__(self):
+        # Workers rebuild the MeCab tagger and the Rust model from these plain values.
+        return (
+            self.__class__,
+            (self.vocab, self.system_dict, self.user_dicts, self.normalization, self.mask_token, self.unk_token),
+        )
+
+    # -- vocabulary ----------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def special_ids(self) -> dict[str, int]:
+        return {role: self._vocab[token] for role, token in _ROLES.items() if token in self._vocab}
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._vocab.get(token)
+
+    def id_to_token(self, idx: int) -> str:
+        return self.vocab[idx]
+
+    # -- words -------------------------------------------------------------------------
+    def words(self, text: str) -> list[str]:
+        """The MeCab words of already-normalized text, split as BertJapaneseTokenizer splits them."""
+        surfaces = self._splitter.surfaces(text)
+        if _WHITESPACE.search(text):
+            return [w for s in surfaces for w in s.split()]
+        return surfaces
+
+    def _words_local(self, texts: list[str]) -> list[list[str]]:
+        return [self.words(t) for t in texts]
+
+    # -- encoding ------------------------------------------------------------------
+    def encode(self, text: str) -> Encoding:
+        return self._encode_local([text])[0]
+
+    def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
+        """Fast path: ids only."""
+        return _in_workers(self, "_encode_ids_local", texts, workers)
+
+    def encode_batch(self, texts: list[str], workers: int = 1) -> list[Encoding]:
+        return _in_workers(self, "_encode_local", texts, workers)
+
+    def _encode_ids_local(self, texts: list[str]) -> list[list[int]]:
+        out: list[list[int]] = []
+        normalize, mask, cache = self.normalization, self.mask_token, self._word_cache
+        for text in texts:
+            if mask in text:
+                out.append(self._encode_with_masks(text).ids)
+                continue
+            ids: list[int] = []
+            for word in self.words(normalize(text)):
+                pieces = cache.get(word)
+                ids += pieces if pieces is not None else self._word_ids(word)
+            out.append(ids)
+        return out
+
+    def _word_ids(self, word: str) -> list[int]:
+        """WordPiece ids of one word through the Rust model, remembered: words repeat (Zipf),
+        so most lookups are one dict hit instead of a greedy longest-match."""
+        ids = [token.id for token in self._wordpiece.model.tokenize(word)]
+        if len(self._word_cache) >= WORD_CACHE_SIZE:
+            self._word_cache.clear()
+        self._word_cache[word] = ids
+        return ids
+
+    def _encode_local(self, texts: list[str]) -> list[Encoding]:
+        return [self._encode_with_masks(text) for text in texts]
+
+    def _encode_with_masks(self, text: str) -> Encoding:
+        enc = Encoding([], [], [], [], 0)
+        position = 0
+        for index, part in enumerate(text.split(self.mask_token)):
+            if index > 0:
+                enc.ids.append(self._mask_id if self._mask_id is not None else self._unk_id)
+                enc.tokens.append(self.mask_token)
+                enc.offsets.append((position, position + len(self.mask_token)))
+                enc.word_ids.append(enc.word_ids[-1] + 1 if enc.word_ids else 0)
+                position += len(self.mask_token)
+            if part:
+                self._append_part(enc, part, position)
+            position += len(part)
+        return enc
+
+    def _append_part(self, enc: Encoding, part: str, shift: int) -> None:
+        normalized, starts, ends = _span_map(part, self.normalization)
+        words = _split_whitespace(self._splitter.words(normalized))
+        if not words:
+            return
+        pieces = self._wordpiece.encode([w for w, _, _ in words], is_pretokenized=True, add_special_tokens=False)
+        word_base = enc.word_ids[-1] + 1 if enc.word_ids else 0
+        for idx, token, (b, e), w in zip(pieces.ids, pieces.tokens, pieces.offsets, pieces.word_ids):
+            word_start = words[w][1]
+            if idx == self._unk_id:
+                enc.unknown += 1
+                b, e = 0, words[w][2] - word_start  # [UNK] stands for the whole word
+            enc.ids.append(idx)
+            enc.tokens.append(token)
+            enc.offsets.append(_original_span(word_start + b, word_start + e, starts, ends, shift))
+            enc.word_ids.append(word_base + w)
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of the ids: pieces joined without spaces (Japanese), `##` removed; [PAD]/[CLS]/[SEP] dropped."""
+        skip = {self._vocab.get(t) for t in ("[PAD]", "[CLS]", "[SEP]")}
+        out = []
+        for idx in ids:
+            if idx in skip:
+                continue
+            token = self.vocab[idx]
+            out.append(token[2:] if token.startswith("##") else token)
+        return "".join(out)
+
+    # -- saving --------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """vocab.txt + BertJapaneseTokenizer config + copies of the user dictionaries + sidecar."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / VOCAB_FILE).write_text("".join(t + "\n" for t in self.vocab), encoding="utf-8")
+        copies = []
+        for path in self.user_dicts:
+            target = directory / path.name
+            if path.resolve() != target.resolve():
+                shutil.copyfile(path, target)
+            copies.append(target)
+        write_bert_japanese_layout(directory, self.system_dict, copies)
+        Sidecar(
+            self.family,
+            self.normalization,
+            self.mask_token,
+            system_dict=self.system_dict,
+            dictionaries=[d.to_dict() for d in self.dictionaries],
+            fingerprint=self.fingerprint,
+        ).save(directory)
+
+
+def _span_map(text: str, normalization: Normalization):
+    from jaroberta.text.unigram import _span_map as span_map
+
+    return span_map(text, normalization)
+
+
+def _original_span(b: int, e: int, starts, ends, shift: int) -> tuple[int, int]:
+    if starts is None:
+        return (b + shift, e + shift)
+    return (starts[b] + shift, ends[e - 1] + shift)
+
+
+# -- worker processes ------------------------------------------------------------------
+_WORKER_TOKENIZER: MecabWordPieceTokenizer | None = None
+
+
+def _init_worker(tokenizer: MecabWordPieceTokenizer) -> None:
+    global _WORKER_TOKENIZER
+    _WORKER_TOKENIZER = tokenizer
+
+
+def _run_in_worker(job: tuple[str, list[str]]):
+    method, texts = job
+    return getattr(_WORKER_TOKENIZER, method)(texts)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _in_workers(tokenizer: MecabWordPieceTokenizer, method: str, texts: list[str], workers: int) -> list:
+    """Run `tokenizer.<method>(chunk)` over chunks of texts in `workers` processes, in order."""
+    if workers <= 1 or len(texts) < 2 * workers:
+        return getattr(tokenizer, method)(texts)
+    import multiprocessing
+
+    size = max(1, min(2000, len(texts) // (workers * 4)))
+    with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(tokenizer,)) as pool:
+        results = pool.map(_run_in_worker, [(method, chunk) for chunk in _chunks(texts, size)])
+    return [item for chunk in results for item in chunk]
+
+
+# -- training ------------------------------------------------------------------------
+def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTokenizer:
+    """Train WordPiece on the MeCab words of `sentences` (normalized first).
+
+    `config` is a `jaroberta.text.training.TokenizerTrainConfig`.
+    """
+    from tqdm import tqdm
+
+    tokenizers = require("tokenizers", "training a WordPiece vocabulary")
+    # Segment with a vocabulary-less tokenizer of the same settings: same words as encoding.
+    segmenter = MecabWordPieceTokenizer(list(SPECIAL_TOKENS), config.system_dict, config.user_dicts, config.normalization)
+    model = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+    model.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    trainer = tokenizers.trainers.WordPieceTrainer(
+        vocab_size=config.vocab_size,
+        min_frequency=config.min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    lines = (" ".join(words) for words in _segmented(segmenter, sentences, config.workers))
+    model.train_from_iterator(tqdm(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
+    vocab = sorted(model.get_vocab().items(), key=lambda item: item[1])
+    return MecabWordPieceTokenizer([token for token, _ in vocab], config.system_dict, config.user_dicts, config.normalization)
+
+
+def _segmented(segmenter: MecabWordPieceTokenizer, sentences: Iterable[str], workers: int) -> Iterable[list[str]]:
+    normalize = segmenter.normalization
+    batch: list[str] = []
+    for sentence in sentences:
+        batch.append(normalize(sentence))
+        if len(batch) >= 10_000:
+            yield from _in_workers(segmenter, "_words_local", batch, workers)
+            batch = []
+    if batch:
+        yield from _in_workers(segmenter, "_words_local", batch, workers)
