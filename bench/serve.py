@@ -1,0 +1,214 @@
+"""HTTP fill-mask service: throughput and p50/p99 latency at 1, 8 and 32 concurrent clients,
+jaroberta's micro-batching server vs a naive FastAPI endpoint over transformers.pipeline.
+
+One run, same model, same requests, same HTTP client:
+- the model: a small random RoBERTa (4 layers, hidden 256; --quick: 2 layers, hidden 128)
+  in rinna/japanese-roberta-base's published layout, with the real rinna SentencePiece
+  model (vocab 32000) when ../shared is beside the checkout, else a tiny one;
+- ours: `jaroberta.serve.create_app` (requests batched together, max_batch 32,
+  max_wait_ms 5, one model thread);
+- the baseline: the same route and JSON, a plain FastAPI `def` endpoint calling
+  `pipeline("fill-mask")` once per request (FastAPI runs it in its thread pool; no
+  batching). NOTE: the pipeline frames rinna's input wrongly (no [CLS], trailing </s>,
+  positions from 4); it is timed, its answers are not compared.
+- each server runs in its own process (so the load generator does not share its GIL);
+  clients are asyncio + httpx in this process, each sending its requests one after the
+  other; every request is one sentence with one [MASK], top_k 5.
+
+    .venv/bin/python bench/serve.py [--quick] [--requests N]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds scripts named like stdlib modules (tokenize.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_SPIECE = REPO.parent / "shared" / "reference" / "rinna" / "google_sp.model"
+CONCURRENCY = (1, 8, 32)
+
+SENTENCES = [
+    "4年に1度オリンピックは開かれる。",
+    "今日は天気が良いので公園を散歩した。",
+    "東京は日本の首都であり、人口が最も多い都市である。",
+    "彼は毎朝コーヒーを飲んでから仕事に出かける。",
+    "この本はとても面白かったので友人にも薦めた。",
+    "駅前の新しいレストランは昼時にいつも混んでいる。",
+    "明日の会議は午前十時から始まる予定です。",
+    "雨が降りそうなので傘を持って行きなさい。",
+    "子供たちは夏休みに祖父母の家を訪ねた。",
+    "この町には古い神社や寺がたくさんある。",
+    "患者は発熱と咳を訴えて病院を受診した。",
+    "富士山は日本で最も高い山として知られている。",
+]
+
+
+def masked_texts(n: int) -> list[str]:
+    """n texts: the sentences with a two-character window replaced by [MASK], varied."""
+    out = []
+    for i in range(n):
+        sentence = SENTENCES[i % len(SENTENCES)]
+        start = (3 * (i // len(SENTENCES))) % max(1, len(sentence) - 3)
+        out.append(sentence[:start] + "[MASK]" + sentence[start + 2 :])
+    return out
+
+
+def build_model(folder: Path, quick: bool) -> str:
+    sys.path.insert(0, str(REPO / "tests"))
+    from layouts import write_rinna_layout  # the exact published on-disk layout
+
+    spiece = REAL_SPIECE if REAL_SPIECE.exists() else None
+    hidden, layers = (128, 2) if quick else (256, 4)
+    write_rinna_layout(folder, SENTENCES, spiece_model=spiece, hidden=hidden, layers=layers)
+    vocab = "real rinna SentencePiece, vocab 32000" if spiece else "tiny SentencePiece (../shared absent)"
+    return f"random RoBERTa, {layers} layers, hidden {hidden}, rinna layout, {vocab}"
+
+
+# -- the two servers (each runs in a child process: `serve.py --child KIND MODEL PORTFILE`) --
+def ours_app(model: str):
+    from jaroberta.serve import create_app
+    from jaroberta.serve.backend import load_backend
+    from jaroberta.serve.config import ServeConfig
+
+    return create_app(load_backend(model), ServeConfig(max_batch=32, max_wait_ms=5, queue_size=4096, timeout_s=120))
+
+
+def baseline_app(model: str):
+    from fastapi import FastAPI
+    from transformers import pipeline
+
+    pipe = pipeline("fill-mask", model=model, device="cpu")
+    app = FastAPI()
+
+    @app.get("/api/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.post("/api/fill-mask")
+    def fill_mask(request: dict):  # a plain `def`: FastAPI runs it in its thread pool
+        predictions = pipe(request["text"], top_k=request.get("top_k", 5))
+        return {"results": [{"masks": [{"candidates": [{"token": p["token_str"], "score": p["score"]} for p in predictions]}]}]}
+
+    return app
+
+
+def run_child(kind: str, model: str, port_file: str) -> None:
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    from jaroberta.serve.server import BackgroundServer
+
+    app = {"ours": ours_app, "baseline": baseline_app}[kind](model)
+    with BackgroundServer(app) as server:
+        Path(port_file).write_text(str(server.port))
+        sys.stdin.read()  # serve until the parent closes our stdin
+
+
+def start_server(kind: str, model: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
+    port_file = tmp / f"{kind}.port"
+    process = subprocess.Popen([sys.executable, __file__, "--child", kind, str(model), str(port_file)], stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not port_file.exists() or not port_file.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the {kind} server did not start")
+        time.sleep(0.1)
+    return process, f"http://127.0.0.1:{port_file.read_text()}"
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# -- the load ---------------------------------------------------------------------------
+async def load(url: str, texts: list[str], clients: int) -> tuple[float, list[float], int]:
+    """(wall seconds, per-request latencies, failed requests) for `texts` over `clients`."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        for text in texts[: max(2, clients)]:  # warm-up: connections, first forward passes
+            await client.post("/api/fill-mask", json={"text": text, "top_k": 5})
+        latencies: list[float] = []
+        failures = 0
+
+        async def one_client(share: list[str]) -> None:
+            nonlocal failures
+            for text in share:
+                start = time.perf_counter()
+                response = await client.post("/api/fill-mask", json={"text": text, "top_k": 5})
+                latencies.append(time.perf_counter() - start)
+                failures += response.status_code != 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_client(texts[c::clients]) for c in range(clients)))
+        return time.perf_counter() - start, latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller model and 64 requests per level")
+    parser.add_argument("--requests", type=int, help="requests per concurrency level (default: 384, quick: 64)")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "MODEL", "PORTFILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return run_child(*args.child)
+    n = args.requests or (64 if args.quick else 384)
+    texts = masked_texts(n)
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        what = build_model(tmp / "model", args.quick)
+        for kind in ("baseline", "ours"):
+            process, url = start_server(kind, tmp / "model", tmp)
+            try:
+                for clients in CONCURRENCY:
+                    rows[kind, clients] = asyncio.run(load(url, texts, clients))
+            finally:
+                stop_server(process)
+
+    print(f"model: {what}")
+    print(f"{n} requests per level, one sentence with one [MASK] each, top_k 5; cores: {os.cpu_count()}")
+    print(f"{'server':<34}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
+    names = {"baseline": "baseline: pipeline per request", "ours": "jaroberta serve (micro-batching)"}
+    for kind in ("baseline", "ours"):
+        for clients in CONCURRENCY:
+            wall, latencies, failures = rows[kind, clients]
+            print(f"{names[kind]:<34}{clients:>8}{n / wall:>10.1f}{percentile(latencies, 50) * 1000:>10.1f}"
+                  f"{percentile(latencies, 99) * 1000:>10.1f}{failures:>8}")
+    for clients in CONCURRENCY:
+        ratio = rows["baseline", clients][0] / rows["ours", clients][0]
+        print(f"throughput ratio ours / baseline at {clients:>2} clients: x{ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Reading texts for the inference commands and printing their results (table or JSON)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+
+log = logging.getLogger(__name__)
+
+
+def read_texts(texts: list[str], input_file: str | Path | None) -> list[str]:
+    """Texts from the command line and/or a file (one per line); blank lines are skipped and counted."""
+    texts = list(texts or [])
+    if input_file is not None:
+        path = Path(input_file)
+        if str(path) == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError as exc:
+                raise JarobertaError(f"input file {path} does not exist") from exc
+            except UnicodeDecodeError as exc:
+                raise JarobertaError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
+        blank = sum(1 for line in lines if not line.strip())
+        if blank:
+            log.info("%s: skipped %d blank line(s)", path, blank)
+        texts.extend(line for line in lines if line.strip())
+    if not texts:
+        raise JarobertaError("no text given: pass TEXT arguments or --input FILE (one text per line)")
+    return texts
+
+
+def print_json_lines(items) -> None:
+    for item in items:
+        print(json.dumps(asdict(item), ensure_ascii=False))
+
+
+def fill_mask_table(results) -> str:
+    lines = []
+    for result in results:
+        lines.append(f"# {result.text}")
+        lines.append("  tokens: " + " ".join(result.tokens))
+        for number, mask in enumerate(result.masks, start=1):
+            label = f"mask {number} (token {mask.index})"
+            for rank, c in enumerate(mask.candidates, start=1):
+                lines.append(f"  {label:<18} {rank:>2}. {c.token:<16} {c.score:.4f}")
+                label = ""
+    return "\n".join(lines)
+
+
+def span_table(text: str, candidates) -> str:
+    lines = [f"# {text}"]
+    for rank, c in enumerate(candidates, start=1):
+        lines.append(f"  {rank:>2}. {c.text:<20} {c.score:.6f}  ({' '.join(c.tokens)})")
+    return "\n".join(lines)
+
+
+def score_table(scores) -> str:
+    lines = [f"{'pseudo-ppl':>12} {'pll':>10} {'tokens':>6}  text"]
+    for s in scores:
+        cut = " (truncated)" if s.truncated else ""
+        lines.append(f"{s.pseudo_perplexity:>12.3f} {s.pll:>10.3f} {s.n_tokens:>6}  {s.text}{cut}")
+    return "\n".join(lines)

@@ -1,0 +1,410 @@
+"""Load a model folder with its tokenizer and its input conventions.
+
+Three layouts load the same way:
+- ours: Hugging Face model files + tokenizer files + `jaroberta_tokenizer.json` +
+  `jaroberta_conventions.json` (the conventions are stored, never guessed);
+- rinna's published layout: `config.json` (RobertaForMaskedLM, pad id 3) + `spiece.model`
+  + `tokenizer_config.json` (T5Tokenizer);
+- JMedRoBERTa's published layout: `config.json` (BertForMaskedLM) + `vocab.txt` +
+  `tokenizer_config.json` (BertJapaneseTokenizer with `mecab_kwargs`).
+
+Weights come from `model.safetensors`, or from a published `pytorch_model.bin` with
+weights-only unpickling (a pickle can run code; weights-only cannot).
+
+The returned `LoadedModel` splits the masked-LM into its encoder and its head so callers
+can run the head only at the masked positions: the head's decoder is a (hidden x vocab)
+matmul, by far the largest per-token cost of a small model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jaroberta.errors import JarobertaError
+from jaroberta.model.conventions import CONVENTIONS_FILE, JMEDROBERTA, RINNA, InputConventions
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel
+
+    from jaroberta.text.base import JaTokenizer
+
+log = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+"""Weight files we accept, in order of preference."""
+
+RINNA_PAD_ID = 3
+"""rinna's `[PAD]` id: with RoBERTa + spiece.model, the signature of the rinna layout."""
+
+HEADS = ("mlm", "base")
+"""'mlm': the masked-LM with its head (fill-mask, scoring); 'base': the encoder alone (embeddings)."""
+
+QUANTIZATIONS = (None, "int8")
+"""None: fp32 weights; 'int8': dynamic int8 quantization of every nn.Linear (CPU only)."""
+
+# model_type -> (encoder attribute, MLM head attribute) of the *ForMaskedLM classes
+_MLM_PARTS = {
+    "roberta": ("roberta", "lm_head"),
+    "xlm-roberta": ("roberta", "lm_head"),
+    "bert": ("bert", "cls"),
+}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference: weights, tokenizer and how its input is framed."""
+
+    model: "PreTrainedModel"
+    """The Hugging Face model (a *ForMaskedLM with head='mlm', the bare encoder with head='base')."""
+    tokenizer: "JaTokenizer"
+    """Turns text into pieces (no special tokens)."""
+    conventions: InputConventions
+    """Framing, positions, normalization, max length: asked, never re-decided."""
+    path: Path
+    """The folder the model was loaded from."""
+    quantized: str | None = None
+    """'int8' when the linear layers were dynamically quantized."""
+    _special_cache: dict[str, int] = field(default_factory=dict, repr=False)
+
+    # -- ids ---------------------------------------------------------------------
+    def token_id(self, token: str) -> int:
+        """Id of a special token named by the conventions; a clear error if the vocabulary lacks it."""
+        if token not in self._special_cache:
+            idx = self.tokenizer.token_to_id(token)
+            if idx is None:
+                raise JarobertaError(
+                    f"{self.path}: the tokenizer has no token {token!r}, which the '{self.conventions.name}' conventions "
+                    f"need; override them with --convention (e.g. mask_token=...)"
+                )
+            self._special_cache[token] = idx
+        return self._special_cache[token]
+
+    @property
+    def mask_id(self) -> int:
+        return self.token_id(self.conventions.mask_token)
+
+    @property
+    def pad_id(self) -> int:
+        return self.token_id(self.conventions.pad_token)
+
+    @property
+    def special_ids(self) -> set[int]:
+        """Ids that frame a sentence (never masked when scoring)."""
+        c = self.conventions
+        return {self.token_id(t) for t in (*c.prefix, *c.suffix, *c.pair_separator, c.pad_token)}
+
+    @property
+    def device(self) -> "torch.device":
+        return next(self.model.parameters()).device
+
+    # -- framing -----------------------------------------------------------------
+    def frame(self, piece_ids: list[int]) -> list[int]:
+        """Piece ids wrapped with the family's special tokens (rinna: `[CLS]` + pieces)."""
+        return self.conventions.frame(piece_ids, self.token_id)
+
+    @property
+    def prefix_length(self) -> int:
+        """How many special tokens come before the pieces: piece i sits at framed index prefix_length + i."""
+        return len(self.conventions.prefix)
+
+    def fit(self, piece_ids: list[int], *, truncate: bool, where: str) -> list[int]:
+        """The pieces, checked against the model's limit: an error, or cut when `truncate`."""
+        limit = self.conventions.max_pieces
+        if len(piece_ids) <= limit:
+            return piece_ids
+        if not truncate:
+            raise JarobertaError(
+                f"{where}: {len(piece_ids)} pieces, but the model takes at most {limit} "
+                f"({self.conventions.max_length} with special tokens); shorten the text or pass --truncate"
+            )
+        return piece_ids[:limit]
+
+    def batch_inputs(self, framed: list[list[int]]) -> dict[str, "torch.Tensor"]:
+        """Right-padded tensors for a batch of framed inputs, on the model's device.
+
+        `position_ids` are included when the conventions say so (rinna: 0..n-1, because
+        Hugging Face RoBERTa would otherwise start them at padding_idx + 1 = 4).
+        """
+        import torch
+
+        width = max(len(ids) for ids in framed)
+        input_ids = torch.full((len(framed), width), self.pad_id, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((len(framed), width), dtype=torch.long)
+        for row, ids in enumerate(framed):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        positions = self.conventions.position_ids(width)
+        if positions is not None:
+            # Padded slots get positions too; attention never looks at them.
+            batch["position_ids"] = torch.tensor(positions, dtype=torch.long).expand(len(framed), width).contiguous()
+        return {name: t.to(self.device) for name, t in batch.items()}
+
+    # -- the two halves of a masked LM --------------------------------------------
+    @property
+    def encoder(self) -> "torch.nn.Module":
+        """The transformer without any head (RobertaModel / BertModel)."""
+        return self.model.base_model
+
+    @property
+    def mlm_head(self) -> "torch.nn.Module":
+        """The masked-LM head (hidden states -> vocabulary logits)."""
+        return _mlm_head(self.model, self.path)
+
+    def hidden_states(self, batch: dict[str, "torch.Tensor"]) -> "torch.Tensor":
+        """Last-layer hidden states (B, T, H)."""
+        return self.encoder(**batch).last_hidden_state
+
+    def logits_at(self, batch: dict[str, "torch.Tensor"], rows: "torch.Tensor", cols: "torch.Tensor") -> "torch.Tensor":
+        """Vocabulary logits (M, V) at the M positions (rows[m], cols[m]) only.
+
+        Equal to `model(**batch).logits[rows, cols]`, without paying the (hidden x vocab)
+        decoder for every other position.
+        """
+        hidden = self.hidden_states(batch)  # (B, T, H)
+        return self.mlm_head(hidden[rows, cols])  # (M, H) -> (M, V)
+
+
+def _mlm_head(model, path) -> "torch.nn.Module":
+    model_type = getattr(model.config, "model_type", "")
+    if model_type in _MLM_PARTS:
+        head = getattr(model, _MLM_PARTS[model_type][1], None)
+        if head is not None:
+            return head
+    # Any other *ForMaskedLM: the one child that is not the encoder.
+    others = [m for name, m in model.named_children() if name != model.base_model_prefix]
+    if len(others) != 1 or model.base_model is model:
+        raise JarobertaError(f"{path}: this model has no masked-language-model head; load it with head='mlm'")
+    return others[0]
+
+
+# -- conventions ---------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise JarobertaError(f"cannot read {path}: {exc}") from exc
+
+
+def _mecab_user_dicts(mecab_option: str) -> tuple[str, ...]:
+    """File names of the `-u` dictionaries in a MeCab option string."""
+    import shlex
+
+    words = shlex.split(mecab_option or "")
+    names = []
+    for i, word in enumerate(words):
+        if word in ("-u", "--userdic") and i + 1 < len(words):
+            names.extend(Path(p).name for p in words[i + 1].split(","))
+        elif word.startswith("--userdic="):
+            names.extend(Path(p).name for p in word.split("=", 1)[1].split(","))
+    return tuple(names)
+
+
+def detect_conventions(path: str | Path) -> InputConventions:
+    """The input conventions of a model folder: stored (ours) or detected (rinna, JMedRoBERTa)."""
+    folder = _check_folder(path)
+    if (folder / CONVENTIONS_FILE).exists():
+        return InputConventions.load(folder)
+    config = _read_json(folder / "config.json")
+    tok_config = _read_json(folder / "tokenizer_config.json")
+    model_type = config.get("model_type", "")
+    tokenizer_class = tok_config.get("tokenizer_class") or config.get("tokenizer_class") or ""
+    limit = _position_limit(config)
+
+    sentencepiece = (folder / "spiece.model").exists() or tokenizer_class.startswith("T5Tokenizer")
+    if model_type in ("roberta", "xlm-roberta") and sentencepiece and config.get("pad_token_id") == RINNA_PAD_ID:
+        # Positions are passed from 0, so the whole table is usable, up to rinna's 512.
+        return RINNA.with_overrides(max_length=min(RINNA.max_length, limit))
+
+    if tokenizer_class.startswith("BertJapaneseTokenizer") and tok_config.get("word_tokenizer_type") == "mecab":
+        mecab = tok_config.get("mecab_kwargs") or {}
+        return JMEDROBERTA.with_overrides(
+            max_length=min(JMEDROBERTA.max_length, limit),
+            dictionaries=_mecab_user_dicts(mecab.get("mecab_option", "")),
+        )
+    raise JarobertaError(
+        f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
+        f"[roberta + spiece.model + pad id 3] nor JMedRoBERTa's [BertJapaneseTokenizer + mecab]); "
+        f"name a family with --convention name=rinna or --convention name=jmedroberta"
+    )
+
+
+def _position_limit(config: dict) -> int:
+    """Longest input the position table allows (RoBERTa keeps padding_idx + 1 rows unused
+    when positions are derived; with explicit positions from 0 all rows are usable)."""
+    return int(config.get("max_position_embeddings", 512))
+
+
+def resolve_conventions(path: str | Path, overrides: dict[str, str] | None = None) -> InputConventions:
+    """Detected conventions with `key=value` overrides applied (the CLI's --convention).
+
+    `name=rinna` / `name=jmedroberta` alone switches to that known family's conventions.
+    """
+    from jaroberta.model.conventions import KNOWN
+
+    overrides = dict(overrides or {})
+    if overrides.get("name") in KNOWN:
+        base = KNOWN[overrides.pop("name")]
+    else:
+        base = detect_conventions(path)
+    return base.with_overrides(**_parse_override_values(base, overrides)) if overrides else base
+
+
+def _parse_override_values(base: InputConventions, raw: dict) -> dict:
+    """Turn `--convention` strings into typed values (bool, int, tuple, Normalization)."""
+    from jaroberta.text.normalize import Normalization
+
+    typed = {}
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            typed[key] = value
+            continue
+        current = getattr(base, key, None)
+        if isinstance(current, bool):
+            typed[key] = value.lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, int):
+            typed[key] = int(value)
+        elif isinstance(current, tuple):
+            typed[key] = tuple(v for v in value.split(",") if v)
+        elif isinstance(current, Normalization):
+            steps = {v.strip().replace("-", "_") for v in value.split("+") if v.strip() and v.strip() != "none"}
+            typed[key] = Normalization(**{step: True for step in steps})
+        else:
+            typed[key] = value
+    return typed
+
+
+# -- loading -------------------------------------------------------------------------
+def _check_folder(path: str | Path) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise JarobertaError(f"model folder {folder} does not exist; give the path of a folder with config.json")
+    if not folder.is_dir():
+        raise JarobertaError(f"{folder} is a file; give the model's folder (the one with config.json)")
+    if not (folder / "config.json").exists():
+        raise JarobertaError(f"{folder} has no config.json: not a Hugging Face model folder")
+    return folder
+
+
+def _weights_file(folder: Path) -> Path:
+    for name in WEIGHT_FILES:
+        if (folder / name).exists():
+            return folder / name
+    raise JarobertaError(f"{folder} has no weights: expected one of {', '.join(WEIGHT_FILES)}")
+
+
+def load(
+    path: str | Path,
+    *,
+    conventions: InputConventions | None = None,
+    user_dicts: list[str | Path] | None = None,
+    device: str = "cpu",
+    quantize: str | None = None,
+    head: str = "mlm",
+) -> LoadedModel:
+    """Load a model folder (ours, rinna's or JMedRoBERTa's layout) ready for inference.
+
+    `conventions` overrides the stored / detected ones; `user_dicts` replaces the MeCab
+    user dictionaries named by the tokenizer files (JMedRoBERTa's absolute path rarely
+    exists on the user's machine); `quantize='int8'` applies dynamic int8 quantization to
+    the linear layers (CPU); `head='base'` loads the encoder alone (embeddings).
+    """
+    if head not in HEADS:
+        raise JarobertaError(f"head must be one of {HEADS}, got {head!r}")
+    if quantize not in QUANTIZATIONS:
+        raise JarobertaError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if quantize and str(device) != "cpu":
+        raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop --int8 or use device='cpu' (got {device})")
+    folder = _check_folder(path)
+    conventions = conventions or detect_conventions(folder)
+    tokenizer = _load_tokenizer(folder, conventions, user_dicts)
+    model = _load_model(folder, head).to(device).eval()
+    if quantize == "int8":
+        model = quantize_int8(model)
+    lm = LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder, quantized=quantize)
+    _check_vocab(lm)
+    log.debug("loaded %s (%s conventions, %s head)", folder, conventions.name, head)
+    return lm
+
+
+def _load_tokenizer(folder: Path, conventions: InputConventions, user_dicts) -> "JaTokenizer":
+    from jaroberta.text import load_tokenizer
+
+    return load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
+
+
+def _load_model(folder: Path, head: str) -> "PreTrainedModel":
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+
+    weights = _weights_file(folder)
+    config = AutoConfig.from_pretrained(folder)
+    auto = AutoModelForMaskedLM if head == "mlm" else AutoModel
+    try:
+        # weights_only=True: a published pytorch_model.bin is unpickled without running code.
+        model, info = auto.from_pretrained(
+            folder, config=config, dtype=torch.float32, weights_only=True, output_loading_info=True
+        )
+    except pickle.UnpicklingError as exc:
+        raise JarobertaError(
+            f"{weights}: refused, the pickle holds more than tensors and weights-only loading never runs code "
+            f"from a checkpoint; get the model as model.safetensors from a source you trust"
+        ) from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise JarobertaError(f"cannot load weights from {weights}: {exc}") from exc
+    if head == "mlm":
+        _check_mlm_head(model, info.get("missing_keys", ()), folder)
+    return model
+
+
+def _check_mlm_head(model, missing_keys, folder: Path) -> None:
+    """transformers fills a missing head with random weights and only warns: refuse instead."""
+    head_name = _MLM_PARTS.get(model.config.model_type, (None, None))[1]
+    if head_name is None:
+        return
+    # Only weight matrices count: the decoder's is tied to the input embeddings and biases
+    # may be tied or zero-initialised, but a real head always brings its dense layer.
+    missing_head = [
+        k for k in missing_keys if k.startswith(head_name + ".") and k.endswith(".weight") and ".decoder." not in k
+    ]
+    if missing_head:
+        raise JarobertaError(
+            f"{folder}: the checkpoint has no masked-language-model head (missing {', '.join(sorted(missing_head)[:3])}); "
+            f"fill-mask and scoring need one. Use it for embeddings (jaroberta embed) or fine-tuning instead"
+        )
+
+
+def _check_vocab(lm: LoadedModel) -> None:
+    model_vocab = lm.model.config.vocab_size
+    if lm.tokenizer.vocab_size > model_vocab:
+        raise JarobertaError(
+            f"{lm.path}: the tokenizer has {lm.tokenizer.vocab_size} tokens but the model only {model_vocab}: "
+            f"tokenizer and weights do not belong together"
+        )
+
+
+def quantize_int8(model: "PreTrainedModel") -> "PreTrainedModel":
+    """Dynamic int8 quantization of every nn.Linear (weights int8, activations quantized per batch).
+
+    torch.ao.quantization is deprecated in favour of torchao, but its dynamic quantization
+    is still the fastest int8 path on a plain CPU build of torch 2.13, and needs no extra
+    package; silence only its deprecation notices.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
+        warnings.filterwarnings("ignore", message=r".*torch\.quantize_per_tensor.*")
+        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated.*")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

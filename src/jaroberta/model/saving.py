@@ -1,0 +1,56 @@
+"""Saving a model folder that describes itself, in Hugging Face format.
+
+A folder holds: `config.json` + `model.safetensors` (transformers' `save_pretrained`),
+the tokenizer's files (Hugging Face files + the jaroberta sidecar), the model's
+`InputConventions` (`jaroberta_conventions.json`), and `jaroberta_meta.json` (what
+produced it: step, tokens seen, config hash, versions, dev perplexity).
+A plain `AutoModelForMaskedLM.from_pretrained(folder)` loads it; `jaroberta.load(folder)`
+also gets the tokenizer and the conventions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+META_FILE = "jaroberta_meta.json"
+
+
+def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict) -> Path:
+    """Write model, tokenizer, conventions and meta into `directory` (created if needed).
+
+    `tokenizer` may be None (synthetic-data runs): the folder then lacks tokenizer files,
+    which is logged.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "module", model)  # DDP / compiled wrappers: save the real model
+    model = getattr(model, "_orig_mod", model)
+    model.save_pretrained(directory, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save(directory)
+    else:
+        log.warning("%s: no tokenizer to save (synthetic data); the folder loads as a model only", directory)
+    conventions.save(directory)
+    (directory / META_FILE).write_text(json.dumps(_with_versions(meta), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def read_meta(directory: str | Path) -> dict:
+    """The `jaroberta_meta.json` of a model folder ({} when absent)."""
+    path = Path(directory) / META_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _with_versions(meta: dict) -> dict:
+    import torch
+    import transformers
+
+    from jaroberta import __version__
+
+    versions = {"jaroberta": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+    return {**meta, "versions": versions}

@@ -1,0 +1,243 @@
+"""The FastAPI application: JSON API under /api, the web page at /, docs at /docs.
+
+Every answer that is not a success is JSON of one shape,
+`{"error": {"status", "type", "message", "details"}}`, with a message a person can act
+on. No input takes the server down: bodies are capped before parsing, limits are
+checked before the model runs, and model errors are isolated per request.
+
+The API docs are served from local files: FastAPI's default /docs page loads
+swagger-ui from a CDN, which breaks offline and leaks requests, so /docs is our own
+small page that renders /openapi.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jaroberta import __version__
+from jaroberta.errors import JarobertaError
+from jaroberta.serve import schemas
+from jaroberta.serve.backend import Backend
+from jaroberta.serve.batching import MicroBatcher, QueueFull, RequestTimeout
+from jaroberta.serve.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+_ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 413, 422, 500, 503, 504)}
+
+
+class ServeError(Exception):
+    """A request the server answers with an error status and a clear message."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request", headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.headers = status, message, kind, headers
+
+
+def error_response(status: int, kind: str, message: str, details: list | None = None, headers: dict | None = None) -> JSONResponse:
+    body = {"error": {"status": status, "type": kind, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `max_bytes` with 413 before anything parses them.
+
+    A declared Content-Length is checked up front; a chunked body is counted as it
+    arrives, so a client cannot stream past the cap either.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            response = error_response(413, "body_too_large", self._message())
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the route's body read; FastAPI passes HTTPException through.
+                    raise StarletteHTTPException(413, self._message())
+            return message
+
+        return await self.app(scope, counted_receive, send)
+
+    def _message(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes (server option --max-body-bytes)"
+
+
+def _validation_message(errors: list[dict]) -> str:
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServeError)
+    async def _serve_error(request: Request, exc: ServeError):
+        return error_response(exc.status, exc.kind, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return error_response(400, "malformed_json", "request body is not valid JSON: " + _validation_message(errors), errors)
+        return error_response(422, "invalid_request", _validation_message(errors), errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, "http", str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(500, "internal", f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _check_texts(texts: list[str], config: ServeConfig) -> None:
+    if not texts:
+        raise ServeError(422, "'texts' is empty: give at least one text")
+    if len(texts) > config.max_texts:
+        raise ServeError(422, f"{len(texts)} texts in one request; the limit is {config.max_texts} (--max-texts)")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ServeError(422, f"texts[{i}] is empty")
+        if len(text) > config.max_text_chars:
+            raise ServeError(422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_text_chars} (--max-text-chars)")
+
+
+def _check_masks(texts: list[str], config: ServeConfig, mask_token: str) -> None:
+    for i, text in enumerate(texts):
+        n_masks = text.count(mask_token)
+        if n_masks == 0:
+            raise ServeError(422, f"texts[{i}] has no {mask_token}: write {mask_token} where a word should be predicted")
+        if n_masks > config.max_masks:
+            raise ServeError(422, f"texts[{i}] has {n_masks} masks; the limit is {config.max_masks} (--max-masks)")
+
+
+def _check_top_k(top_k: int, config: ServeConfig) -> None:
+    if not 1 <= top_k <= config.max_top_k:
+        raise ServeError(422, f"top_k must be between 1 and {config.max_top_k} (--max-top-k), got {top_k}")
+
+
+async def _answer(awaitable):
+    """Await a batcher call, turning its failures into clear HTTP errors."""
+    try:
+        return await awaitable
+    except QueueFull as exc:
+        raise ServeError(503, f"{exc}; retry shortly", "overloaded", headers={"Retry-After": "1"}) from None
+    except RequestTimeout as exc:
+        raise ServeError(504, f"{exc} (--timeout-s)", "timeout") from None
+    except JarobertaError as exc:
+        raise ServeError(422, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a model bug fails this request only
+        log.exception("model error")
+        raise ServeError(500, f"the model failed on this input ({type(exc).__name__}: {exc})", "model_error") from None
+
+
+def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
+    """The service over `backend`, with `config`'s batching and limits."""
+    config = config or ServeConfig()
+    batcher = MicroBatcher(backend, config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="jaroberta",
+        version=__version__,
+        description="Fill-mask, scoring, embeddings and tokenization with a Japanese RoBERTa-style model.",
+        docs_url=None,  # swagger-ui comes from a CDN; /docs below is local
+        redoc_url=None,
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.batcher = batcher
+    app.state.config = config
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    _install_error_handlers(app)
+    _add_pages(app)
+    _add_api(app, backend, batcher, config)
+    return app
+
+
+def _add_pages(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC_DIR / "docs.html")
+
+
+def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: ServeConfig) -> None:
+    @app.get("/api/health", response_model=schemas.HealthResponse, tags=["service"])
+    async def health():
+        """Liveness plus the batching counters."""
+        stats = batcher.stats
+        return {"status": "ok", "queue_depth": batcher.depth, "queue_size": config.queue_size, **vars(stats)}
+
+    @app.get("/api/info", response_model=schemas.InfoResponse, tags=["service"])
+    async def info():
+        """The loaded model, its input conventions and the server's limits."""
+        data = await _answer(batcher.call(backend.info))
+        return {**data, "limits": config.limits()}
+
+    @app.post("/api/tokenize", response_model=schemas.TokenizeResponse, tags=["model"])
+    async def tokenize(request: schemas.TokenizeRequest):
+        """Tokens, ids and offsets of the framed input, with the normalization applied.
+        A literal [MASK] in the text is put in as the mask id after tokenization."""
+        _check_texts([request.text], config)
+        return await _answer(batcher.call(backend.tokenize, request.text))
+
+    @app.post("/api/fill-mask", response_model=schemas.FillMaskResponse, tags=["model"])
+    async def fill_mask(request: schemas.FillMaskRequest):
+        """Top-k candidates for every [MASK] of every text (several masks per text allowed)."""
+        texts = request.all_texts
+        _check_texts(texts, config)
+        _check_masks(texts, config, backend.mask_token)
+        _check_top_k(request.top_k, config)
+        results = await _answer(batcher.submit("fill_mask", texts, top_k=request.top_k))
+        return {"top_k": request.top_k, "results": results}
+
+    @app.post("/api/score", response_model=schemas.ScoreResponse, tags=["model"])
+    async def score(request: schemas.ScoreRequest):
+        """Pseudo-log-likelihood and pseudo-perplexity of each text."""
+        texts = request.all_texts
+        _check_texts(texts, config)
+        return {"results": await _answer(batcher.submit("score", texts))}
+
+    @app.post("/api/embed", response_model=schemas.EmbedResponse, tags=["model"])
+    async def embed(request: schemas.EmbedRequest):
+        """One vector per text."""
+        texts = request.all_texts
+        _check_texts(texts, config)
+        vectors = await _answer(batcher.submit("embed", texts, pooling=request.pooling, normalize=request.normalize))
+        dim = len(vectors[0]) if vectors else 0
+        return {"pooling": request.pooling, "normalized": request.normalize, "dim": dim, "embeddings": vectors}

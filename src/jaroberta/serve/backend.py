@@ -1,0 +1,121 @@
+"""What the service asks of a model, and the implementation over a loaded checkpoint.
+
+The app only talks to a `Backend`: tests give it a fake one, `jaroberta serve` gives it
+`ModelBackend`. Every method is synchronous and is called from ONE worker thread (the
+MeCab tagger and the model are not shared between threads), and every method answers
+plain JSON-ready dicts shaped like `jaroberta.serve.schemas`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Protocol, Sequence
+
+
+class Backend(Protocol):
+    """A model the service can ask."""
+
+    mask_token: str
+    """The mask as users type it in text, e.g. '[MASK]'."""
+
+    def info(self) -> dict: ...
+
+    def tokenize(self, text: str) -> dict: ...
+
+    def fill_mask(self, texts: list[str], top_k: int) -> list[dict]: ...
+
+    def score(self, texts: list[str]) -> list[dict]: ...
+
+    def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]: ...
+
+
+class ModelBackend:
+    """A `Backend` over a `jaroberta.model.loading.LoadedModel`."""
+
+    def __init__(self, lm) -> None:
+        self.lm = lm
+        self.mask_token = lm.conventions.mask_token
+
+    def info(self) -> dict:
+        config = self.lm.model.config
+        model = {
+            "path": str(self.lm.path),
+            "family": self.lm.tokenizer.family,
+            "architecture": type(self.lm.model).__name__,
+            "layers": getattr(config, "num_hidden_layers", None),
+            "hidden_size": getattr(config, "hidden_size", None),
+            "vocab_size": self.lm.tokenizer.vocab_size,
+            "parameters": sum(p.numel() for p in self.lm.model.parameters()),
+        }
+        return {
+            "model": model,
+            "conventions": self.lm.conventions.to_dict(),
+            "normalization": self.lm.tokenizer.normalization.describe(),
+            "mask_token": self.mask_token,
+        }
+
+    def tokenize(self, text: str) -> dict:
+        tokenizer, conventions = self.lm.tokenizer, self.lm.conventions
+        encoding = tokenizer.encode(text)
+        framed = self.lm.frame(encoding.ids)
+        n_prefix = len(conventions.prefix)
+        # Framing only adds special tokens around the pieces, so piece i sits at n_prefix + i.
+        offsets = [None] * n_prefix + [tuple(o) for o in encoding.offsets]
+        offsets += [None] * (len(framed) - len(offsets))
+        mask_id = tokenizer.special_ids["mask"]
+        tokens = [
+            {
+                "token": tokenizer.id_to_token(idx),
+                "id": idx,
+                "offset": offsets[i],
+                "special": offsets[i] is None,
+                "mask": idx == mask_id,
+            }
+            for i, idx in enumerate(framed)
+        ]
+        return {
+            "text": text,
+            "normalized": normalize_around_masks(text, tokenizer.normalization, self.mask_token),
+            "normalization": tokenizer.normalization.describe(),
+            "tokens": tokens,
+            "mask_indices": [i for i, t in enumerate(tokens) if t["mask"]],
+            "unknown": encoding.unknown,
+        }
+
+    def fill_mask(self, texts: list[str], top_k: int) -> list[dict]:
+        from jaroberta.infer.fill_mask import fill_mask
+
+        results = fill_mask(self.lm, texts, top_k=top_k, batch_size=len(texts))
+        return [dataclasses.asdict(r) for r in results]
+
+    def score(self, texts: list[str]) -> list[dict]:
+        from jaroberta.infer.scoring import pseudo_log_likelihood
+
+        scores = [dataclasses.asdict(s) for s in pseudo_log_likelihood(self.lm, texts, batch_size=64)]
+        for score in scores:
+            # JSON has no NaN: a text with no pieces has no perplexity.
+            if math.isnan(score["pseudo_perplexity"]):
+                score["pseudo_perplexity"] = None
+        return scores
+
+    def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]:
+        from jaroberta.infer.embeddings import embed
+
+        return embed(self.lm, texts, pooling=pooling, batch_size=len(texts), normalize=normalize).tolist()
+
+
+def normalize_around_masks(text: str, normalization, mask_token: str) -> str:
+    """The normalized text as the tokenizer sees it: the mask is kept as typed, not
+    converted (full-width conversion would turn [MASK] into ［ＭＡＳＫ］)."""
+    return mask_token.join(normalization(part) for part in text.split(mask_token))
+
+
+def load_backend(path: str | Path, *, int8: bool = False, user_dicts: Sequence[str | Path] = ()) -> ModelBackend:
+    """Load a saved jaroberta / Hugging Face checkpoint for serving on CPU."""
+    from jaroberta.model.loading import load
+
+    lm = load(path, user_dicts=list(user_dicts) or None, quantize="int8" if int8 else None)
+    lm.model.eval()
+    return ModelBackend(lm)

@@ -1,0 +1,67 @@
+"""`jaroberta serve MODEL`: the local HTTP service and its web page."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from jaroberta.serve.config import ServeConfig
+
+_DEFAULTS = ServeConfig()
+
+# Help for the options that map one-to-one onto ServeConfig fields (short forms of its field docs).
+_HELP = {
+    "host": "interface to bind (a non-loopback address exposes the model to the network, with a warning)",
+    "port": "TCP port",
+    "max_batch": "most texts per forward pass of the batching worker",
+    "max_wait_ms": "how long the worker waits for more requests before running a batch, in milliseconds",
+    "adaptive_wait": "skip the batching wait while the last batch held a single request",
+    "queue_size": "most waiting requests; beyond it requests get 503 with Retry-After",
+    "max_texts": "most texts in one request",
+    "max_text_chars": "longest text accepted, in characters",
+    "max_masks": "most [MASK] tokens in one text",
+    "max_top_k": "largest top_k a fill-mask request may ask",
+    "timeout_s": "seconds before an unanswered request gets 504",
+    "max_body_bytes": "largest request body in bytes; larger gets 413 before parsing",
+}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a model over HTTP: JSON API, web page at /, API docs at /docs",
+        description="Serve MODEL on http://HOST:PORT/: fill-mask, score, embed and tokenize as JSON under /api, "
+        "a web page at / to try [MASK] sentences, and offline API docs at /docs. Requests from many clients "
+        "are batched together.",
+    )
+    parser.add_argument("model", help="model directory saved by jaroberta (or a Hugging Face checkpoint directory)")
+    for field in fields(ServeConfig):
+        default = getattr(_DEFAULTS, field.name)
+        if isinstance(default, bool):
+            parser.add_argument(
+                "--" + field.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=default,
+                help=f"{_HELP[field.name]} (default: {default})",
+            )
+            continue
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"), type=type(default), default=default,
+            help=f"{_HELP[field.name]} (default: {default})",
+        )
+    parser.add_argument("--int8", action="store_true", help="quantize linear layers to int8 (faster on CPU, slightly less accurate)")
+    parser.add_argument(
+        "--user-dict", action="append", default=[], metavar="DIC",
+        help="MeCab user dictionary to attach (MeCab-family models; repeat for several)",
+    )
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args) -> int:
+    from jaroberta.errors import JarobertaError
+    from jaroberta.serve.server import serve
+
+    try:
+        config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
+    except ValueError as exc:
+        raise JarobertaError(f"invalid server option: {exc}") from exc
+    serve(args.model, config, int8=args.int8, user_dicts=args.user_dict)
+    return 0

@@ -1,0 +1,71 @@
+"""What the service allows: batching, queueing and per-request limits, in one typed place."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Settings of `jaroberta serve`; every limit is checked before the model runs."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind; loopback by default so the model is not exposed to the network."""
+    port: int = 8000
+    """TCP port to listen on (0 picks a free one)."""
+    max_batch: int = 32
+    """Most texts the batching worker sends to the model in one forward pass."""
+    max_wait_ms: float = 5.0
+    """How long the worker waits for more requests after the first one before running a batch."""
+    adaptive_wait: bool = True
+    """Skip the wait while traffic is light (the last batch held one request): a lone
+    client then pays no max_wait_ms; under load batches form and the wait applies."""
+    queue_size: int = 256
+    """Most requests waiting for the model; one more is answered 503 with Retry-After."""
+    max_texts: int = 16
+    """Most texts in one request (fill-mask, score, embed)."""
+    max_text_chars: int = 1000
+    """Longest text accepted, in characters (before tokenization)."""
+    max_masks: int = 8
+    """Most [MASK] tokens in one text."""
+    max_top_k: int = 50
+    """Largest top_k a fill-mask request may ask for."""
+    timeout_s: float = 30.0
+    """A request still unanswered after this many seconds gets 504."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body; larger bodies get 413 before anything is parsed."""
+
+    def __post_init__(self) -> None:
+        positive = ("max_batch", "queue_size", "max_texts", "max_text_chars", "max_masks", "max_top_k", "max_body_bytes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.max_texts > self.max_batch:
+            # A request bigger than a batch would never fit in one forward pass.
+            raise ValueError(f"max_texts ({self.max_texts}) must not exceed max_batch ({self.max_batch})")
+        if self.max_body_bytes < self.max_text_chars:
+            raise ValueError(f"max_body_bytes ({self.max_body_bytes}) cannot hold one text of max_text_chars ({self.max_text_chars})")
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether `host` only accepts connections from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def limits(self) -> dict:
+        """The per-request limits, as reported by /api/info."""
+        data = asdict(self)
+        for name in ("host", "port"):
+            data.pop(name)
+        return data

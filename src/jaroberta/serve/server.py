@@ -1,0 +1,68 @@
+"""Running the app under uvicorn: in the foreground (`jaroberta serve`) or in a
+background thread on a free port (tests and bench/serve.py)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from jaroberta.deps import require
+from jaroberta.errors import JarobertaError
+from jaroberta.serve.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+
+def serve(model: str | Path, config: ServeConfig, *, int8: bool = False, user_dicts: Sequence[str | Path] = ()) -> None:
+    """Load `model` and answer HTTP requests until interrupted."""
+    uvicorn = require("uvicorn", "jaroberta serve")
+    require("fastapi", "jaroberta serve")
+    from jaroberta.serve.app import create_app
+    from jaroberta.serve.backend import load_backend
+
+    if not Path(model).exists():
+        raise JarobertaError(f"model directory {model} does not exist: give a directory saved by jaroberta or Hugging Face")
+    if not config.is_loopback:
+        log.warning("binding %s: the service is reachable from other machines and has no authentication", config.host)
+    backend = load_backend(model, int8=int8, user_dicts=user_dicts)
+    app = create_app(backend, config)
+    log.info("serving %s on http://%s:%d/ (API docs at /docs)", model, config.host, config.port)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)
+
+
+class BackgroundServer:
+    """`with BackgroundServer(app) as server:` serves `app` on a free loopback port in a
+    thread; `server.url` is its base URL. Always shut down on exit, even on errors."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0) -> None:
+        uvicorn = require("uvicorn", "the background server")
+        # Let uvicorn bind (port 0: the OS picks a free one, read back once started). A
+        # socket bound by us and handed over would serve without TCP_NODELAY, and every
+        # keep-alive response would wait ~40 ms for a delayed ACK.
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, backlog=2048)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._startup_timeout_s = startup_timeout_s
+        self.host, self.port = host, port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> "BackgroundServer":
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError(f"uvicorn did not start on {self.url}")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

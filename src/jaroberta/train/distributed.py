@@ -1,0 +1,87 @@
+"""One code path for CPU, one GPU and `torchrun` (one node or many).
+
+`torchrun` announces itself through RANK / WORLD_SIZE / LOCAL_RANK (and MASTER_ADDR /
+MASTER_PORT); without them we are a single process. NCCL on GPUs, gloo on CPU.
+Rank 0 logs and saves; every rank computes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs and who it is."""
+
+    rank: int
+    """Global rank (0 for a single process)."""
+    world_size: int
+    """Number of processes."""
+    local_rank: int
+    """Rank on this node (picks the GPU)."""
+    device: torch.device
+    """Device the model and batches live on."""
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_runtime(device: str = "auto") -> Runtime:
+    """Read torchrun's environment, pick the device, and join the process group if there is one."""
+    rank = int(os.environ.get("RANK", 0))
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device == "auto":
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local_rank}"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def shutdown(runtime: Runtime) -> None:
+    if runtime.distributed and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def wrap(module: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+    """DistributedDataParallel when there are several processes, the module itself otherwise."""
+    if not runtime.distributed:
+        return module
+    ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
+def no_sync_unless(last_micro_step: bool, module: torch.nn.Module):
+    """Skip DDP's gradient all-reduce on accumulation micro-steps; only the last one syncs."""
+    if last_micro_step or not hasattr(module, "no_sync"):
+        return contextlib.nullcontext()
+    return module.no_sync()
+
+
+def sum_across(value: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """Sum a tensor over all processes (itself for one process)."""
+    if runtime.distributed:
+        value = value.clone()
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.SUM)
+    return value
+
+
+def barrier(runtime: Runtime) -> None:
+    if runtime.distributed:
+        torch.distributed.barrier()
