@@ -1,1 +1,9 @@
-"""Readers, cleaning, sentence splitting, dedup, train/dev split, packing to shards."""
+"""Readers, cleaning, sentence splitting, dedup, train/dev split, packing to shards.
+
+- `iter_documents(corpus_dir, split)`, `iter_sentences(corpus_dir, split)`: read a corpus
+  folder made by `jaroberta corpus build` (layout in `jaroberta.corpus.layout`).
+"""
+
+from jaroberta.corpus.layout import SPLITS, iter_documents, iter_sentences
+
+__all__ = ["SPLITS", "iter_documents", "iter_sentences"]
