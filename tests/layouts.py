@@ -178,14 +178,14 @@ def _save_weights(model, directory: Path, weights: str) -> None:
         raise ValueError(f"weights must be 'safetensors' or 'bin', got {weights!r}")
 
 
-def _tiny_sizes(hidden: int, layers: int, heads: int = 2) -> dict:
+def _tiny_sizes(hidden: int, layers: int, heads: int = 2, initializer_range: float = 0.2) -> dict:
     return {
         "hidden_size": hidden,
         "intermediate_size": hidden * 4,
         "num_hidden_layers": layers,
         "num_attention_heads": heads,
-        # Spread-out random logits, so top-k orders are not near-ties.
-        "initializer_range": 0.2,
+        # 0.2 by default: spread-out random logits, so top-k orders are not near-ties.
+        "initializer_range": initializer_range,
     }
 
 
@@ -200,6 +200,7 @@ def write_rinna_layout(
     heads: int = 2,
     seed: int = 0,
     with_head: bool = True,
+    initializer_range: float = 0.2,
 ) -> Path:
     """A tiny random RoBERTa in rinna/japanese-roberta-base's published layout."""
     import torch
@@ -236,7 +237,7 @@ def write_rinna_layout(
         "type_vocab_size": 2,
         "vocab_size": vocab_size,
     }
-    published.update(_tiny_sizes(hidden, layers, heads))
+    published.update(_tiny_sizes(hidden, layers, heads, initializer_range))
     torch.manual_seed(seed)
     config = RobertaConfig(**{k: v for k, v in published.items() if k not in ("architectures", "model_type")})
     model = (RobertaForMaskedLM if with_head else RobertaModel)(config).eval()

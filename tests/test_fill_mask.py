@@ -14,7 +14,7 @@ from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask, fill_span, target_pieces
 from jaroberta.model.loading import load
-from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
+from layouts import jmed_dir, manbyo_dic, real_rinna_dir, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 TEXTS = [
     "今日は[MASK]が良いので公園を散歩した。",
@@ -179,6 +179,18 @@ def test_jmed_mask_splits_mecab_words_like_the_card(lm):
 
 
 # -- transformers.pipeline on the rinna layout --------------------------------------
+def _positions_seen(model, run) -> list[list[int]]:
+    """The position ids `model` looked up in its position table while `run()` ran."""
+    seen = []
+    table = model.base_model.embeddings.position_embeddings
+    handle = table.register_forward_pre_hook(lambda module, args: seen.append(args[0].tolist()))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return [row for batch in seen for row in batch]
+
+
 def test_pipeline_frames_rinna_wrongly_and_jaroberta_does_not(rinna_dir, rinna):
     from transformers import pipeline
 
@@ -186,16 +198,32 @@ def test_pipeline_frames_rinna_wrongly_and_jaroberta_does_not(rinna_dir, rinna):
     pipe = pipeline("fill-mask", model=str(rinna_dir), device="cpu")
     pipe_ids = pipe.tokenizer(text)["input_ids"]
     ours = rinna.frame(rinna.tokenizer.encode(text).ids)
-    # The pipeline: no [CLS], a trailing </s>, and (not visible here) positions from 4.
+    # Framing: the pipeline has no [CLS] and a trailing </s>; ours is [CLS] + pieces.
     assert pipe_ids[0] != 4 and pipe_ids[-1] == 2
     assert ours[0] == 4 and 2 not in ours
-    # Its answer differs from the model's answer under the training protocol; ours equals it.
+    # Positions: the pipeline lets RoBERTa count from padding_idx + 1 = 4; ours start at 0.
+    [pipe_positions] = _positions_seen(pipe.model, lambda: pipe(text, top_k=1))
+    [our_positions] = _positions_seen(rinna.model, lambda: fill_mask(rinna, [text], top_k=1))
+    assert pipe_positions == list(range(4, 4 + len(pipe_ids)))
+    assert our_positions == list(range(len(ours)))
+    # The pipeline's answer differs from the model's answer under the training protocol; ours equals it.
     [hand_masks], hand = hand_probs(rinna, text)
     pipe_scores = {d["token"]: d["score"] for d in pipe(text, top_k=5)}
     assert any(abs(s - float(hand[0][t])) > 1e-4 for t, s in pipe_scores.items())
     [result] = fill_mask(rinna, [text], top_k=5)
     for cand in result.masks[0].candidates:
         assert cand.score == pytest.approx(float(hand[0][cand.token_id]), rel=1e-4)
+
+
+def test_pipeline_tokenizer_ignores_rinnas_lower_casing_and_ours_applies_it(real_rinna_dir):
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(real_rinna_dir))
+    ours = load(real_rinna_dir).tokenizer
+    text = "OpenAIのGPTはTransformerを使う。"
+    # transformers 5 loads rinna's tokenizer_config.json (do_lower_case: true) and does not lower-case.
+    assert hf(text, add_special_tokens=False)["input_ids"] != hf(text.lower(), add_special_tokens=False)["input_ids"]
+    assert ours.encode(text).ids == ours.encode(text.lower()).ids == hf(text.lower(), add_special_tokens=False)["input_ids"]
 
 
 # -- CLI ---------------------------------------------------------------------------

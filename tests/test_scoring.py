@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 
-import jaroberta.corpus
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.perplexity import masked_perplexity
@@ -73,22 +72,24 @@ def test_truncated_scoring_is_flagged(rinna):
 # -- dev perplexity ------------------------------------------------------------------
 DOCUMENTS = [
     ["今日は天気が良い。", "公園を散歩した。"],
-    [],
     ["東京は日本の首都である。"],
     ["猫が窓辺で昼寝をしている。", "図書館で調べ物をした。", "電車が遅れた。"],
 ]
 
 
+def write_corpus(folder, dev_documents, train_documents=(["学習用の文。"],)):
+    """A corpus folder in `jaroberta.corpus.layout`'s format: train/ and dev/ parts in the
+    CC-100 format (one sentence per line, a blank line between documents)."""
+    for split, documents in (("train", train_documents), ("dev", dev_documents)):
+        (folder / split).mkdir(parents=True, exist_ok=True)
+        text = "".join("".join(line + "\n" for line in doc) + "\n" for doc in documents)
+        (folder / split / "part-00000.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
-def fake_corpus(monkeypatch, tmp_path):
-    """A corpus reader returning DOCUMENTS for split 'dev' (the corpus stage reads real folders)."""
-
-    def iter_documents(corpus_dir, split="dev"):
-        assert split == "dev"
-        yield from (list(d) for d in DOCUMENTS)
-
-    monkeypatch.setattr(jaroberta.corpus, "iter_documents", iter_documents, raising=False)
-    return tmp_path
+def corpus(tmp_path):
+    return write_corpus(tmp_path / "corpus", DOCUMENTS)
 
 
 def hand_perplexity(lm, seed: int, rate: float) -> float:
@@ -113,31 +114,44 @@ def hand_perplexity(lm, seed: int, rate: float) -> float:
     return math.exp(total / count)
 
 
-def test_perplexity_is_exp_of_masked_cross_entropy(rinna, fake_corpus):
-    report = masked_perplexity(rinna, fake_corpus, seed=3, rate=0.3, batch_size=2)
+def test_perplexity_is_exp_of_masked_cross_entropy(rinna, corpus):
+    report = masked_perplexity(rinna, corpus, seed=3, rate=0.3, batch_size=2)
     assert report.perplexity == pytest.approx(hand_perplexity(rinna, seed=3, rate=0.3), rel=1e-4)
-    assert (report.n_documents, report.n_empty, report.n_windows) == (4, 1, 3)
+    assert (report.n_documents, report.n_empty, report.n_windows) == (3, 0, 3)
 
 
-def test_perplexity_masks_are_fixed_by_the_seed_not_the_batch(rinna, fake_corpus):
-    a = masked_perplexity(rinna, fake_corpus, seed=1, batch_size=1)
-    b = masked_perplexity(rinna, fake_corpus, seed=1, batch_size=16)
-    c = masked_perplexity(rinna, fake_corpus, seed=2, batch_size=16)
+def test_perplexity_masks_are_fixed_by_the_seed_not_the_batch(rinna, corpus):
+    a = masked_perplexity(rinna, corpus, seed=1, batch_size=1)
+    b = masked_perplexity(rinna, corpus, seed=1, batch_size=16)
+    c = masked_perplexity(rinna, corpus, seed=2, batch_size=16)
     assert a.perplexity == pytest.approx(b.perplexity, rel=1e-5) and a.n_masked == b.n_masked
     assert c.perplexity != pytest.approx(a.perplexity, rel=1e-6)
 
 
-def test_long_documents_are_cut_into_windows_not_dropped(rinna, fake_corpus, monkeypatch):
+def test_long_documents_are_cut_into_windows_not_dropped(rinna, tmp_path):
     long_doc = ["今日は天気が良いので公園を散歩した。"] * 60
-    monkeypatch.setattr(jaroberta.corpus, "iter_documents", lambda d, split="dev": iter([long_doc]), raising=False)
-    report = masked_perplexity(rinna, fake_corpus, rate=0.15)
+    report = masked_perplexity(rinna, write_corpus(tmp_path / "long", [long_doc]), rate=0.15)
     assert report.n_windows >= 2 and report.n_documents == 1
 
 
-def test_cli_score_and_eval_perplexity(rinna_dir, fake_corpus, capsys):
+def test_split_and_max_documents_are_honoured(rinna, corpus):
+    assert masked_perplexity(rinna, corpus, max_documents=2).n_documents == 2
+    assert masked_perplexity(rinna, corpus, split="train").n_documents == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing", "does not exist"),
+    (lambda d: (d / "nodev" / "train").mkdir(parents=True) or d / "nodev", "no dev split"),
+])
+def test_bad_corpus_folders_are_clear(rinna, tmp_path, make, message):
+    with pytest.raises(JarobertaError, match=message):
+        masked_perplexity(rinna, make(tmp_path))
+
+
+def test_cli_score_and_eval_perplexity(rinna_dir, corpus, capsys):
     assert main(["score", str(rinna_dir), *TEXTS, "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == TEXTS
-    assert main(["eval", "perplexity", str(rinna_dir), str(fake_corpus), "--json", "--seed", "3"]) == 0
+    assert main(["eval", "perplexity", str(rinna_dir), str(corpus), "--json", "--seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["split"] == "dev" and report["seed"] == 3 and report["perplexity"] > 1

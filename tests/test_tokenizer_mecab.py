@@ -9,12 +9,10 @@ import pickle
 
 import pytest
 
-pytest.importorskip("fugashi", reason="fugashi is needed for the MeCab family (pip install 'jaroberta[mecab]')")
-pytest.importorskip("jaroberta.text.mecab", reason="jaroberta.text.mecab (MeCab word splitter) is not in this checkout yet")
-
-from jaroberta.errors import JarobertaError  # noqa: E402
-from jaroberta.text import MecabWordPieceTokenizer, TokenizerTrainConfig, load_tokenizer, train_tokenizer  # noqa: E402
-from jaroberta.text.base import SIDECAR, JaTokenizer  # noqa: E402
+from jaroberta.errors import JarobertaError
+from jaroberta.text import MecabWordPieceTokenizer, TokenizerTrainConfig, load_tokenizer, train_tokenizer
+from jaroberta.text import userdict
+from jaroberta.text.base import SIDECAR, JaTokenizer
 
 DISEASE = "糖尿病性腎症"  # IPAdic: 糖尿 / 病 / 性 / 腎 / 症
 
@@ -147,7 +145,6 @@ def test_pickles_for_workers(tok):
 
 
 # -- user dictionaries ------------------------------------------------------------------
-userdict = pytest.importorskip("jaroberta.text.userdict", reason="jaroberta.text.userdict is not in this checkout yet")
 
 
 @pytest.fixture(scope="module")

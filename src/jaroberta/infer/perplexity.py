@@ -72,17 +72,9 @@ def masked_perplexity(
     max_documents: int | None = None,
 ) -> PerplexityReport:
     """Masked-token perplexity of `lm` on a corpus split (see module doc for the definition)."""
-    from jaroberta.train.masking import MaskingConfig
-
-    config = MaskingConfig(rate=rate, mask_fraction=1.0, random_fraction=0.0)  # rinna: every chosen piece -> [MASK]
-    generator = torch.Generator().manual_seed(seed)
     counts = {"documents": 0, "empty": 0, "windows": 0}
-    total_nll, n_masked = 0.0, 0
-    for chunk in _chunks(_windows(lm, _documents(corpus_dir, split, max_documents), counts), CHUNK_WINDOWS):
-        masked = [_mask_window(lm, ids, config, generator) for ids in chunk]
-        nll, n = _masked_nll(lm, masked, batch_size)
-        total_nll += nll
-        n_masked += n
+    windows = _windows(lm, _documents(corpus_dir, split, max_documents), counts)
+    total_nll, n_masked = masked_nll(lm, windows, seed=seed, rate=rate, batch_size=batch_size)
     if n_masked == 0:
         raise JarobertaError(f"{corpus_dir}: the {split} split has no text to score ({counts['documents']} documents read)")
     cross_entropy = total_nll / n_masked
@@ -97,6 +89,23 @@ def masked_perplexity(
         seed=seed,
         rate=rate,
     )
+
+
+def masked_nll(lm: LoadedModel, windows, *, seed: int = 0, rate: float = 0.15, batch_size: int = 16) -> tuple[float, int]:
+    """(summed cross-entropy, masked tokens) over framed windows, masked in order from one
+    seeded generator: the definition behind `masked_perplexity`, shared with pretraining's
+    dev evaluation on packed shards."""
+    from jaroberta.train.masking import MaskingConfig
+
+    config = MaskingConfig(rate=rate, mask_fraction=1.0, random_fraction=0.0)  # rinna: every chosen piece -> [MASK]
+    generator = torch.Generator().manual_seed(seed)
+    total_nll, n_masked = 0.0, 0
+    for chunk in _chunks(iter(windows), CHUNK_WINDOWS):
+        masked = [_mask_window(lm, ids, config, generator) for ids in chunk]
+        nll, n = _masked_nll(lm, masked, batch_size)
+        total_nll += nll
+        n_masked += n
+    return total_nll, n_masked
 
 
 def _documents(corpus_dir, split: str, max_documents: int | None) -> Iterator[list[str]]:

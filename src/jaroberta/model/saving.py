@@ -10,6 +10,7 @@ also gets the tokenizer and the conventions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -30,7 +31,8 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
     directory.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # DDP / compiled wrappers: save the real model
     model = getattr(model, "_orig_mod", model)
-    model.save_pretrained(directory, safe_serialization=True)
+    with _quiet_transformers():  # its per-shard progress bar is noise at every checkpoint
+        model.save_pretrained(directory, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save(directory)
     else:
@@ -38,6 +40,19 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
     conventions.save(directory)
     (directory / META_FILE).write_text(json.dumps(_with_versions(meta), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return directory
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def read_meta(directory: str | Path) -> dict:

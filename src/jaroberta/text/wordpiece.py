@@ -26,9 +26,10 @@ MeCab tagger from the pickled tokenizer.
 
 from __future__ import annotations
 
-import re
+import logging
 import shutil
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 
 from jaroberta.deps import require
@@ -36,6 +37,8 @@ from jaroberta.text.base import Encoding
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
+
+log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 """Ids 0-4, BERT-Japanese order."""
@@ -46,8 +49,6 @@ WORD_CACHE_SIZE = 500_000
 """Distinct words whose WordPiece ids are remembered (cleared when full)."""
 
 _ROLES = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
-_WHITESPACE = re.compile(r"\s")
-_HALF_KANA = re.compile("[\uff61-\uff9f]")
 
 
 def _wordpiece_model(vocab: list[str], unk_token: str):
@@ -61,13 +62,45 @@ def _wordpiece_model(vocab: list[str], unk_token: str):
     return tokenizers.Tokenizer(model)
 
 
-def _split_whitespace(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Split surfaces on whitespace and drop whitespace-only ones, keeping offsets."""
-    out = []
-    for surface, start, _ in words:
-        for match in re.finditer(r"\S+", surface):
-            out.append((match.group(), start + match.start(), start + match.end()))
-    return out
+class _WordCache(dict):
+    """word -> WordPiece ids, filled on a miss by the Rust model: words repeat (Zipf), so most
+    lookups are one dict hit instead of a greedy longest-match, and `map(cache.__getitem__, words)`
+    runs the whole loop in C."""
+
+    def __init__(self, wordpiece):
+        super().__init__()
+        self._model = wordpiece.model
+
+    def __missing__(self, word: str) -> list[int]:
+        if len(self) >= WORD_CACHE_SIZE:
+            self.clear()
+        ids = self[word] = [token.id for token in self._model.tokenize(word)]
+        return ids
+
+
+class _PieceCache(dict):
+    """word -> (ids, tokens, spans relative to the word start, unknown count): what `encode`
+    needs per word, computed once per distinct word."""
+
+    def __init__(self, word_ids: _WordCache, vocab: list[str], unk_id: int):
+        super().__init__()
+        self._word_ids, self._vocab, self._unk_id = word_ids, vocab, unk_id
+
+    def __missing__(self, word: str) -> tuple[list[int], list[str], list[tuple[int, int]], int]:
+        if len(self) >= WORD_CACHE_SIZE:
+            self.clear()
+        ids = self._word_ids[word]
+        if ids[0] == self._unk_id:  # WordPiece gives one [UNK] for a word it cannot cover: it spans the word
+            entry = (ids, [self._vocab[ids[0]]], [(0, len(word))], 1)
+        else:  # the pieces, `##` removed, spell the word: consecutive spans
+            spans, start = [], 0
+            for i, idx in enumerate(ids):
+                length = len(self._vocab[idx]) - (2 if i else 0)
+                spans.append((start, start + length))
+                start += length
+            entry = (ids, [self._vocab[idx] for idx in ids], spans, 0)
+        self[word] = entry
+        return entry
 
 
 class MecabWordPieceTokenizer:
@@ -102,7 +135,8 @@ class MecabWordPieceTokenizer:
         self._mask_id = self._vocab.get(mask_token)
         self._splitter = MecabWordSplitter(MecabConfig(system_dict=system_dict, user_dicts=tuple(str(p) for p in self.user_dicts)))
         self._wordpiece = _wordpiece_model(self.vocab, unk_token)
-        self._word_cache: dict[str, list[int]] = {}
+        self._word_cache = _WordCache(self._wordpiece)
+        self._piece_cache = _PieceCache(self._word_cache, self.vocab, self._unk_id)
         self.dictionaries = [DictionaryRef(p.name, file_sha256(p)) for p in self.user_dicts]
         vocab_bytes = "\n".join(self.vocab).encode("utf-8")
         self._fingerprint = fingerprint(vocab_bytes, normalization, [d.sha256 for d in self.dictionaries], extra=system_dict)
@@ -150,11 +184,9 @@ class MecabWordPieceTokenizer:
 
     # -- words -------------------------------------------------------------------------
     def words(self, text: str) -> list[str]:
-        """The MeCab words of already-normalized text, split as BertJapaneseTokenizer splits them."""
-        surfaces = self._splitter.surfaces(text)
-        if _WHITESPACE.search(text):
-            return [w for s in surfaces for w in s.split()]
-        return surfaces
+        """The MeCab words of already-normalized text, split as BertJapaneseTokenizer splits them
+        (surfaces split on whitespace, whitespace-only surfaces dropped)."""
+        return self._splitter.split(text)
 
     def _words_local(self, texts: list[str]) -> list[list[str]]:
         return [self.words(t) for t in texts]
@@ -172,26 +204,13 @@ class MecabWordPieceTokenizer:
 
     def _encode_ids_local(self, texts: list[str]) -> list[list[int]]:
         out: list[list[int]] = []
-        normalize, mask, cache = self.normalization, self.mask_token, self._word_cache
+        normalize, mask, split, pieces = self.normalization, self.mask_token, self._splitter.split, self._word_cache.__getitem__
         for text in texts:
             if mask in text:
                 out.append(self._encode_with_masks(text).ids)
-                continue
-            ids: list[int] = []
-            for word in self.words(normalize(text)):
-                pieces = cache.get(word)
-                ids += pieces if pieces is not None else self._word_ids(word)
-            out.append(ids)
+            else:
+                out.append(list(chain.from_iterable(map(pieces, split(normalize(text))))))
         return out
-
-    def _word_ids(self, word: str) -> list[int]:
-        """WordPiece ids of one word through the Rust model, remembered: words repeat (Zipf),
-        so most lookups are one dict hit instead of a greedy longest-match."""
-        ids = [token.id for token in self._wordpiece.model.tokenize(word)]
-        if len(self._word_cache) >= WORD_CACHE_SIZE:
-            self._word_cache.clear()
-        self._word_cache[word] = ids
-        return ids
 
     def _encode_local(self, texts: list[str]) -> list[Encoding]:
         return [self._encode_with_masks(text) for text in texts]
@@ -212,21 +231,21 @@ class MecabWordPieceTokenizer:
         return enc
 
     def _append_part(self, enc: Encoding, part: str, shift: int) -> None:
+        """Pieces of one mask-free part of the text, with offsets into the original text."""
         normalized, starts, ends = _span_map(part, self.normalization)
-        words = _split_whitespace(self._splitter.words(normalized))
-        if not words:
-            return
-        pieces = self._wordpiece.encode([w for w, _, _ in words], is_pretokenized=True, add_special_tokens=False)
         word_base = enc.word_ids[-1] + 1 if enc.word_ids else 0
-        for idx, token, (b, e), w in zip(pieces.ids, pieces.tokens, pieces.offsets, pieces.word_ids):
-            word_start = words[w][1]
-            if idx == self._unk_id:
-                enc.unknown += 1
-                b, e = 0, words[w][2] - word_start  # [UNK] stands for the whole word
-            enc.ids.append(idx)
-            enc.tokens.append(token)
-            enc.offsets.append(_original_span(word_start + b, word_start + e, starts, ends, shift))
-            enc.word_ids.append(word_base + w)
+        pieces = self._piece_cache
+        for w, (word, start, _) in enumerate(self._splitter.split_with_offsets(normalized)):
+            ids, tokens, spans, unknown = pieces[word]
+            enc.ids += ids
+            enc.tokens += tokens
+            if starts is None:  # normalization kept one character for one
+                start += shift
+                enc.offsets += [(start + b, start + e) for b, e in spans]
+            else:
+                enc.offsets += [(starts[start + b] + shift, ends[start + e - 1] + shift) for b, e in spans]
+            enc.word_ids += [word_base + w] * len(ids)
+            enc.unknown += unknown
 
     def decode(self, ids: list[int]) -> str:
         """Text of the ids: pieces joined without spaces (Japanese), `##` removed; [PAD]/[CLS]/[SEP] dropped."""
@@ -266,12 +285,6 @@ def _span_map(text: str, normalization: Normalization):
     from jaroberta.text.unigram import _span_map as span_map
 
     return span_map(text, normalization)
-
-
-def _original_span(b: int, e: int, starts, ends, shift: int) -> tuple[int, int]:
-    if starts is None:
-        return (b + shift, e + shift)
-    return (starts[b] + shift, ends[e - 1] + shift)
 
 
 # -- worker processes ------------------------------------------------------------------
@@ -328,6 +341,10 @@ def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTok
     lines = (" ".join(words) for words in _segmented(segmenter, sentences, config.workers))
     model.train_from_iterator(tqdm(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
     vocab = sorted(model.get_vocab().items(), key=lambda item: item[1])
+    if len(vocab) > config.vocab_size:
+        # The trainer keeps every character of the corpus (and its ## form) whatever the size asked.
+        log.warning("WordPiece vocabulary has %d entries, more than the %d asked: the corpus alphabet alone needs them",
+                    len(vocab), config.vocab_size)
     return MecabWordPieceTokenizer([token for token, _ in vocab], config.system_dict, config.user_dicts, config.normalization)
 
 

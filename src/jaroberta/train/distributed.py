@@ -85,3 +85,12 @@ def sum_across(value: torch.Tensor, runtime: Runtime) -> torch.Tensor:
 def barrier(runtime: Runtime) -> None:
     if runtime.distributed:
         torch.distributed.barrier()
+
+
+def broadcast_object(value, runtime: Runtime):
+    """Rank 0's `value` on every process (metrics computed on rank 0, decisions taken by all)."""
+    if not runtime.distributed:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]

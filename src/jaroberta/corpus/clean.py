@@ -1,0 +1,284 @@
+"""Cleaning: small named rules, composed in order, each counted.
+
+A raw document (a list of lines or paragraphs) goes through:
+
+    line rules      control_chars -> markup -> nfkc          (rewrite a line; count changed lines)
+    sentence_split  on 。!? and line ends, 「」『』 quotes kept whole
+    sentence rules  length -> terminal_punctuation -> japanese_share   (drop a sentence; count it)
+
+Exact dedup of sentences and documents and the near-duplicate filter need to see the
+whole corpus, so they run in the main process (`jaroberta.corpus.dedup`); they are
+counted in the same report under their own names.
+
+The hot path avoids per-character Python loops: `str.translate` for control characters,
+compiled regexes for markup, sentence splitting and the Japanese share, and a cheap
+`unicodedata.is_normalized` test before NFKC (most lines are already normalized).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from jaroberta.errors import JarobertaError
+
+# -- line rules ---------------------------------------------------------------------------
+
+# C0/C1 controls (tab and newline become spaces), zero-width and bidi marks, the BOM,
+# soft hyphen, variation selectors, and private-use / noncharacters: none carries text, all
+# break tokenizers or make identical sentences hash differently.
+_DELETE = (
+    [c for c in range(0x00, 0x20) if c not in (0x09, 0x0A, 0x0D)]
+    + list(range(0x7F, 0xA0))
+    + [0xAD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0]
+    + list(range(0x200B, 0x2010))  # zero-width space/joiners, LRM/RLM
+    + list(range(0x202A, 0x202F))  # bidi embeddings and overrides
+    + list(range(0x2060, 0x2070))  # word joiner, invisible operators, bidi isolates
+    + list(range(0xFE00, 0xFE10))  # variation selectors
+    + list(range(0xFFF0, 0xFFFC))
+    + list(range(0xE000, 0xF900))  # private use area
+)
+CONTROL_TABLE: dict[int, str | None] = {c: None for c in _DELETE}
+CONTROL_TABLE.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+_CONTROL_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(CONTROL_TABLE)) + "]")
+
+
+def strip_control(line: str) -> str:
+    """Delete control and invisible characters; tabs and stray line breaks become spaces."""
+    if _CONTROL_RE.search(line) is None:  # the common case: a C-speed scan, no copy
+        return line
+    return line.translate(CONTROL_TABLE)
+
+
+# Markup left over by scrapers: HTML/XML tags and comments, character entities, MediaWiki
+# links/templates/emphasis. Tag names must be ASCII so that Japanese text in ASCII angle
+# brackets (rare before NFKC: Japanese uses ＜＞ and 〈〉) is kept.
+_TAG_RE = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>|</?[A-Za-z][A-Za-z0-9:_-]*(?:\s[^<>]*)?/?>", re.DOTALL)
+_ENTITY_RE = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+_WIKI_LINK_RE = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
+_WIKI_TEMPLATE_RE = re.compile(r"\{\{[^{}]*\}\}")
+_WIKI_EMPHASIS_RE = re.compile(r"'{2,}")
+_MARKUP_HINT = re.compile(r"[<&]|\[\[|\{\{|''")
+
+
+def strip_markup(line: str) -> str:
+    """Remove tags, comments, wiki links/templates/emphasis; decode character entities."""
+    if _MARKUP_HINT.search(line) is None:
+        return line
+    line = _TAG_RE.sub("", line)
+    line = _WIKI_TEMPLATE_RE.sub("", line)
+    line = _WIKI_LINK_RE.sub(r"\1", line)
+    line = _WIKI_EMPHASIS_RE.sub("", line)
+    if "&" in line:
+        line = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), line)
+        line = strip_control(line)  # an entity may decode to an invisible character
+    return line
+
+
+def nfkc(line: str) -> str:
+    """Unicode NFKC, as rinna's cleaning: full-width ASCII and half-width kana folded."""
+    if unicodedata.is_normalized("NFKC", line):
+        return line
+    return unicodedata.normalize("NFKC", line)
+
+
+LINE_RULES: dict[str, Callable[[str], str]] = {
+    "control_chars": strip_control,
+    "markup": strip_markup,
+    "nfkc": nfkc,
+}
+"""Line rules by name, in the order they run. Markup must precede NFKC, which would turn
+Japanese full-width brackets ＜＞ into ASCII ones that look like tags."""
+
+# -- sentence splitting -------------------------------------------------------------------
+
+# After NFKC the full-width ！？ are ASCII. A sentence ends at a run of terminators plus any
+# closing brackets/quotes that follow them (「本当?!」と言った。 is one sentence).
+_TERMINATORS = "。!?"
+_CLOSERS = "」』)）]】〕〉》\"'"
+_SIMPLE_SENTENCE_RE = re.compile(f"[^{_TERMINATORS}]*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|$)")
+# Quoted spans are atomic: a terminator inside 「...」 or 『...』 does not end the sentence.
+# An unmatched opening quote falls through to the single-character alternative.
+_QUOTED_SENTENCE_RE = re.compile(
+    f"(?:「[^「」]*」|『[^『』]*』|[^{_TERMINATORS}])*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|$)"
+)
+
+
+_ENDS_SENTENCE_RE = re.compile(f"[{_TERMINATORS}][{re.escape(_CLOSERS)}]*$")
+
+
+def ends_sentence(sentence: str) -> bool:
+    """Whether a sentence ends with 。!? (closing brackets after it allowed)."""
+    return _ENDS_SENTENCE_RE.search(sentence) is not None
+
+
+def split_sentences(line: str) -> list[str]:
+    """Split one line into sentences on 。!? (after NFKC), keeping 「」/『』 quotes whole."""
+    pattern = _QUOTED_SENTENCE_RE if ("「" in line or "『" in line) else _SIMPLE_SENTENCE_RE
+    return [s.strip() for s in pattern.findall(line) if s and not s.isspace()]
+
+
+# -- sentence rules -----------------------------------------------------------------------
+
+# Hiragana, katakana (with the prolonged sound mark and half-width forms), CJK ideographs
+# (with extension A, compatibility ideographs and 々〆〇), Japanese punctuation and brackets.
+# U+3000 (ideographic space) is left out: it is a space, and NFKC makes it one anyway.
+_JAPANESE_CHARS = (
+    "\u3001-\u303f\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff61-\uff9f\U00020000-\U0002fa1f"
+)
+_JAPANESE_RUN_RE = re.compile(f"[{_JAPANESE_CHARS}]+")
+
+
+def japanese_share(sentence: str) -> float:
+    """Share of Japanese characters among the non-space characters of `sentence`."""
+    spaces = sentence.count(" ") + sentence.count("\u3000")
+    visible = len(sentence) - spaces
+    if visible <= 0:
+        return 0.0
+    foreign = len(_JAPANESE_RUN_RE.sub("", sentence)) - spaces
+    return (visible - foreign) / visible
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """What the cleaning rules keep."""
+
+    min_chars: int = 1
+    """Shortest sentence kept, in characters (rinna: 1)."""
+    max_chars: int = 1024
+    """Longest sentence kept, in characters (rinna: 1024)."""
+    require_terminal: bool = True
+    """Keep only sentences that end with 。!? (C4's line filter): drops headings, menu labels, list fragments."""
+    min_japanese: float = 0.3
+    """Minimum share of Japanese characters (kana, kanji, Japanese punctuation) in a sentence."""
+    skip_rules: tuple[str, ...] = ()
+    """Names of rules to turn off (see `RULES`)."""
+    keep_rejected: bool = False
+    """Collect what each rule dropped, with the rule's name (written to rejected/)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_chars <= self.max_chars:
+            raise JarobertaError(f"sentence length bounds must satisfy 1 <= --min-chars <= --max-chars, got {self.min_chars}..{self.max_chars}")
+        if not 0.0 <= self.min_japanese <= 1.0:
+            raise JarobertaError(f"--min-japanese must be a share between 0 and 1, got {self.min_japanese}")
+        unknown = sorted(set(self.skip_rules) - set(RULES))
+        if unknown:
+            raise JarobertaError(f"unknown rule(s) in --skip-rule: {unknown}; rules are {list(RULES)}")
+
+    def enabled(self, rule: str) -> bool:
+        return rule not in self.skip_rules
+
+
+RULES: dict[str, str] = {
+    "control_chars": "delete control and invisible characters (lines changed)",
+    "markup": "remove HTML/XML/wiki markup remnants, decode entities (lines changed)",
+    "nfkc": "Unicode NFKC normalization (lines changed)",
+    "sentence_split": "split lines into sentences on 。!? and line ends, quotes kept whole",
+    "length": "drop sentences outside the length bounds",
+    "terminal_punctuation": "drop sentences that do not end with 。!? (headings, labels, fragments)",
+    "japanese_share": "drop sentences with too small a share of Japanese characters",
+    "sentence_dedup": "drop exact duplicate sentences (first occurrence kept)",
+    "document_dedup": "drop exact duplicate documents (first occurrence kept)",
+    "near_dedup": "drop near-duplicate documents (MinHash LSH, with --near-dup)",
+}
+"""Every rule the report counts, with what its count means. Dedup rules run in the main
+process (`jaroberta.corpus.dedup`); the others here, in workers."""
+
+
+def sentence_hash(sentence: str) -> bytes:
+    """8-byte digest used for exact dedup: stable across processes and machines (unlike hash())."""
+    return hashlib.blake2b(sentence.encode("utf-8"), digest_size=8).digest()
+
+
+def document_hash(sentences: Iterable[str]) -> int:
+    """64-bit document digest: drives both document dedup and the train/dev split."""
+    digest = hashlib.blake2b("\n".join(sentences).encode("utf-8"), digest_size=8, person=b"jaroberta-doc").digest()
+    return int.from_bytes(digest, "little")
+
+
+@dataclass
+class CleanedChunk:
+    """What the cleaning rules made of a batch of raw documents."""
+
+    documents: list[list[str]] = field(default_factory=list)
+    """Documents (lists of sentences) with at least one sentence left."""
+    sentence_hashes: bytes = b""
+    """8-byte digests of every sentence of `documents`, concatenated in order."""
+    document_hashes: list[int] = field(default_factory=list)
+    """64-bit digest of each document."""
+    counts: Counter = field(default_factory=Counter)
+    """Per-rule counters ('rule:what' -> n)."""
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(rule, text) of what was dropped, where keep_rejected is on."""
+
+
+class Cleaner:
+    """Applies the line rules, sentence splitting and sentence rules to raw documents.
+
+    Holds only its config, so it pickles to worker processes as is.
+    """
+
+    def __init__(self, config: CleanConfig):
+        self.config = config
+        self.line_rules = [(name, rule) for name, rule in LINE_RULES.items() if config.enabled(name)]
+        self.split = config.enabled("sentence_split")
+        self.check_length = config.enabled("length")
+        self.check_terminal = config.enabled("terminal_punctuation") and config.require_terminal
+        self.check_japanese = config.enabled("japanese_share") and config.min_japanese > 0
+
+    def clean(self, raw_documents: Iterable[list[str]]) -> CleanedChunk:
+        out = CleanedChunk()
+        counts = out.counts
+        for raw in raw_documents:
+            counts["input:documents"] += 1
+            sentences: list[str] = []
+            for line in raw:
+                counts["input:lines"] += 1
+                sentences.extend(self._sentences(line, out))
+            if not sentences:
+                counts["output:empty_documents"] += 1
+                continue
+            out.documents.append(sentences)
+            out.document_hashes.append(document_hash(sentences))
+        out.sentence_hashes = b"".join(sentence_hash(s) for doc in out.documents for s in doc)
+        return out
+
+    def _sentences(self, line: str, out: CleanedChunk) -> list[str]:
+        counts = out.counts
+        for name, rule in self.line_rules:
+            cleaned = rule(line)
+            if cleaned is not line and cleaned != line:
+                counts[f"{name}:changed_lines"] += 1
+            line = cleaned
+        if self.split:
+            pieces = split_sentences(line)
+            counts["sentence_split:sentences"] += len(pieces)
+        else:
+            pieces = [line.strip()] if line.strip() else []
+        kept = []
+        for sentence in pieces:
+            reason = self._reject_reason(sentence)
+            if reason is None:
+                kept.append(sentence)
+                continue
+            counts[f"{reason}:dropped_sentences"] += 1
+            counts[f"{reason}:dropped_characters"] += len(sentence)
+            if self.config.keep_rejected:
+                out.rejected.append((reason, sentence))
+        return kept
+
+    def _reject_reason(self, sentence: str) -> str | None:
+        config = self.config
+        if self.check_length and not config.min_chars <= len(sentence) <= config.max_chars:
+            return "length"
+        if self.check_terminal and _ENDS_SENTENCE_RE.search(sentence) is None:
+            return "terminal_punctuation"
+        if self.check_japanese and japanese_share(sentence) < config.min_japanese:
+            return "japanese_share"
+        return None

@@ -1,0 +1,170 @@
+"""The build report: what came in, what each rule did, what went out, and from where.
+
+Written as `report.json` (machine-readable), `report.txt` (the table printed at the end of
+`jaroberta corpus build`) and the manifest `corpus.json` (counts, sources with licenses,
+options). Counts are summed over the completion markers of all inputs, so a resumed build
+reports the whole corpus, not just the last run.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jaroberta import __version__
+from jaroberta.corpus import layout
+from jaroberta.corpus.clean import RULES
+
+if TYPE_CHECKING:
+    from jaroberta.corpus.build import BuildConfig, BuildState
+    from jaroberta.corpus.readers import InputFile
+
+# Reading problems: counter key -> how the table names it.
+INPUT_PROBLEMS = {
+    "input:skipped_files": "files skipped (empty, binary, UTF-16, unopenable)",
+    "input:read_errors": "files cut short by a read error",
+    "input:invalid_utf8_lines": "lines with invalid UTF-8",
+    "input:nul_bytes": "NUL bytes removed",
+    "input:long_lines": "lines over --max-line-bytes dropped",
+    "input:documents_cut": "over-long documents cut at a line end",
+    "input:bad_json_lines": "JSON lines that did not parse",
+    "input:records_without_text": "JSON records without the text field",
+    "input:non_content_pages": "CirrusSearch pages outside the main namespace",
+}
+
+
+@dataclass
+class CorpusReport:
+    """Everything report.json holds."""
+
+    splits: dict
+    """Per split: documents, sentences, characters."""
+    counts: dict
+    """Every counter, summed over inputs ('rule:what' -> n)."""
+    sources: list[dict]
+    """Where the text came from: name, version, license."""
+    problems: list[str]
+    """One line per input that was skipped, cut short or gave nothing."""
+    options: dict
+    """The options that shape the output."""
+    run: dict
+    """Workers, shard, seconds, throughput, peak memory of this run."""
+    notes: list[str] = field(default_factory=list)
+    """Anything else a reader must know (e.g. a dev split made by the fallback)."""
+
+    @property
+    def documents(self) -> int:
+        return sum(split["documents"] for split in self.splits.values())
+
+    def rules(self) -> dict[str, dict]:
+        """Per rule: its description and its counters."""
+        table = {name: {"what": what} for name, what in RULES.items()}
+        for key, value in self.counts.items():
+            rule, _, what = key.partition(":")
+            if rule in table:
+                table[rule][what] = value
+        return table
+
+    def move_to_dev(self, document: list[str], copied: bool) -> None:
+        sizes = {"documents": 1, "sentences": len(document), "characters": sum(map(len, document))}
+        for what, n in sizes.items():
+            self.splits["dev"][what] += n
+            if not copied:
+                self.splits["train"][what] -= n
+        self.notes.append("dev was empty at --dev-fraction; the train document with the smallest digest was moved to dev")
+
+    def to_json(self) -> dict:
+        return {
+            "format": layout.FORMAT_VERSION,
+            "splits": self.splits,
+            "rules": self.rules(),
+            "input": {key.partition(":")[2]: self.counts.get(key, 0) for key in sorted(self.counts) if key.startswith("input:")},
+            "problems": self.problems,
+            "sources": self.sources,
+            "options": self.options,
+            "run": self.run,
+            "notes": self.notes,
+        }
+
+    def write(self, out: Path) -> None:
+        data = self.to_json()
+        (out / layout.REPORT_JSON).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (out / layout.REPORT_TXT).write_text(self.table() + "\n", encoding="utf-8")
+        manifest = {
+            "format": layout.FORMAT_VERSION,
+            "created_by": f"jaroberta {__version__}",
+            "splits": {name: {**counts, "files": sorted(p.name for p in (out / name).glob(f"*{layout.PART_SUFFIX}"))}
+                       for name, counts in self.splits.items()},
+            "sources": self.sources,
+            "options": self.options,
+            "shard": self.run["shard"],
+        }
+        (out / layout.MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+    def table(self) -> str:
+        """The readable report."""
+        c = self.counts
+        lines = [f"corpus: {self.run['out']}"]
+        lines.append(f"  {'split':<8}{'documents':>12}{'sentences':>14}{'characters':>16}")
+        for name, split in self.splits.items():
+            lines.append(f"  {name:<8}{split['documents']:>12,}{split['sentences']:>14,}{split['characters']:>16,}")
+        lines.append(
+            f"input: {c.get('input:files', 0):,} files, {c.get('input:bytes', 0) / 1e6:,.1f} MB on disk, "
+            f"{c.get('input:documents', 0):,} documents, {c.get('input:lines', 0):,} lines"
+        )
+        for key, what in INPUT_PROBLEMS.items():
+            if c.get(key):
+                lines.append(f"  {what}: {c[key]:,}")
+        lines.append("rules (in order):")
+        for name, info in self.rules().items():
+            numbers = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in info.items() if k != "what")
+            lines.append(f"  {name:<21} {numbers or '-'}")
+        if c.get("output:empty_documents"):
+            lines.append(f"  documents left empty by the rules: {c['output:empty_documents']:,}")
+        lines.append("sources:")
+        for source in self.sources[:20]:
+            version = f" {source['version']}" if source.get("version") else ""
+            lines.append(f"  {source['name']}{version}  license: {source.get('license', 'unknown')}")
+        if len(self.sources) > 20:
+            lines.append(f"  ... and {len(self.sources) - 20} more (corpus.json lists all)")
+        for problem in self.problems:
+            lines.append(f"problem: {problem}")
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        run = self.run
+        lines.append(
+            f"run: {run['seconds']:.1f} s, {run['mb_per_s']:.2f} MB/s, {run['workers']} worker(s), "
+            f"shard {run['shard']}, peak RSS of this process {run['peak_rss_mb']:.0f} MB"
+        )
+        return "\n".join(lines)
+
+
+def summarize(config: "BuildConfig", inputs: list["InputFile"], state: "BuildState", sources: list[dict], seconds: float) -> CorpusReport:
+    """Sum the completion markers of every input into the report."""
+    counts: Counter = Counter()
+    splits = {name: {"documents": 0, "sentences": 0, "characters": 0} for name in layout.SPLITS}
+    problems: list[str] = []
+    for record in state.records():
+        counts.update(record["counts"])
+        problems.extend(record["problems"])
+        for name, numbers in record["splits"].items():
+            for what, n in numbers.items():
+                splits[name][what] += n
+    megabytes = sum(item.size for item in inputs) / 1e6
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    run = {
+        "out": str(config.out),
+        "workers": config.workers,
+        "shard": f"{config.shard[0]}/{config.shard[1]}",
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(megabytes / seconds, 3) if seconds > 0 else 0.0,
+        "peak_rss_mb": round(peak, 1),
+        "memory": "exact dedup keeps 8 bytes per distinct sentence and document (sorted uint64 arrays, "
+                  "twice that while merging); text is streamed in chunks of about --chunk-bytes",
+    }
+    return CorpusReport(splits=splits, counts=dict(counts), sources=sources, problems=problems,
+                        options=config.fingerprint(), run=run)

@@ -1,0 +1,186 @@
+"""`make demo`: the whole path on the default corpus, top to bottom, on a CPU in minutes.
+
+corpus -> tokenizer -> pack -> pretrain -> dev perplexity -> fill-mask -> a model folder
+that `transformers.AutoModelForMaskedLM` loads. Each stage writes into its own folder of
+`out` and is skipped when its output is already there (a second `make demo` only
+re-trains), except pretraining, which always starts a fresh run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+
+log = logging.getLogger(__name__)
+
+DEMO_STEPS = 300
+"""Sized to about five minutes of the 'small' preset on 2 CPU cores (seq_len 128, batch 32)."""
+SEQ_LEN = 128
+MICRO_BATCH = 32
+FILL_MASK_EXAMPLES = 4
+
+
+@dataclass
+class DemoConfig:
+    """What `jaroberta demo` builds."""
+
+    out: Path = Path("demo")
+    """Folder for everything the demo writes."""
+    steps: int | None = None
+    """Pretraining steps (None: DEMO_STEPS)."""
+    preset: str = "small"
+    """Model preset."""
+    vocab_size: int = 8000
+    """SentencePiece vocabulary (small: a demo corpus cannot fill rinna's 32000)."""
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.steps is None:
+            self.steps = DEMO_STEPS
+
+
+def run_demo(config: DemoConfig) -> dict:
+    """Run every stage; print and return where everything went."""
+    started = time.perf_counter()
+    out = config.out
+    corpus = _corpus(out / "corpus")
+    tokenizer = _tokenizer(corpus, out / "tokenizer", config.vocab_size)
+    shards = _pack(corpus, tokenizer, out / "shards")
+    model_dir = _pretrain(shards, out / "run", config)
+    perplexity = _perplexity(model_dir, corpus)
+    examples = _fill_mask(model_dir, corpus)
+    _check_transformers_loads(model_dir)
+    summary = {
+        "corpus": str(corpus), "tokenizer": str(tokenizer), "shards": str(shards), "run": str(out / "run"),
+        "model": str(model_dir), "log": str(out / "run" / "log.jsonl"), "loss_curve": str(out / "run" / "loss.png"),
+        "dev_perplexity": perplexity.to_dict(), "fill_mask": examples, "minutes": (time.perf_counter() - started) / 60,
+    }
+    (out / "demo.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _print_summary(summary, perplexity)
+    return summary
+
+
+# -- stages ---------------------------------------------------------------------------------------
+def _corpus(directory: Path) -> Path:
+    from jaroberta.cli import main
+
+    if (directory / "train").is_dir() and (directory / "dev").is_dir():
+        log.info("[1/6] corpus: %s exists, reused", directory)
+        return directory
+    log.info("[1/6] corpus: building the default corpus into %s", directory)
+    if main(["corpus", "build", str(directory)]) != 0:
+        raise JarobertaError(f"`jaroberta corpus build {directory}` failed (see above)")
+    return directory
+
+
+def _tokenizer(corpus: Path, directory: Path, vocab_size: int) -> Path:
+    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
+
+    if (directory / "jaroberta_tokenizer.json").exists():
+        log.info("[2/6] tokenizer: %s exists, reused", directory)
+        return directory
+    log.info("[2/6] tokenizer: SentencePiece unigram (rinna layout), vocab %d", vocab_size)
+    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(corpus,), out=directory, vocab_size=vocab_size))
+    return directory
+
+
+def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
+    from jaroberta.corpus.pack import PackConfig, pack
+    from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
+    from jaroberta.text import load_tokenizer
+
+    if (directory / HEADER_FILE).exists():
+        if ShardHeader.load(directory).tokenizer_fingerprint == load_tokenizer(tokenizer).fingerprint:
+            log.info("[3/6] pack: %s exists, reused", directory)
+            return directory
+    log.info("[3/6] pack: rinna's document layout, seq_len %d", SEQ_LEN)
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, seq_len=SEQ_LEN, layout="document"))
+    return directory
+
+
+def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
+    from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
+
+    log.info("[4/6] pretrain: preset %s, rinna recipe, %d steps of %d rows", config.preset, config.steps, MICRO_BATCH)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a demo run always starts fresh
+    task_config = PretrainConfig(shards=shards, preset=config.preset, recipe="rinna", micro_batch=MICRO_BATCH)
+    # A short run warms up for 5% of its steps (1% of 300 steps would be 3).
+    loop = loop_config(resolve_recipe(task_config), run_dir, config.steps, warmup_steps=max(1, config.steps // 20),
+                       eval_every=max(1, config.steps // 5), save_every=max(1, config.steps // 5), log_every=10)
+    return pretrain(task_config, loop).model_dir
+
+
+def _perplexity(model_dir: Path, corpus: Path):
+    from jaroberta.infer.perplexity import masked_perplexity
+    from jaroberta.model.loading import load
+
+    log.info("[5/6] dev perplexity of %s (fixed-seed masks, as `jaroberta eval perplexity`)", model_dir)
+    return masked_perplexity(load(model_dir), corpus, split="dev", max_documents=500)
+
+
+def _fill_mask(model_dir: Path, corpus: Path) -> list[dict]:
+    """Mask one word in the middle of a few dev sentences and show what the model puts back."""
+    from jaroberta.corpus import iter_sentences
+    from jaroberta.infer.fill_mask import fill_mask
+    from jaroberta.model.loading import load
+
+    lm = load(model_dir)
+    texts, answers = [], []
+    for sentence in iter_sentences(corpus, "dev"):
+        masked = _mask_middle_word(lm.tokenizer, sentence)
+        if masked is not None:
+            texts.append(masked[0])
+            answers.append(masked[1])
+        if len(texts) == FILL_MASK_EXAMPLES:
+            break
+    results = fill_mask(lm, texts, top_k=5)
+    return [
+        {"text": r.text, "answer": answer, "predictions": [c.token for c in r.masks[0].candidates]}
+        for r, answer in zip(results, answers)
+    ]
+
+
+def _mask_middle_word(tokenizer, sentence: str) -> tuple[str, str] | None:
+    """(sentence with its middle piece replaced by [MASK], the piece's text); None for very short sentences."""
+    if not 12 <= len(sentence) <= 60:
+        return None
+    encoding = tokenizer.encode(sentence)
+    if len(encoding) < 6:
+        return None
+    start, end = encoding.offsets[len(encoding) // 2]
+    if end <= start:
+        return None
+    return sentence[:start] + "[MASK]" + sentence[end:], sentence[start:end]
+
+
+def _check_transformers_loads(model_dir: Path) -> None:
+    from transformers import AutoModelForMaskedLM
+
+    log.info("[6/6] transformers.AutoModelForMaskedLM.from_pretrained(%s)", model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(model_dir)
+    log.info("      -> %s, %.1fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
+
+
+def _print_summary(summary: dict, perplexity) -> None:
+    lines = [
+        "",
+        f"demo finished in {summary['minutes']:.1f} minutes",
+        f"  corpus      {summary['corpus']}",
+        f"  tokenizer   {summary['tokenizer']}",
+        f"  shards      {summary['shards']}",
+        f"  run         {summary['run']}  (log.jsonl, loss.png, checkpoints/)",
+        f"  model       {summary['model']}  (AutoModelForMaskedLM.from_pretrained loads it)",
+        f"  dev         {perplexity.describe()}",
+        "  fill-mask:",
+    ]
+    for example in summary["fill_mask"]:
+        lines.append(f"    {example['text']}   [answer: {example['answer']}]  ->  {' / '.join(example['predictions'])}")
+    lines.append(f"  summary     {Path(summary['run']).parent / 'demo.json'}")
+    print("\n".join(lines))

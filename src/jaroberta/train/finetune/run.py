@@ -1,0 +1,323 @@
+"""`finetune(FinetuneConfig(...))`: config -> data -> model -> the training loop -> results.
+
+1. read train / dev (/ test) examples, or a built-in dataset; check the label sets;
+2. load the pretrained folder with `jaroberta.load` (tokenizer, conventions, encoder) and
+   put a transformers head on it (`AutoModelForSequenceClassification` /
+   `AutoModelForTokenClassification`), or the same architecture from random weights;
+3. encode every example through the conventions (framing, position ids, length limit);
+4. train with `jaroberta.train.loop.train`: the pretraining loop's optimizer, schedule,
+   precision, torchrun and checkpoints, early stopping on the dev metric, best model kept;
+5. reload the best model from its folder (the way users will) and score dev and test:
+   `results.json` and a readable `results.md` in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+from jaroberta.train.finetune.data import label_set
+from jaroberta.train.finetune.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective
+
+log = logging.getLogger(__name__)
+
+INITS = ("pretrained", "random")
+RESULTS_JSON = "results.json"
+RESULTS_TABLE = "results.md"
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that decides a fine-tuning run."""
+
+    task: str
+    """'classify', 'ner' or 'pair'."""
+    model: Path
+    """Pretrained model folder (jaroberta's, or rinna's / JMedRoBERTa's Hugging Face layout)."""
+    out: Path
+    """Run directory: logs, checkpoints, `best/` (the fine-tuned model), results."""
+    train: Path | None = None
+    """Training data file (not with `dataset`)."""
+    dev: Path | None = None
+    """Dev data for early stopping; None: the last `dev_fraction` of the training file."""
+    test: Path | None = None
+    """Test data scored once with the best model (optional)."""
+    dataset: str | None = None
+    """A built-in dataset instead of files: 'hironsan' (NER)."""
+    labels: tuple[str, ...] = ()
+    """Declared label set (classes, or NER entity types); empty: taken from the data, train and dev must agree."""
+    objective: str = "auto"
+    """Pairs: 'classification' (JNLI-like), 'regression' (JSTS-like) or 'auto' (regression when every label is a score)."""
+    join: str = ""
+    """CoNLL: string put between tokens to rebuild the text ('' for Japanese)."""
+    init: str = "pretrained"
+    """'pretrained' weights, or 'random': the same architecture from random initialisation (a baseline)."""
+    epochs: float = 5.0
+    """Passes over the training data (ignored when `steps` is set)."""
+    steps: int | None = None
+    """Optimizer steps (overrides `epochs`)."""
+    batch_size: int = 32
+    """Examples per optimizer step over all processes."""
+    micro_batch: int | None = None
+    """Examples per forward pass per process (default: the whole batch); accumulation fills the rest."""
+    lr: float = 5e-5
+    """Peak learning rate."""
+    warmup_ratio: float = 0.1
+    """Warmup as a share of all steps (linear, then linear decay to 0)."""
+    weight_decay: float = 0.01
+    """AdamW decoupled weight decay (never on biases and LayerNorm)."""
+    betas: tuple[float, float] = (0.9, 0.98)
+    """AdamW betas (RoBERTa's fine-tuning values, also rinna's pretraining ones)."""
+    eps: float = 1e-6
+    """AdamW epsilon."""
+    clip: float = 1.0
+    """Gradient-norm clipping."""
+    eval_every: int | None = None
+    """Evaluate on dev every this many steps (default: once per epoch)."""
+    patience: int = 3
+    """Stop after this many evaluations without a better dev metric (0: never stop early)."""
+    metric: str | None = None
+    """Dev metric for early stopping and the best model (default: accuracy, entity_f1 or pearson)."""
+    max_length: int | None = None
+    """Longest framed input (special tokens included); default: the model's conventions."""
+    dev_fraction: float = 0.1
+    """Share of the training examples held out as dev when no dev file is given."""
+    seed: int = 42
+    """Seed of the head's initialisation, the example order and dropout."""
+    precision: str = "auto"
+    """'auto', 'fp32', 'bf16' or 'fp16' (the loop's mixed precision)."""
+    device: str = "auto"
+    """'auto', 'cpu' or 'cuda'."""
+    user_dicts: tuple[Path, ...] = ()
+    """MeCab user dictionaries the tokenizer needs (JMedRoBERTa layout)."""
+    resume: bool = False
+    """Continue the run in `out` from its newest checkpoint."""
+    progress: bool = True
+    """Show progress bars."""
+
+    def __post_init__(self) -> None:
+        self.model, self.out = Path(self.model), Path(self.out)
+        for name in ("train", "dev", "test"):
+            if getattr(self, name) is not None:
+                setattr(self, name, Path(getattr(self, name)))
+        self.labels = tuple(self.labels)
+        self.user_dicts = tuple(Path(p) for p in self.user_dicts)
+        self.betas = tuple(self.betas)
+        if self.task not in KINDS:
+            raise JarobertaError(f"unknown fine-tuning task {self.task!r}; choose one of {sorted(KINDS)}")
+        if (self.train is None) == (self.dataset is None):
+            raise JarobertaError("give either a training data file or --dataset NAME (a built-in dataset), not both")
+        if self.dataset is not None and (self.dev or self.test):
+            raise JarobertaError("--dataset brings its own dev and test splits; --dev and --test apply to data files")
+        if self.objective not in OBJECTIVES:
+            raise JarobertaError(f"--objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.init not in INITS:
+            raise JarobertaError(f"--init must be one of {INITS}, got {self.init!r}")
+        if self.epochs <= 0 or (self.steps is not None and self.steps < 1):
+            raise JarobertaError("--epochs must be > 0 and --steps >= 1")
+        if self.batch_size < 1 or (self.micro_batch is not None and self.micro_batch < 1):
+            raise JarobertaError("--batch-size and --micro-batch must be >= 1")
+        if self.micro_batch is not None and self.batch_size % self.micro_batch:
+            raise JarobertaError(f"--batch-size {self.batch_size} is not a multiple of --micro-batch {self.micro_batch}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise JarobertaError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise JarobertaError(f"--dev-fraction must be in (0, 1), got {self.dev_fraction}")
+        if self.patience < 0:
+            raise JarobertaError("--patience must be >= 0")
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass
+class Data:
+    """The examples of a run and where they came from."""
+
+    train: list
+    dev: list
+    test: list = field(default_factory=list)
+    source: str = ""
+
+
+@dataclass
+class FinetuneResult:
+    """What a fine-tuning run produced."""
+
+    run_dir: Path
+    """The run directory."""
+    model_dir: Path
+    """The fine-tuned model (best dev metric): loads in transformers and with `jaroberta predict`."""
+    results: dict
+    """Everything in results.json: metrics on dev and test, data and alignment statistics."""
+
+
+# -- the entry point -------------------------------------------------------------------------
+def finetune(config: FinetuneConfig) -> FinetuneResult:
+    """Fine-tune, keep the best model, score it on dev and test, write the results."""
+    from jaroberta.train.loop import train
+
+    data = read_data(config)
+    kind = make_kind(config.task, resolve_objective(config.objective, data.train) if config.task == "pair" else "classification")
+    for split in (data.train, data.dev, data.test):
+        kind.check_labels(split)
+    labels = [] if kind.regression else label_set(
+        data.train, data.dev, kind.labels_of, config.train or config.dataset, config.dev or "the held-out dev split",
+        list(config.labels) or None)
+    lm = build_model(config, kind, labels)
+    budget = piece_budget(lm, config.max_length)
+    train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
+    dev_rows, dev_stats = kind.encode(lm, data.dev, labels, budget)
+    _log_encoding(kind, {"train": train_stats, "dev": dev_stats})
+    task, loop_config = _task_and_loop(config, kind, lm, labels, data, train_rows, dev_rows,
+                                       {"train": train_stats.to_dict(), "dev": dev_stats.to_dict()})
+    result = train(task, loop_config)
+    best = config.out / "best"
+    results = score_model(best, kind, data, labels, budget, config, user_dicts=config.user_dicts)
+    results.update({"run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
+                            "metric": loop_config.metric}, "config": config.to_dict(), "data": data.source,
+                    "encoding": task.description["encoding"]})
+    write_results(config.out, results)
+    return FinetuneResult(config.out, best, results)
+
+
+# -- 1. data ---------------------------------------------------------------------------------------
+def read_data(config: FinetuneConfig) -> Data:
+    """Examples of the run: files (dev held out from train when absent) or a built-in dataset."""
+    if config.dataset is not None:
+        from jaroberta.train.finetune.datasets import load_dataset
+
+        splits = load_dataset(config.dataset, config.dev_fraction)
+        if splits.kind != config.task:
+            raise JarobertaError(f"--dataset {config.dataset} is a {splits.kind} dataset; run `jaroberta finetune {splits.kind}`")
+        return Data(splits.train, splits.dev, splits.test, splits.source)
+    kind = make_kind(config.task)
+    train = kind.read(config.train, config.join)
+    test = kind.read(config.test, config.join) if config.test else []
+    if config.dev is not None:
+        return Data(train, kind.read(config.dev, config.join), test, f"{config.train} (dev {config.dev})")
+    held = max(1, round(len(train) * config.dev_fraction))
+    if len(train) - held < 1:
+        raise JarobertaError(f"{config.train}: {len(train)} example(s) are too few to hold out a dev split; give --dev FILE")
+    log.info("no --dev: the last %d of %d examples of %s are the dev split", held, len(train), config.train)
+    return Data(train[:-held], train[-held:], test, f"{config.train} (last {held} examples as dev)")
+
+
+# -- 2. model ---------------------------------------------------------------------------------------
+def build_model(config: FinetuneConfig, kind, labels: list[str]):
+    """The pretrained encoder (or the same architecture, random) under a transformers task head."""
+    import torch
+    import transformers
+
+    from jaroberta.model.loading import LoadedModel, load
+
+    torch.manual_seed(config.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
+    base = load(config.model, user_dicts=list(config.user_dicts) or None, head="base")
+    model_config = base.model.config
+    for key, value in kind.head_config(labels).items():
+        setattr(model_config, key, value)
+    auto = getattr(transformers, kind.auto_class)
+    torch.manual_seed(config.seed)
+    model = auto.from_config(model_config, attn_implementation="sdpa")
+    if config.init == "pretrained":
+        _copy_encoder(base.model, model, config.model)
+    else:
+        log.info("--init random: %s with random weights (a baseline for what pretraining brings)", type(model).__name__)
+    model.train()
+    return LoadedModel(model=model, tokenizer=base.tokenizer, conventions=base.conventions, path=base.path)
+
+
+def _copy_encoder(encoder, model, path: Path) -> None:
+    """The pretrained encoder's weights into the task model's encoder; report what stays random."""
+    missing, unexpected = model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        # BERT's pooler feeds its classification head; an MLM checkpoint has none.
+        log.info("%s: %d weight(s) of the encoder start random (%s)", path, len(missing), ", ".join(sorted(missing)[:4]))
+    if unexpected:
+        log.debug("%s: unused by %s: %s", path, type(model).__name__, ", ".join(sorted(unexpected)[:4]))
+
+
+# -- 3-4. rows, task, loop ------------------------------------------------------------------------------
+def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
+    from jaroberta.train.finetune.task import Batching, FinetuneTask
+    from jaroberta.train.loop import LoopConfig
+
+    steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
+    steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    eval_every = config.eval_every or steps_per_epoch
+    metric = f"dev_{config.metric or kind.main_metric}"
+    description = {"kind": kind.name, "objective": kind.objective, "labels": labels, "config": config.to_dict(),
+                   "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
+                   "encoding": encoding, "data": data.source}
+    batching = Batching(config.batch_size, config.micro_batch or config.batch_size, max(32, config.micro_batch or config.batch_size), config.seed)
+    task = FinetuneTask(kind, lm, labels, train_rows, data.dev, dev_rows, batching, description)
+    loop = LoopConfig(
+        out=config.out, steps=steps, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,
+        clip=config.clip, warmup_steps=round(steps * config.warmup_ratio), precision=config.precision, device=config.device,
+        seed=config.seed, log_every=max(1, min(10, steps_per_epoch)), eval_every=eval_every if eval_every < steps else 0,
+        metric=metric, higher_is_better=metric != "dev_loss", patience=config.patience if eval_every < steps else 0,
+        keep_best=True, resume=config.resume, progress=config.progress,
+    )
+    return task, loop
+
+
+def _log_encoding(kind, stats: dict) -> None:
+    for split, s in stats.items():
+        if s.truncated:
+            log.warning("%s: %d of %d examples were longer than the model allows and were truncated", split, s.truncated, s.rows)
+        rt = s.round_trip
+        if rt.gold and rt.exact < rt.gold:
+            log.warning("%s: %d of %d entities cannot be represented exactly on the tokenizer's pieces (an entity edge "
+                        "falls inside a piece, or truncation): best reachable recall %.3f", split, rt.gold - rt.exact, rt.gold, rt.ceiling)
+
+
+# -- 5. scoring the saved model ---------------------------------------------------------------------------
+def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: int, config: FinetuneConfig,
+                user_dicts=()) -> dict:
+    """Reload the saved model as users will, and score it on dev and test."""
+    from jaroberta.infer.predict import load_finetuned
+    from jaroberta.train.finetune.kinds import row_logits
+    from jaroberta.train.finetune.task import evaluate_rows
+
+    import torch
+
+    finetuned = load_finetuned(model_dir, user_dicts=list(user_dicts) or None)
+    results: dict = {"task": kind.name, "objective": kind.objective, "labels": labels, "model": str(model_dir), "metrics": {}}
+    for split, examples in (("dev", data.dev), ("test", data.test)):
+        if not examples:
+            continue
+        rows, _ = kind.encode(finetuned.lm, examples, labels, budget)
+        with torch.inference_mode():
+            logits = row_logits(finetuned.lm.model, finetuned.lm, rows, batch_size=32, what=f"scoring {split}")
+        results["metrics"][split] = evaluate_rows(kind, finetuned.lm, labels, examples, rows, logits)
+    return results
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    """results.json (everything) and results.md (a readable table)."""
+    (run_dir / RESULTS_JSON).write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    (run_dir / RESULTS_TABLE).write_text(results_table(results) + "\n", encoding="utf-8")
+
+
+def results_table(results: dict) -> str:
+    """A Markdown table: one row per metric, one column per split."""
+    splits = list(results["metrics"])
+    names = list(dict.fromkeys(name for split in splits for name in results["metrics"][split]))
+    lines = [f"{results['task']} ({results['objective']}) — {results['model']}", "",
+             "| metric | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    for name in names:
+        cells = [_cell(results["metrics"][split].get(name)) for split in splits]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    return "nan" if math.isnan(value) else f"{value:.4f}"

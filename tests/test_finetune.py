@@ -1,0 +1,316 @@
+"""Fine-tuning: readers and their errors, every task kind on tiny data with both tokenizer
+families, predictions that agree with evaluation, the transformers reload, the CLI, and
+the built-in hironsan NER task end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import JA_SENTENCES
+from jaroberta.cli import main
+from jaroberta.errors import JarobertaError
+from jaroberta.infer.predict import load_finetuned, predict
+from jaroberta.train import metrics
+from jaroberta.train.finetune.data import Span, read_classification, read_ner, read_pairs
+from jaroberta.train.finetune.run import FinetuneConfig, finetune
+from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
+
+MEDICAL = {14, 15, 16, 17}
+COMPUTER = {10, 11, 12, 13, 22, 23}
+PLACES = ["東京", "日本", "京都", "富士山", "公園", "図書館", "駅前", "病院"]
+
+
+def topic(i: int) -> str:
+    return "medical" if i in MEDICAL else "computer" if i in COMPUTER else "daily"
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def ner_records() -> list[dict]:
+    records = []
+    for sentence in JA_SENTENCES:
+        entities = []
+        for word in PLACES:
+            start = sentence.find(word)
+            if start >= 0 and not any(start < e["end"] and start + len(word) > e["start"] for e in entities):
+                entities.append({"start": start, "end": start + len(word), "label": "LOC"})
+        records.append({"text": sentence, "entities": entities})
+    return records
+
+
+# -- readers ---------------------------------------------------------------------------------
+def test_readers_accept_jglue_csv_and_conll(tmp_path):
+    marc = write_jsonl(tmp_path / "marc.jsonl", [{"review_id": "x", "sentence": "良い商品", "label": "positive"}])
+    assert [(e.text, e.label) for e in read_classification(marc)] == [("良い商品", "positive")]
+    csv = tmp_path / "cls.csv"
+    csv.write_text("text,label\n今日は晴れ,1\n\"雨, 雪\",0\n", encoding="utf-8")
+    assert [(e.text, e.label, e.where.line) for e in read_classification(csv)] == [("今日は晴れ", "1", 2), ("雨, 雪", "0", 3)]
+    jnli = write_jsonl(tmp_path / "jnli.jsonl", [{"sentence_pair_id": "0", "yjcaptions_id": "1", "sentence1": "犬が走る",
+                                                   "sentence2": "動物が走る", "label": "entailment"}])
+    assert [(e.first, e.second, e.label) for e in read_pairs(jnli)] == [("犬が走る", "動物が走る", "entailment")]
+    jsts = write_jsonl(tmp_path / "jsts.jsonl", [{"sentence1": "a", "sentence2": "b", "label": 3.8}])
+    assert read_pairs(jsts)[0].label == 3.8
+    conll = tmp_path / "ner.conll"
+    conll.write_text("-DOCSTART-\n\n東京\t名詞\tB-LOC\n都\t名詞\tI-LOC\nに\t助詞\tO\n\nNew\tB-ORG\nYork\tI-ORG\n", encoding="utf-8")
+    (first, second), stats = read_ner(conll)
+    assert (first.text, first.entities, first.where.line) == ("東京都に", [Span(0, 3, "LOC")], 3)
+    assert (second.text, second.entities) == ("NewYork", [Span(0, 7, "ORG")])
+    (_, spaced), _ = read_ner(conll, join=" ")
+    assert (spaced.text, spaced.entities) == ("New York", [Span(0, 8, "ORG")])
+    assert stats.examples == 2
+
+
+def test_edge_whitespace_of_a_tagged_span_is_trimmed_and_counted(tmp_path):
+    conll = tmp_path / "ner.txt"
+    conll.write_text("渾身\tB-ART\n　\tI-ART\n映画\tO\n", encoding="utf-8")
+    (example,), stats = read_ner(conll)
+    assert example.entities == [Span(0, 2, "ART")] and stats.trimmed_spans == 1
+
+
+BAD_INPUT = [
+    # (file name, content, reader, message pattern: file and line named)
+    ("a.jsonl", '{"text": "良い", "label": "p"}\n{"text": "  ", "label": "n"}\n', read_classification, r"a\.jsonl:2: empty text"),
+    ("a.jsonl", '{"text": "良い", "label": ""}\n', read_classification, r"a\.jsonl:1: empty label"),
+    ("a.jsonl", '{"text": "良い"\n', read_classification, r"a\.jsonl:1: not valid JSON"),
+    ("a.csv", "text,category\n良い,p\n", read_classification, r"a\.csv:2: no label field"),
+    ("a.txt", "良い\tp\n", read_classification, r"unknown format '\.txt'"),
+    ("p.jsonl", '{"sentence1": "犬", "sentence2": "", "label": "x"}\n', read_pairs, r"p\.jsonl:1: empty sentence2"),
+    ("n.jsonl", '{"text": "東京に", "entities": [[0, 5, "LOC"]]}\n', read_ner, r"n\.jsonl:1: .*outside the text"),
+    # UTF-8 byte offsets of 東京 are [0, 6): the surface check catches them
+    ("n.jsonl", '{"text": "東京に", "entities": [{"start": 0, "end": 6, "label": "LOC", "text": "東京"}]}\n', read_ner,
+     r"n\.jsonl:1: .*outside"),
+    ("n.jsonl", '{"text": "東京に行く", "entities": [{"start": 0, "end": 3, "label": "LOC", "text": "東京"}]}\n', read_ner,
+     r"n\.jsonl:1: .*not '東京'; offsets must count characters"),
+    # "é" as e + combining acute: offset 1 falls inside the character
+    ("n.jsonl", '{"text": "cafe\\u0301 x", "entities": [[0, 4, "LOC"]]}\n', read_ner, r"n\.jsonl:1: .*inside the character"),
+    ("n.jsonl", '{"text": "東京大阪", "entities": [[0, 3, "LOC"], [2, 4, "LOC"]]}\n', read_ner, r"n\.jsonl:1: .*overlap"),
+    ("n.conll", "東京\tLOC\n", read_ner, r"n\.conll:1: token 1 .*IOB2 tags are"),
+    ("n.conll", "東京 B-LOC\n都\n", read_ner, r"n\.conll:2: expected a token and its IOB2 tag"),
+    ("n.conll", "　\tO\n \tO\n", read_ner, r"n\.conll:1: empty sentence"),
+]
+
+
+@pytest.mark.parametrize("name, content, reader, message", BAD_INPUT)
+def test_bad_input_names_file_and_line(tmp_path, name, content, reader, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(JarobertaError, match=message):
+        reader(path)
+
+
+LABEL_MISMATCH = [
+    # (train labels, dev labels, declared, message pattern)
+    (["a", "b"], ["a", "c"], None, r"dev\.jsonl:2: label 'c' is not in the training data"),
+    (["a", "b", "c"], ["a", "b"], None, r"dev\.jsonl: label\(s\) \['c'\] of the training data \(first at .*train\.jsonl:3\) never occur"),
+    (["a", "b"], ["a", "x"], "a,b", r"dev\.jsonl:2: label 'x' is not in --labels a,b"),
+]
+
+
+@pytest.mark.parametrize("train_labels, dev_labels, declared, message", LABEL_MISMATCH)
+def test_label_sets_must_agree(tmp_path, rinna_dir, train_labels, dev_labels, declared, message):
+    train = write_jsonl(tmp_path / "train.jsonl", [{"text": JA_SENTENCES[i], "label": l} for i, l in enumerate(train_labels)])
+    dev = write_jsonl(tmp_path / "dev.jsonl", [{"text": JA_SENTENCES[i], "label": l} for i, l in enumerate(dev_labels)])
+    labels = tuple(declared.split(",")) if declared else ()
+    with pytest.raises(JarobertaError, match=message):
+        finetune(FinetuneConfig(task="classify", model=rinna_dir, out=tmp_path / "run", train=train, dev=dev, labels=labels))
+
+
+def test_mixed_scores_and_classes_are_an_error(tmp_path, rinna_dir):
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"sentence1": "a", "sentence2": "b", "label": 1.5},
+                                                  {"sentence1": "c", "sentence2": "d", "label": "neutral"}])
+    with pytest.raises(JarobertaError, match=r"pairs\.jsonl:1: label 1\.5 is a score while other labels are class names"):
+        finetune(FinetuneConfig(task="pair", model=rinna_dir, out=tmp_path / "run", train=data, dev=data))
+
+
+def test_text_without_pieces_is_an_error(tmp_path, rinna_dir):
+    data = write_jsonl(tmp_path / "cls.jsonl", [{"text": "今日は晴れ", "label": "a"}, {"text": "\u200b", "label": "a"}])
+    with pytest.raises(JarobertaError, match=r"cls\.jsonl:2: the text has no pieces"):
+        finetune(FinetuneConfig(task="classify", model=rinna_dir, out=tmp_path / "run", train=data, dev=data))
+
+
+# -- every task kind, both families ---------------------------------------------------------------
+def task_data(tmp_path: Path, task: str) -> tuple[str, Path, dict]:
+    """(task, data file, extra config) of a tiny learnable dataset."""
+    n = len(JA_SENTENCES)
+    if task == "classify":
+        return "classify", write_jsonl(tmp_path / "cls.jsonl", [{"text": s, "label": topic(i)} for i, s in enumerate(JA_SENTENCES)]), {}
+    if task == "pair-classification":
+        records = [{"sentence1": s, "sentence2": JA_SENTENCES[(i + k) % n], "label": "same" if k == 0 else "different"}
+                   for i, s in enumerate(JA_SENTENCES) for k in (0, 1)]
+        return "pair", write_jsonl(tmp_path / "jnli.jsonl", records), {}
+    if task == "pair-regression":
+        records = [{"sentence1": s, "sentence2": JA_SENTENCES[(i + k) % n], "label": [5.0, 2.5, 0.0][k]}
+                   for i, s in enumerate(JA_SENTENCES) for k in (0, 1, 2)]
+        return "pair", write_jsonl(tmp_path / "jsts.jsonl", records), {}
+    return "ner", write_jsonl(tmp_path / "ner.jsonl", ner_records()), {}
+
+
+@pytest.fixture(scope="module", params=["rinna", "jmed"])
+def family(request, rinna_dir):
+    if request.param == "rinna":
+        return request.param, rinna_dir, ()
+    return request.param, request.getfixturevalue("jmed_dir"), (request.getfixturevalue("manbyo_dic"),)
+
+
+def _train_losses(run: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text(encoding="utf-8").splitlines()) if r["kind"] == "train"]
+
+
+@pytest.mark.parametrize("task", ["classify", "pair-classification", "pair-regression", "ner"])
+def test_each_task_trains_and_predicts_like_it_evaluates(tmp_path, family, task):
+    name, model_dir, user_dicts = family
+    kind, data, _ = task_data(tmp_path, task)
+    config = FinetuneConfig(task=kind, model=model_dir, out=tmp_path / "run", train=data, dev=data, test=data,
+                            user_dicts=user_dicts, steps=12, batch_size=16, micro_batch=8, lr=2e-3, warmup_ratio=0.0,
+                            eval_every=6, patience=0, seed=1, progress=False)
+    result = finetune(config)
+    losses = _train_losses(tmp_path / "run")
+    assert losses[-1] < losses[0], f"{name} {task}: the training loss did not fall: {losses}"
+    written = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert written["metrics"]["test"] == pytest.approx(result.results["metrics"]["test"], nan_ok=True)
+    assert "| metric | dev | test |" in (tmp_path / "run" / "results.md").read_text(encoding="utf-8")
+
+    # `jaroberta predict`'s path reproduces the numbers scored during the run.
+    model = load_finetuned(result.model_dir, user_dicts=list(user_dicts) or None)
+    scored = written["metrics"]["test"]
+    if kind == "classify":
+        records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+        predictions = predict(model, [r["text"] for r in records])
+        gold, predicted = [r["label"] for r in records], [p["label"] for p in predictions]
+        assert scored["accuracy"] == pytest.approx(metrics.accuracy(gold, predicted))
+        assert scored["macro_f1"] == pytest.approx(metrics.macro_f1(gold, predicted, ["computer", "daily", "medical"]))
+        assert all(math.isclose(sum(p["probabilities"].values()), 1.0, rel_tol=1e-5) for p in predictions)
+    elif kind == "pair":
+        records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+        predictions = predict(model, [(r["sentence1"], r["sentence2"]) for r in records])
+        if task == "pair-regression":
+            gold = [r["label"] for r in records]
+            assert scored["pearson"] == pytest.approx(metrics.pearson(gold, [p["score"] for p in predictions]), abs=1e-6)
+            assert scored["spearman"] == pytest.approx(metrics.spearman(gold, [p["score"] for p in predictions]), abs=1e-6)
+        else:
+            assert scored["accuracy"] == pytest.approx(metrics.accuracy([r["label"] for r in records], [p["label"] for p in predictions]))
+    else:
+        records = ner_records()
+        predictions = predict(model, [r["text"] for r in records])
+        gold = [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in records]
+        predicted = [[(e["start"], e["end"], e["label"]) for e in p["entities"]] for p in predictions]
+        assert scored["entity_f1"] == pytest.approx(metrics.entity_scores(gold, predicted)["f1"])
+        assert scored["entities_gold"] == sum(map(len, gold))
+        for record, prediction in zip(records, predictions):  # spans index the original text
+            assert all(record["text"][e["start"] : e["end"]] == e["text"] for e in prediction["entities"])
+
+
+# -- the saved folder loads in transformers with identical logits --------------------------------
+def hand_inputs(model_dir: Path, texts, user_dicts=()) -> dict:
+    """Framed by hand from the saved conventions: no jaroberta batching code involved."""
+    from jaroberta.model.conventions import InputConventions
+    from jaroberta.text import load_tokenizer
+
+    conventions = InputConventions.load(model_dir)
+    tokenizer = load_tokenizer(model_dir, user_dicts=list(user_dicts) or None)
+    rows = []
+    for text in texts:
+        pieces = sum(([*tokenizer.encode(part).ids, *[tokenizer.token_to_id(t) for t in conventions.pair_separator]]
+                      for part in (text if isinstance(text, tuple) else (text,))), [])
+        if isinstance(text, tuple):
+            pieces = pieces[: -len(conventions.pair_separator)]
+        rows.append([tokenizer.token_to_id(t) for t in conventions.prefix] + pieces + [tokenizer.token_to_id(t) for t in conventions.suffix])
+    width = max(map(len, rows))
+    pad = tokenizer.token_to_id(conventions.pad_token)
+    inputs = {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
+              "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])}
+    if conventions.explicit_position_ids:  # rinna: positions from 0
+        inputs["position_ids"] = torch.arange(width).expand(len(rows), width)
+    return inputs
+
+
+@pytest.mark.parametrize("task", ["classify", "pair-regression", "ner"])
+def test_saved_model_loads_in_transformers_with_identical_logits(tmp_path, family, task):
+    import transformers
+
+    import jaroberta
+    from jaroberta.train.finetune.kinds import row_logits
+
+    name, model_dir, user_dicts = family
+    kind, data, _ = task_data(tmp_path, task)
+    result = finetune(FinetuneConfig(task=kind, model=model_dir, out=tmp_path / "run", train=data, dev=data, user_dicts=user_dicts,
+                                     steps=2, batch_size=16, progress=False))
+    auto = transformers.AutoModelForTokenClassification if kind == "ner" else transformers.AutoModelForSequenceClassification
+    plain = auto.from_pretrained(result.model_dir).eval()
+    texts = [JA_SENTENCES[0], JA_SENTENCES[4]] if kind != "pair" else [(JA_SENTENCES[0], JA_SENTENCES[1]), (JA_SENTENCES[2], JA_SENTENCES[2])]
+    inputs = hand_inputs(result.model_dir, texts, user_dicts)
+    model = load_finetuned(result.model_dir, user_dicts=list(user_dicts) or None)
+    examples = [model.kind.example_from_input(t, "test") for t in texts]
+    rows, _ = model.kind.encode(model.lm, examples, None, 10_000)
+    assert [r.ids for r in rows] == [ids[: int(m.sum())].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])]
+    with torch.no_grad():
+        expected = plain(**inputs).logits
+        ours = row_logits(model.lm.model, model.lm, rows, batch_size=1)
+    for row, (got, mask) in enumerate(zip(ours, inputs["attention_mask"])):
+        want = expected[row] if kind != "ner" else expected[row, : int(mask.sum())]
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # The folder also loads in jaroberta (encoder, tokenizer and conventions).
+    assert jaroberta.load(result.model_dir, user_dicts=list(user_dicts) or None, head="base").conventions.name.startswith(
+        "rinna" if name == "rinna" else "jmed")
+
+
+# -- the command line ------------------------------------------------------------------------------
+def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
+    data = write_jsonl(tmp_path / "ner.jsonl", ner_records())
+    out = tmp_path / "run"
+    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out), "--steps", "2", "--batch-size", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
+    assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    prediction = json.loads(line)
+    assert prediction["text"] == JA_SENTENCES[2] and isinstance(prediction["entities"], list)
+    # a user's mistake is one line and exit status 2
+    assert main(["predict", str(rinna_dir), "今日"]) == 2
+    assert "is not a fine-tuned model" in capsys.readouterr().err
+    assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
+
+
+# -- the built-in hironsan task, end to end --------------------------------------------------------------
+def _hironsan_test_entities() -> int:
+    """Entities of hironsancorpus's test split, counted straight from its file (B- tags)."""
+    from hironsan.corpus import hiron2016
+
+    return sum(row[-1].startswith("B-") for sentence in hiron2016.iob_sents("test") for row in sentence)
+
+
+@pytest.fixture(scope="module")
+def hironsan_model(tmp_path_factory) -> Path:
+    """A tiny model of our own layout whose SentencePiece vocabulary was trained on hironsan's train text."""
+    from jaroberta.model.presets import build_model, conventions_for, model_config
+    from jaroberta.model.saving import save_model
+    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
+    from jaroberta.train.finetune.datasets import hironsan
+
+    root = tmp_path_factory.mktemp("hironsan")
+    (root / "text.txt").write_text("\n".join(e.text for e in hironsan().train) + "\n", encoding="utf-8")
+    tokenizer = train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(root / "text.txt",), vocab_size=1000))
+    torch.manual_seed(0)
+    model = build_model(model_config("tiny", tokenizer.vocab_size, tokenizer.special_ids, 128))
+    return save_model(root / "tiny", model, tokenizer, conventions_for(tokenizer.family, tokenizer.normalization, 128), {})
+
+
+def test_hironsan_ner_end_to_end(tmp_path, hironsan_model, capsys):
+    out = tmp_path / "run"
+    assert main(["finetune", "ner", str(hironsan_model), str(out), "--dataset", "hironsan", "--steps", "6",
+                 "--batch-size", "32", "--lr", "1e-3", "--eval-every", "3"]) == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["labels"] == ["ART", "DAT", "LOC", "MON", "ORG", "PER", "PSN", "TIM"]
+    test = results["metrics"]["test"]
+    assert test["entities_gold"] == _hironsan_test_entities()
+    assert 0.0 <= test["entity_f1"] <= 1.0
+    assert 0.5 < results["encoding"]["train"]["entities"]["alignment_ceiling"] <= 1.0
+    assert "hironsancorpus (train 405, dev 45, test 50 sentences)" == results["data"]

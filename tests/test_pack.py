@@ -1,0 +1,149 @@
+"""Packing a corpus folder into shards: both layouts frame rows as their seeds did, word ids
+travel with the pieces, nothing is dropped silently, and a corpus too small is refused.
+
+The corpus / tokenizer / shards fixtures here are reused by the pretraining tests:
+
+    from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import JA_SENTENCES
+from jaroberta.cli import main
+from jaroberta.corpus.layout import iter_documents, write_documents
+from jaroberta.corpus.pack import PackConfig, pack
+from jaroberta.corpus.shards import NO_WORD_STORED, ShardHeader, open_split
+from jaroberta.errors import JarobertaError
+from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+
+SEQ_LEN = 48
+
+
+def write_corpus(directory: Path, train_documents: int = 80, dev_documents: int = 12, seed: int = 0) -> Path:
+    """A corpus folder in the layout of `jaroberta corpus build`: documents of 2-4 conftest sentences."""
+    rng = random.Random(seed)
+
+    def documents(n):
+        return [rng.sample(JA_SENTENCES, rng.randint(2, 4)) for _ in range(n)]
+
+    for split, n in (("train", train_documents), ("dev", dev_documents)):
+        (directory / split).mkdir(parents=True, exist_ok=True)
+        with open(directory / split / "part-00000.txt", "w", encoding="utf-8") as handle:
+            write_documents(handle, documents(n))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(corpus_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(corpus_dir,), out=out, vocab_size=300))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shards")
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="document"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shards-full")
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="full"))
+    return out
+
+
+def _document_pieces(corpus_dir: Path, tokenizer_dir: Path, split: str) -> list[list[int]]:
+    tokenizer = load_tokenizer(tokenizer_dir)
+    return [[i for ids in tokenizer.encode_ids_batch(doc) for i in ids] for doc in iter_documents(corpus_dir, split)]
+
+
+def test_document_layout_is_cls_plus_one_truncated_document(shards_dir, corpus_dir, tokenizer_dir):
+    header = ShardHeader.load(shards_dir)
+    cls, pad = header.special_ids["cls"], header.special_ids["pad"]
+    documents = _document_pieces(corpus_dir, tokenizer_dir, "train")
+    arrays = open_split(shards_dir, "train", header)
+    assert arrays.ids.dtype == np.uint16 and arrays.ids.shape == (len(documents), SEQ_LEN)
+    truncated = 0
+    for row, pieces in enumerate(documents):
+        length = int(arrays.lengths[row])
+        expected = [cls] + pieces[: SEQ_LEN - 1]  # rinna: [CLS] + the document, no [SEP], no </s>
+        truncated += len(pieces) > SEQ_LEN - 1
+        assert arrays.ids[row, :length].tolist() == expected
+        assert (arrays.ids[row, length:] == pad).all()
+        assert arrays.words[row, 0] == NO_WORD_STORED and (arrays.words[row, length:] == NO_WORD_STORED).all()
+    stats = header.splits["train"]
+    assert (stats.rows, stats.documents, stats.truncated_documents) == (len(documents), len(documents), truncated)
+    assert stats.tokens == int(arrays.lengths.sum())
+
+
+def test_full_layout_packs_documents_back_to_back(full_shards_dir, corpus_dir, tokenizer_dir):
+    header = ShardHeader.load(full_shards_dir)
+    cls, sep = header.special_ids["cls"], header.special_ids["sep"]
+    arrays = open_split(full_shards_dir, "train", header)
+    assert (arrays.lengths[:-1] == SEQ_LEN).all()  # every row but the last is exactly seq_len
+    assert (arrays.ids[:, 0] == cls).all()
+    # Dropping each row's [CLS] gives back the documents, each followed by [SEP], in order.
+    stream = [i for row in range(len(arrays)) for i in arrays.ids[row, 1 : arrays.lengths[row]].tolist()]
+    expected = [i for pieces in _document_pieces(corpus_dir, tokenizer_dir, "train") for i in pieces + [sep]]
+    assert stream == expected[: len(stream)] and len(expected) - len(stream) <= 1  # a final lone [SEP] is not a row
+
+
+def test_word_ids_follow_the_tokenizer_words(shards_dir, corpus_dir, tokenizer_dir):
+    tokenizer = load_tokenizer(tokenizer_dir)
+    document = next(iter_documents(corpus_dir, "train"))
+    encodings = tokenizer.encode_batch(document)
+    words, base = [], 0
+    for enc in encodings:
+        words += [base + w for w in enc.word_ids]
+        base = words[-1] + 1
+    arrays = open_split(shards_dir, "train")
+    stored = arrays.words[0, 1 : 1 + len(words)].astype(int).tolist()
+    assert stored == words[: SEQ_LEN - 1]
+    assert stored[0] == 0  # relative to the row
+
+
+def test_header_records_the_tokenizer(shards_dir, tokenizer_dir):
+    header = ShardHeader.load(shards_dir)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    assert header.tokenizer_fingerprint == tokenizer.fingerprint
+    assert load_tokenizer(shards_dir / "tokenizer").fingerprint == tokenizer.fingerprint
+    assert header.conventions["prefix"] == ["[CLS]"] and header.conventions["explicit_position_ids"]
+
+
+@pytest.mark.parametrize(
+    "train, dev, message",
+    [
+        (0, 3, "'train' split has no usable documents"),
+        (5, 0, "'dev' split has no usable documents"),
+    ],
+)
+def test_empty_split_refused(tmp_path, tokenizer_dir, train, dev, message):
+    corpus = write_corpus(tmp_path / "corpus", train_documents=train, dev_documents=dev)
+    with pytest.raises(JarobertaError, match=message):
+        pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "shards", seq_len=SEQ_LEN))
+
+
+def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
+    assert main(["pack", str(tmp_path / "nowhere"), str(tokenizer_dir), str(tmp_path / "out")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_pack_command(tmp_path, corpus_dir, tokenizer_dir, capsys):
+    out = tmp_path / "shards"
+    assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--seq-len", "32", "--layout", "full"]) == 0
+    assert "full layout, seq_len 32" in capsys.readouterr().out
+    header = ShardHeader.load(out)
+    assert header.layout == "full" and header.splits["dev"].rows > 0

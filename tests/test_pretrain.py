@@ -1,0 +1,235 @@
+"""Pretraining end to end on tiny data: exact resume, Hugging Face-native checkpoints, a
+fixed-seed loss regression, the seeds' recipes, and every bad input the issue lists.
+
+Regenerate the stored losses (after a deliberate change of the numerics) with
+    JAROBERTA_UPDATE_LOSSES=1 .venv/bin/python -m pytest tests/test_pretrain.py -k regression
+and review the diff of tests/assets/pretrain_losses.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jaroberta.cli import main
+from jaroberta.corpus.pack import PackConfig, pack
+from jaroberta.errors import JarobertaError
+from jaroberta.train import checkpoint as ckpt
+from jaroberta.train.logs import read_log
+from jaroberta.train.loop import NonFiniteLoss
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, pretrain, resolve_recipe
+from jaroberta.train.recipes import RECIPES
+from test_pack import SEQ_LEN, corpus_dir, shards_dir, tokenizer_dir, write_corpus  # noqa: F401  (fixtures)
+
+LOSSES = Path(__file__).parent / "assets" / "pretrain_losses.json"
+
+
+@pytest.fixture(scope="module")
+def dropout_config(tmp_path_factory, shards_dir) -> Path:
+    """A 2-layer RoBERTa config with dropout on: resume must restore the RNG too."""
+    from transformers import RobertaConfig
+
+    from jaroberta.corpus.shards import ShardHeader
+
+    header = ShardHeader.load(shards_dir)
+    config = RobertaConfig(vocab_size=header.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=SEQ_LEN + 2, pad_token_id=header.special_ids["pad"],
+                           hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    path = tmp_path_factory.mktemp("config") / "config.json"
+    config.to_json_file(path)
+    return path
+
+
+def _run(shards, out, steps=6, *, task_kwargs=None, **loop_kwargs):
+    config = PretrainConfig(shards=shards, micro_batch=4, accumulation=2, eval_rows=8, **(task_kwargs or {}))
+    loop = loop_config(resolve_recipe(config), out, steps, progress=False, log_every=1, **loop_kwargs)
+    return pretrain(config, loop)
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(model_dir / "model.safetensors")
+
+
+class _Killed(Exception):
+    """Stands for the process dying: nothing after it runs, nothing is saved."""
+
+
+def test_killed_and_resumed_run_is_bit_identical(shards_dir, dropout_config, tmp_path, monkeypatch):
+    task_kwargs = {"model_config": dropout_config}
+    whole = _run(shards_dir, tmp_path / "whole", task_kwargs=task_kwargs, save_every=2, eval_every=3)
+
+    original = MaskedLMTask.next_batch
+    calls = {"n": 0}
+
+    def dies_at_step_5(self):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise _Killed
+        return original(self)
+
+    monkeypatch.setattr(MaskedLMTask, "next_batch", dies_at_step_5)
+    with pytest.raises(_Killed):
+        _run(shards_dir, tmp_path / "resumed", task_kwargs=task_kwargs, save_every=2, eval_every=3)
+    assert ckpt.latest(tmp_path / "resumed").name == "step-00000004"
+    monkeypatch.setattr(MaskedLMTask, "next_batch", original)
+    resumed = _run(shards_dir, tmp_path / "resumed", task_kwargs=task_kwargs, save_every=2, eval_every=3, resume=True)
+
+    a, b = _weights(whole.model_dir), _weights(resumed.model_dir)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    train_losses = [[r["loss"] for r in read_log(run.run_dir) if r["kind"] == "train"] for run in (whole, resumed)]
+    assert train_losses[0] == train_losses[1] and len(train_losses[0]) == 6
+    assert whole.metrics == resumed.metrics
+
+
+def test_checkpoint_loads_in_transformers_with_identical_logits(shards_dir, tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from jaroberta.model.loading import load
+
+    result = _run(shards_dir, tmp_path / "run", steps=2)
+    task = MaskedLMTask(PretrainConfig(shards=shards_dir), RECIPES["rinna"])
+    task.load_model(result.model_dir)
+    hf = AutoModelForMaskedLM.from_pretrained(result.model_dir).eval()
+    ours = load(result.model_dir)
+    ids = torch.tensor([[4, 20, 21, 22, 23, 24, 25]])
+    positions = torch.arange(ids.shape[1])[None]  # rinna's convention: from 0
+    with torch.no_grad():
+        expected = task.hf_model.eval()(input_ids=ids, position_ids=positions).logits
+        assert torch.equal(hf(input_ids=ids, position_ids=positions).logits, expected)
+        assert torch.equal(ours.model(**ours.batch_inputs([ids[0].tolist()])).logits, expected)
+    assert type(hf).__name__ == "RobertaForMaskedLM" and ours.conventions.explicit_position_ids
+    for name in ("config.json", "model.safetensors", "spiece.model", "jaroberta_conventions.json", "jaroberta_meta.json"):
+        assert (result.model_dir / name).exists(), name
+    meta = json.loads((result.model_dir / "jaroberta_meta.json").read_text())
+    assert meta["step"] == 2 and meta["tokenizer_fingerprint"] and meta["versions"]["torch"]
+
+
+def test_fixed_seed_loss_regression(shards_dir, tmp_path):
+    result = _run(shards_dir, tmp_path / "run", steps=5)
+    losses = [r["loss"] for r in read_log(result.run_dir) if r["kind"] == "train"]
+    observed = {"train_losses": losses, "dev_loss": result.metrics["dev_loss"]}
+    if os.environ.get("JAROBERTA_UPDATE_LOSSES"):
+        LOSSES.parent.mkdir(exist_ok=True)
+        LOSSES.write_text(json.dumps(observed, indent=1) + "\n", encoding="utf-8")
+    expected = json.loads(LOSSES.read_text(encoding="utf-8"))
+    # Tolerance for other CPUs' kernels (AVX2 vs AVX-512 sum in other orders), not for other code.
+    assert observed["train_losses"] == pytest.approx(expected["train_losses"], rel=1e-4)
+    assert observed["dev_loss"] == pytest.approx(expected["dev_loss"], rel=1e-4)
+    assert losses[0] == pytest.approx(math.log(300), rel=0.1)  # starts near uniform over the vocabulary
+
+
+def test_logs_curve_and_config_in_the_run_dir(shards_dir, tmp_path):
+    result = _run(shards_dir, tmp_path / "run", steps=4, eval_every=2)
+    records = read_log(result.run_dir)
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(math.exp(r["dev_loss"]) == pytest.approx(r["dev_perplexity"]) for r in evals)
+    assert all({"loss", "lr", "tokens_per_s", "grad_norm"} <= r.keys() for r in records if r["kind"] == "train")
+    assert (result.run_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["loop"]["steps"] == 4 and saved["task"]["masking"]["mask_fraction"] == 1.0  # rinna: all [MASK]
+
+
+def test_dev_loss_is_the_inference_perplexity(corpus_dir, tokenizer_dir, tmp_path):
+    """Pretraining's dev metric and `jaroberta eval perplexity` are one definition: where no
+    dev document is truncated by packing, they are the same number."""
+    from jaroberta.infer.perplexity import masked_perplexity
+    from jaroberta.model.loading import load
+
+    shards = tmp_path / "shards"
+    header = pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=shards, seq_len=160))
+    assert header.splits["dev"].truncated_documents == 0
+    result = _run(shards, tmp_path / "run", steps=2, task_kwargs={"eval_rows": 0})
+    report = masked_perplexity(load(result.model_dir), corpus_dir, split="dev", seed=0)
+    assert result.metrics["dev_masked"] == report.n_masked
+    assert result.metrics["dev_loss"] == pytest.approx(report.cross_entropy, rel=1e-5)
+
+
+@pytest.mark.parametrize("recipe, lr, mask_fraction, warmup", [("rinna", 6e-4, 1.0, 10), ("jmedroberta", 1e-4, 0.8, 10)])
+def test_recipes_scale_to_steps(shards_dir, tmp_path, recipe, lr, mask_fraction, warmup):
+    config = PretrainConfig(shards=shards_dir, recipe=recipe)
+    loop = loop_config(resolve_recipe(config), tmp_path, 1000)
+    assert (loop.lr, loop.warmup_steps) == (lr, warmup)
+    assert MaskedLMTask(config, resolve_recipe(config)).masking.mask_fraction == mask_fraction
+
+
+# -- bad input ------------------------------------------------------------------------------------
+def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
+    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
+
+    other_corpus = write_corpus(tmp_path / "corpus", seed=1)
+    other_tok = tmp_path / "tok"
+    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=200))
+    other_shards = tmp_path / "shards"
+    pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, seq_len=SEQ_LEN))
+    model = _run(other_shards, tmp_path / "other", steps=1).model_dir
+    with pytest.raises(JarobertaError, match="different tokenizer than the shards"):
+        MaskedLMTask(PretrainConfig(shards=shards_dir, init_from=model), RECIPES["rinna"])
+
+
+def test_corpus_smaller_than_a_batch_refused(shards_dir, tmp_path):
+    with pytest.raises(JarobertaError, match="fewer than one global batch"):
+        config = PretrainConfig(shards=shards_dir, micro_batch=64, accumulation=4)
+        pretrain(config, loop_config(resolve_recipe(config), tmp_path, 2, progress=False))
+
+
+def test_batch_that_does_not_fit_refused_before_starting(shards_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr("jaroberta.train.memory.available_bytes", lambda device: 1 << 20)
+    with pytest.raises(JarobertaError, match="lower --micro-batch"):
+        _run(shards_dir, tmp_path / "run", steps=2)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_nan_stops_and_keeps_the_last_good_checkpoint(shards_dir, tmp_path, monkeypatch):
+    original = MaskedLMTask.loss
+    steps = {"n": 0}
+
+    def nan_at_step_3(self, model, micro):
+        loss, count = original(self, model, micro)
+        steps["n"] += 1
+        return (loss * float("nan") if steps["n"] > 4 else loss), count  # 2 micro-steps per step
+
+    monkeypatch.setattr(MaskedLMTask, "loss", nan_at_step_3)
+    with pytest.raises(NonFiniteLoss, match=r"became nan at step 3.*step-00000002"):
+        _run(shards_dir, tmp_path / "run", steps=6, save_every=2)
+    assert ckpt.latest(tmp_path / "run").name == "step-00000002"
+    ckpt.verify(ckpt.latest(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_corrupt_checkpoint_refused_naming_the_file(shards_dir, tmp_path, damage):
+    _run(shards_dir, tmp_path / "run", steps=2)
+    weights = ckpt.latest(tmp_path / "run") / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "flip":
+        weights.write_bytes(data[:-10] + bytes(b ^ 0xFF for b in data[-10:]))
+    elif damage == "truncate":
+        weights.write_bytes(data[: len(data) // 2])
+    else:
+        weights.unlink()
+    with pytest.raises(JarobertaError, match=str(weights)):
+        _run(shards_dir, tmp_path / "run", steps=4, resume=True)
+
+
+def test_fresh_run_into_a_used_run_dir_refused(shards_dir, tmp_path):
+    _run(shards_dir, tmp_path / "run", steps=1)
+    with pytest.raises(JarobertaError, match="pass --resume"):
+        _run(shards_dir, tmp_path / "run", steps=1)
+
+
+def test_pretrain_command_and_resume_of_a_finished_run(shards_dir, tmp_path, capsys):
+    args = ["pretrain", str(shards_dir), str(tmp_path / "run"), "--steps", "3", "--micro-batch", "4", "--eval-rows", "8"]
+    assert main(args) == 0
+    assert "dev perplexity" in capsys.readouterr().out
+    before = _weights(tmp_path / "run" / "model")
+    assert main(args + ["--resume"]) == 0  # already finished: nothing more to do
+    after = _weights(tmp_path / "run" / "model")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert main(["pretrain", str(shards_dir), str(tmp_path / "x"), "--steps", "0"]) == 2
