@@ -1,15 +1,25 @@
-"""Tokenizer speed: ours against the Hugging Face / raw baselines, in one run.
+"""Tokenizer speed: ours against the Hugging Face / raw baselines, on one corpus, in one run.
 
 1. MeCab + WordPiece: jaroberta's `encode_ids_batch` against `BertJapaneseTokenizer`
-   loaded by `AutoTokenizer` from the *same* folder (same vocab, same dictionary).
-   The baseline gets text already full-width converted (its `normalize_text` is false);
-   ours gets the raw text and normalizes it itself, inside the timed region.
+   loaded by `AutoTokenizer` from the *same* folder (same vocab, same dictionary), trained
+   here on the corpus. The baseline gets text already full-width converted (its
+   `normalize_text` is false, users convert by hand); ours gets the raw text and
+   normalizes it itself, inside the timed region. Also timed: ours with `--workers`
+   processes, and ours with offsets and word ids (`encode_batch`), which the slow
+   baseline cannot give at all.
 2. SentencePiece: jaroberta's `encode_ids_batch` against raw `sentencepiece` batch
-   encoding with the same model (rinna's from ../shared when present, else a trained
-   one). The baseline gets text already lower-cased (untimed); ours lower-cases itself.
-Ids must be identical on ALL texts; the ratio (ours / baseline texts per second) is printed.
+   encoding with the same model (rinna's from ../shared when present, else one trained
+   here). The baseline gets text already lower-cased (untimed); ours lower-cases itself.
 
-    .venv/bin/python bench/tokenize.py [--quick] [--corpus DIR_OR_FILE]
+Ids must be identical on ALL timed texts (the count is printed). Fair timing: the timed
+texts are the corpus's own sentences, never repeated, and every timed repeat starts from
+a freshly loaded tokenizer, so our word cache only helps within one pass, as in real use.
+The ratio printed is ours / baseline throughput.
+
+    .venv/bin/python bench/tokenize.py [CORPUS] [--max-texts N] [--workers N] [--quick]
+
+CORPUS is a corpus folder from `jaroberta corpus build` (its train split) or a text file
+with one sentence per line; default: hironsancorpus's 500 news sentences.
 """
 
 from __future__ import annotations
@@ -30,14 +40,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SP = REPO.parent / "shared" / "reference" / "rinna" / "google_sp.model"
+TRAIN_SENTENCES = 200_000
+"""At most this many sentences train the throwaway MeCab + WordPiece tokenizer."""
 
 
 def default_sentences() -> tuple[list[str], str]:
-    """The default corpus when jaroberta.corpus can give it, else hironsancorpus's news sentences."""
+    """hironsancorpus's news sentences (a small stand-in until the default corpus is built)."""
     try:
         import hironsan.corpus as hc
     except ImportError:
-        sys.exit("no corpus: pass --corpus or pip install hironsancorpus")
+        sys.exit("no corpus: pass CORPUS or pip install hironsancorpus")
     path = Path(hc.__file__).parent / "iob_sents.txt"
     sentences, words = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -50,26 +62,31 @@ def default_sentences() -> tuple[list[str], str]:
     return sentences, f"hironsancorpus ({path.name})"
 
 
-def read_sentences(corpus: Path | None) -> tuple[list[str], str]:
+def read_sentences(corpus: Path | None, limit: int) -> tuple[list[str], str]:
     if corpus is None:
         return default_sentences()
+    from itertools import islice
+
     from jaroberta.text.training import iter_sentences
 
-    return list(iter_sentences((corpus,))), str(corpus)
+    sentences = iter_sentences((corpus,))
+    return list(islice(sentences, limit) if limit else sentences), str(corpus)
 
 
-def best_time(fn, repeats: int) -> tuple[float, object]:
+def best_time(setup, fn, repeats: int) -> tuple[float, object]:
+    """Best wall time of `fn(setup())` over `repeats` runs; `setup` is not timed."""
     best, result = float("inf"), None
     for _ in range(repeats):
+        state = setup()
         start = time.perf_counter()
-        result = fn()
+        result = fn(state)
         best = min(best, time.perf_counter() - start)
     return best, result
 
 
-def report(name: str, n: int, ours: float, theirs: float, identical: int) -> None:
-    print(f"{name}: ours {n / ours:,.0f} texts/s, baseline {n / theirs:,.0f} texts/s, "
-          f"ratio {theirs / ours:.2f}x, identical ids {identical}/{n}")
+def report(name: str, n: int, ours: float, theirs: float, identical: int | None) -> None:
+    same = "" if identical is None else f", identical ids {identical}/{n}"
+    print(f"{name}: ours {n / ours:,.0f} texts/s, baseline {n / theirs:,.0f} texts/s, ratio {theirs / ours:.2f}x{same}")
 
 
 def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers: int) -> None:
@@ -79,20 +96,27 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "train.txt"
-        corpus.write_text("\n".join(train_texts) + "\n", encoding="utf-8")
+        corpus.write_text("\n".join(train_texts[:TRAIN_SENTENCES]) + "\n", encoding="utf-8")
         folder = Path(tmp) / "tok"
         train_tokenizer(TokenizerTrainConfig("mecab-wordpiece", (corpus,), out=folder, vocab_size=8000))
-        ours = load_tokenizer(folder)
+
+        def fresh():  # a newly loaded tokenizer: empty word caches
+            return load_tokenizer(folder)
+
+        ours = fresh()
         hf = AutoTokenizer.from_pretrained(str(folder))
         normalized = [ours.normalization(t) for t in texts]  # the user's by-hand step, untimed
-        t_hf, hf_ids = best_time(lambda: hf(normalized, add_special_tokens=False)["input_ids"], repeats)
-        t_ours, our_ids = best_time(lambda: ours.encode_ids_batch(texts), repeats)
-        identical = sum(a == b for a, b in zip(our_ids, hf_ids))
-        report("mecab-wordpiece vs BertJapaneseTokenizer (1 process each)", len(texts), t_ours, t_hf, identical)
+        t_hf, hf_ids = best_time(lambda: hf, lambda tok: tok(normalized, add_special_tokens=False)["input_ids"], repeats)
+        t_ours, our_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts), repeats)
+        report("mecab-wordpiece ids vs BertJapaneseTokenizer (1 process each)", len(texts), t_ours, t_hf,
+               sum(a == b for a, b in zip(our_ids, hf_ids, strict=True)))
         if workers > 1:
-            t_par, par_ids = best_time(lambda: ours.encode_ids_batch(texts, workers=workers), repeats)
-            report(f"mecab-wordpiece workers={workers} vs BertJapaneseTokenizer (1 process)", len(texts), t_par, t_hf,
-                   sum(a == b for a, b in zip(par_ids, hf_ids)))
+            t_par, par_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts, workers=workers), repeats)
+            report(f"mecab-wordpiece ids, {workers} processes vs BertJapaneseTokenizer (1 process)", len(texts), t_par, t_hf,
+                   sum(a == b for a, b in zip(par_ids, hf_ids, strict=True)))
+        t_full, encodings = best_time(fresh, lambda tok: tok.encode_batch(texts), repeats)
+        report("mecab-wordpiece with offsets + word ids vs BertJapaneseTokenizer ids (1 process each)", len(texts), t_full,
+               t_hf, sum(e.ids == b for e, b in zip(encodings, hf_ids, strict=True)))
 
 
 def bench_sentencepiece(train_texts: list[str], texts: list[str], repeats: int) -> None:
@@ -105,26 +129,35 @@ def bench_sentencepiece(train_texts: list[str], texts: list[str], repeats: int) 
     else:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = Path(tmp) / "train.txt"
-            corpus.write_text("\n".join(train_texts) + "\n", encoding="utf-8")
+            corpus.write_text("\n".join(train_texts[:TRAIN_SENTENCES]) + "\n", encoding="utf-8")
             ours, label = train_tokenizer(TokenizerTrainConfig("sentencepiece", (corpus,), vocab_size=8000)), "trained"
     raw = spm.SentencePieceProcessor(model_proto=ours.model_proto)
     lowered = [ours.normalization(t) for t in texts]  # the user's by-hand step, untimed
-    t_raw, raw_ids = best_time(lambda: raw.encode(lowered, num_threads=1), repeats)
-    t_ours, our_ids = best_time(lambda: ours.encode_ids_batch(texts, workers=1), repeats)
-    identical = sum(a == b for a, b in zip(our_ids, raw_ids))
-    report(f"sentencepiece ({label}) vs raw sentencepiece (1 thread each)", len(texts), t_ours, t_raw, identical)
+    t_raw, raw_ids = best_time(lambda: raw, lambda sp: sp.encode(lowered, num_threads=1), repeats)
+    t_ours, our_ids = best_time(lambda: ours, lambda tok: tok.encode_ids_batch(texts, workers=1), repeats)
+    report(f"sentencepiece ({label}) ids vs raw sentencepiece (1 thread each)", len(texts), t_ours, t_raw,
+           sum(a == b for a, b in zip(our_ids, raw_ids, strict=True)))
+    t_full, encodings = best_time(lambda: ours, lambda tok: tok.encode_batch(texts, workers=1), repeats)
+    report(f"sentencepiece ({label}) with offsets + word ids vs raw ids (1 thread each)", len(texts), t_full, t_raw,
+           sum(e.ids == b for e, b in zip(encodings, raw_ids, strict=True)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sample, one repeat")
-    parser.add_argument("--corpus", type=Path, help="corpus folder or text file (default: hironsancorpus sentences)")
+    parser.add_argument("corpus", type=Path, nargs="?", metavar="CORPUS",
+                        help="corpus folder (train split) or text file, one sentence per line (default: hironsancorpus)")
+    parser.add_argument("--max-texts", type=int, default=20_000,
+                        help="time and compare on the first N sentences, 0 = all (default: 20000)")
     parser.add_argument("--workers", type=int, default=2, help="also time ours with this many processes (default: 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many timed runs (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="200 texts, one repeat: proves the bench runs")
     args = parser.parse_args()
-    sentences, source = read_sentences(args.corpus)
-    texts = sentences[:200] if args.quick else sentences * max(1, 20_000 // max(1, len(sentences)))
-    repeats = 1 if args.quick else 3
-    print(f"corpus: {source}, {len(sentences)} sentences; timing {len(texts)} texts, best of {repeats}")
+    limit = 200 if args.quick else args.max_texts
+    sentences, source = read_sentences(args.corpus, max(limit, TRAIN_SENTENCES) if limit else 0)
+    texts = sentences[:limit] if limit else sentences
+    repeats = 1 if args.quick else args.repeats
+    print(f"corpus: {source}, {len(sentences)} sentences read; timing {len(texts)} texts "
+          f"({sum(map(len, texts)) / max(1, len(texts)):.0f} chars on average), best of {repeats}, {os.cpu_count()} CPUs")
     bench_mecab(sentences, texts, repeats, args.workers)
     bench_sentencepiece(sentences, texts, repeats)
 

@@ -44,6 +44,7 @@ MEDICAL_SENTENCES = [
     "糖尿病性腎症の患者は定期的な検査が必要である。",
     "統合失調症の治療には薬物療法が用いられる。",
     "高血圧性心疾患の既往がある患者を診察した。",
+    "ALSの患者に呼吸器を装着した。",  # a Latin abbreviation: full-width ＡＬＳ in the vocabulary
 ]
 
 RINNA_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]"]  # ids 3-6 after <unk> <s> </s>

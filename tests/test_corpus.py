@@ -60,6 +60,7 @@ def all_documents(out: Path) -> list[list[str]]:
     ("\ufeff東京", "東京"),  # byte order mark
     ("東\x00京\x07", "東京"),  # C0 controls
     ("東京\tタワー", "東京 タワー"),  # tab becomes a space
+    ("一行目\n二行目", "一行目\n二行目"),  # newlines separate lines: kept
     ("右\u202e左", "右左"),  # bidi override
     ("ソフト\xadハイフン", "ソフトハイフン"),
     ("普通の文。", "普通の文。"),
@@ -207,6 +208,8 @@ def test_split_is_stable_and_dev_never_empty(tmp_path):
     tiny, report = build(tmp_path, [tmp_path / "b.txt"], name="tiny")
     assert len(list(iter_documents(tiny, "dev"))) == 1 and len(list(iter_documents(tiny, "train"))) == 1
     assert any("moved to dev" in note for note in report.notes)
+    _, again = build(tmp_path, [tmp_path / "b.txt"], name="tiny")  # a rerun reports the same split
+    assert again.splits == report.splits and again.notes == report.notes
 
 
 def test_workers_give_identical_output(tmp_path):
@@ -337,14 +340,33 @@ def test_only_bad_input_is_a_clear_error(tmp_path):
     assert (tmp_path / "out" / "report.txt").exists()  # the report says why
 
 
-def test_truncated_archive_keeps_what_was_read(tmp_path):
+def test_broken_link_in_a_folder_is_skipped_by_name(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text(cc100(DOCS[:2]), encoding="utf-8")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    out, report = build(tmp_path, [folder])
+    assert report.counts["input:skipped_files"] == 1
+    assert any("gone.txt" in p and "cannot open" in p for p in report.problems)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_truncated_archive_keeps_what_was_read(tmp_path, workers):
     data = gzip.compress(cc100([[f"文書{i}の文です。"] for i in range(60000)]).encode())
     path = tmp_path / "cut.txt.gz"
     path.write_bytes(data[: len(data) // 2])
-    out, report = build(tmp_path, [path])
+    out, report = build(tmp_path, [path], workers=workers, read=ReadConfig(chunk_bytes=64 << 10))
     assert report.counts["input:read_errors"] == 1
     assert any("cut.txt.gz" in p and "read error" in p for p in report.problems)
-    assert 0 < report.documents < 60000
+    decompressed = gzip.GzipFile(fileobj=__import__("io").BytesIO(data[: len(data) // 2]))
+    readable = b""
+    try:
+        while chunk := decompressed.read(64 << 10):
+            readable += chunk
+    except EOFError:
+        pass
+    # every complete document read before the error is kept, whatever the worker count
+    assert report.documents == readable.count(b"\n\n") > 1000
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -356,6 +378,7 @@ def test_truncated_archive_keeps_what_was_read(tmp_path):
     (["good.txt", "out", "--workers", "0"], "--workers"),
     (["good.txt", "out", "--skip-rule", "bogus"], "unknown rule"),
     (["good.txt", "file.txt"], "not empty|not a folder"),
+    (["good.txt", "file.txt/out"], "cannot write the corpus folder"),
 ])
 def test_cli_user_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -447,3 +470,21 @@ def test_cli_build_writes_the_layout_and_prints_the_report(tmp_path, capsys):
     assert rejected == [{"rule": "terminal_punctuation", "text": "Only English."}]
     sentences = list(iter_sentences(out, "train")) + list(iter_sentences(out, "dev"))
     assert len(sentences) == sum(len([s for line in d for s in split_sentences(line)]) for d in DOCS)
+
+
+def test_rules_on_a_whole_document_are_line_local():
+    """Rules run on documents joined by newlines: nothing may cross or remove a line end."""
+    document = ["前の行<b", "後の行>です。", "[[リンク", "続き]]です。", "&#10;改行の実体です。", "「開いた", "閉じた」です。"]
+    chunk = Cleaner(CleanConfig(require_terminal=False)).clean([document])
+    assert chunk.documents == [["前の行<b", "後の行>です。", "[[リンク", "続き]]です。", "改行の実体です。", "「開いた", "閉じた」です。"]]
+    assert chunk.counts["markup:changed_lines"] == 1
+
+
+@pytest.mark.parametrize("fmt, chunk, expected", [
+    ("text", "一行目\n二行目\n\n\n三行目\n", [["一行目", "二行目"], ["三行目"]]),
+    ("text", "  \n文書\n \n", [["文書"]]),  # whitespace-only lines separate documents too
+    ("jsonl", '{"text": "本文\\n二行目"}\n\n{"text": 3}\n', [["本文", "二行目"]]),
+    ("cirrus", '{"index": {"_id": "1"}}\n{"namespace": 0, "text": "記事の本文。"}\n', [["記事の本文。"]]),
+])
+def test_parse_chunk_by_format(fmt, chunk, expected):
+    assert parse_chunk(chunk.encode("utf-8"), fmt, ReadConfig(), Counter()) == expected

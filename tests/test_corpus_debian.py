@@ -139,7 +139,7 @@ def test_default_corpus_from_cached_packages(deb, tmp_path, monkeypatch, capsys)
     build_corpus(BuildConfig(out=tmp_path / "out", cache_dir=cache, progress=False))
     manifest = read_manifest(tmp_path / "out")
     assert manifest["sources"][0]["name"] == "testdoc-ja" and manifest["sources"][0]["license"] == "GPL-2+"
-    assert "testdoc-ja 1:2.3-1  license: GPL-2+" in capsys.readouterr().out
+    assert "testdoc-ja 1:2.3-1  license: GPL-2+  (Debian package (apt-get download))" in capsys.readouterr().out
 
 
 def test_xdg_cache_home_is_honoured(monkeypatch, tmp_path):
@@ -175,3 +175,31 @@ def test_update_runs_only_where_package_lists_are_missing(tmp_path, monkeypatch)
         monkeypatch.setattr(debian, "_have_package_lists", lambda: have_lists)
         debian.fetch_packages(("testdoc-ja",), tmp_path)
         assert calls == expected
+
+
+def test_an_unknown_package_is_left_out_not_the_corpus(tmp_path, monkeypatch, caplog):
+    def fake_apt(command, folder):
+        if command[1] == "download":
+            if "missing-ja" in command:
+                raise debian.AptUnavailable("E: Unable to locate package missing-ja")
+            for package in command[2:]:
+                (folder / f"{package}_1_all.deb").write_bytes(b"!<arch>\n")
+
+    monkeypatch.setattr(debian, "_apt", fake_apt)
+    monkeypatch.setattr(debian.shutil, "which", lambda name: "/usr/bin/apt-get")
+    monkeypatch.setattr(debian, "_have_package_lists", lambda: True)
+    found = debian.fetch_packages(("testdoc-ja", "missing-ja"), tmp_path)
+    assert list(found) == ["testdoc-ja"]
+    assert "missing-ja is left out" in caplog.text
+
+
+def test_damaged_cached_package_is_a_clear_error(deb, tmp_path, monkeypatch):
+    from jaroberta.errors import JarobertaError
+
+    cache = tmp_path / "cache"
+    (cache / "debian").mkdir(parents=True)
+    data = deb.read_bytes()
+    (cache / "debian" / deb.name).write_bytes(data[: len(data) - 200])  # an interrupted download
+    monkeypatch.setattr(debian, "PACKAGES", ("testdoc-ja",))
+    with pytest.raises(JarobertaError, match="damaged.*delete it"):
+        debian.default_corpus(cache)

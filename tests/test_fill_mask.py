@@ -171,11 +171,24 @@ def test_fill_span_needs_exactly_one_mask(rinna):
         fill_span(rinna, "[MASK]と[MASK]", n_masks=2)
 
 
-def test_jmed_mask_splits_mecab_words_like_the_card(lm):
-    if lm.conventions.name != "jmedroberta":
-        pytest.skip("JMedRoBERTa layout only")
-    [result] = fill_mask(lm, ["この患者は[MASK]と診断された。"], top_k=3)
+@pytest.fixture(scope="module")
+def jmed(jmed_dir, manbyo_dic):
+    return load(jmed_dir, user_dicts=[manbyo_dic])
+
+
+def test_jmed_mask_splits_mecab_words_like_the_card(jmed):
+    [result] = fill_mask(jmed, ["この患者は[MASK]と診断された。"], top_k=3)
     assert result.tokens == ["[CLS]", "この", "患者", "は", "[MASK]", "と", "診断", "さ", "れ", "た", "。", "[SEP]"]
+
+
+@pytest.mark.parametrize("target, pieces", [("ALS", ["ＡＬＳ"]), ("統合失調症", ["統合失調症"])])
+def test_jmed_targets_are_full_width_and_dictionary_words(jmed, target, pieces):
+    """Targets go through the model's own normalization and dictionary: 'ALS' is scored as
+    the full-width word the vocabulary holds, a Manbyo disease name as one word."""
+    ids = target_pieces(jmed, target, sentence_start=False)
+    assert [jmed.tokenizer.id_to_token(i) for i in ids] == pieces
+    [scored] = fill_mask(jmed, ["この患者は[MASK]と診断された。"], targets=[target])
+    assert scored.masks[0].candidates[0].token_ids == ids
 
 
 # -- transformers.pipeline on the rinna layout --------------------------------------

@@ -139,16 +139,16 @@ def test_text_without_pieces_is_an_error(tmp_path, rinna_dir):
 # -- every task kind, both families ---------------------------------------------------------------
 def task_data(tmp_path: Path, task: str) -> tuple[str, Path, dict]:
     """(task, data file, extra config) of a tiny learnable dataset."""
-    n = len(JA_SENTENCES)
+    n, pairs = len(JA_SENTENCES), JA_SENTENCES[:16]
     if task == "classify":
         return "classify", write_jsonl(tmp_path / "cls.jsonl", [{"text": s, "label": topic(i)} for i, s in enumerate(JA_SENTENCES)]), {}
     if task == "pair-classification":
         records = [{"sentence1": s, "sentence2": JA_SENTENCES[(i + k) % n], "label": "same" if k == 0 else "different"}
-                   for i, s in enumerate(JA_SENTENCES) for k in (0, 1)]
+                   for i, s in enumerate(pairs) for k in (0, 1, 5)]
         return "pair", write_jsonl(tmp_path / "jnli.jsonl", records), {}
     if task == "pair-regression":
         records = [{"sentence1": s, "sentence2": JA_SENTENCES[(i + k) % n], "label": [5.0, 2.5, 0.0][k]}
-                   for i, s in enumerate(JA_SENTENCES) for k in (0, 1, 2)]
+                   for i, s in enumerate(pairs) for k in (0, 1, 2)]
         return "pair", write_jsonl(tmp_path / "jsts.jsonl", records), {}
     return "ner", write_jsonl(tmp_path / "ner.jsonl", ner_records()), {}
 
@@ -160,45 +160,54 @@ def family(request, rinna_dir):
     return request.param, request.getfixturevalue("jmed_dir"), (request.getfixturevalue("manbyo_dic"),)
 
 
+@pytest.fixture(scope="module", params=["classify", "pair-classification", "pair-regression", "ner"])
+def trained(request, family, tmp_path_factory):
+    """One short fine-tuning run per (family, task): train = dev, 8 steps of 16 in micro-batches of 8."""
+    name, model_dir, user_dicts = family
+    root = tmp_path_factory.mktemp(f"{name}-{request.param}")
+    kind, data, _ = task_data(root, request.param)
+    config = FinetuneConfig(task=kind, model=model_dir, out=root / "run", train=data, dev=data,
+                            user_dicts=user_dicts, steps=8, batch_size=16, micro_batch=8, lr=3e-3, warmup_ratio=0.0,
+                            eval_every=4, patience=0, seed=1, progress=False)
+    return name, request.param, kind, data, user_dicts, finetune(config)
+
+
 def _train_losses(run: Path) -> list[float]:
     return [r["loss"] for r in map(json.loads, (run / "log.jsonl").read_text(encoding="utf-8").splitlines()) if r["kind"] == "train"]
 
 
-@pytest.mark.parametrize("task", ["classify", "pair-classification", "pair-regression", "ner"])
-def test_each_task_trains_and_predicts_like_it_evaluates(tmp_path, family, task):
-    name, model_dir, user_dicts = family
-    kind, data, _ = task_data(tmp_path, task)
-    config = FinetuneConfig(task=kind, model=model_dir, out=tmp_path / "run", train=data, dev=data, test=data,
-                            user_dicts=user_dicts, steps=12, batch_size=16, micro_batch=8, lr=2e-3, warmup_ratio=0.0,
-                            eval_every=6, patience=0, seed=1, progress=False)
-    result = finetune(config)
-    losses = _train_losses(tmp_path / "run")
-    assert losses[-1] < losses[0], f"{name} {task}: the training loss did not fall: {losses}"
-    written = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
-    assert written["metrics"]["test"] == pytest.approx(result.results["metrics"]["test"], nan_ok=True)
-    assert "| metric | dev | test |" in (tmp_path / "run" / "results.md").read_text(encoding="utf-8")
+def test_each_task_learns_and_writes_results(trained):
+    name, task, kind, data, user_dicts, result = trained
+    first_batch_loss = _train_losses(result.run_dir)[0]  # before any update
+    assert result.results["metrics"]["dev"]["loss"] < first_batch_loss, f"{name} {task}: the loss did not fall"
+    written = json.loads((result.run_dir / "results.json").read_text(encoding="utf-8"))
+    assert written["metrics"]["dev"] == pytest.approx(result.results["metrics"]["dev"], nan_ok=True)
+    assert written["task"] == kind and written["run"]["steps"] == 8
+    assert "| metric | dev |" in (result.run_dir / "results.md").read_text(encoding="utf-8")
+    meta = json.loads((result.model_dir / "jaroberta_meta.json").read_text(encoding="utf-8"))
+    assert meta["finetune"]["task"] == kind
 
-    # `jaroberta predict`'s path reproduces the numbers scored during the run.
+
+def test_predict_reproduces_the_scored_metrics(trained):
+    name, task, kind, data, user_dicts, result = trained
     model = load_finetuned(result.model_dir, user_dicts=list(user_dicts) or None)
-    scored = written["metrics"]["test"]
+    scored = result.results["metrics"]["dev"]
+    records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     if kind == "classify":
-        records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
         predictions = predict(model, [r["text"] for r in records])
         gold, predicted = [r["label"] for r in records], [p["label"] for p in predictions]
         assert scored["accuracy"] == pytest.approx(metrics.accuracy(gold, predicted))
         assert scored["macro_f1"] == pytest.approx(metrics.macro_f1(gold, predicted, ["computer", "daily", "medical"]))
         assert all(math.isclose(sum(p["probabilities"].values()), 1.0, rel_tol=1e-5) for p in predictions)
-    elif kind == "pair":
-        records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    elif task == "pair-regression":
         predictions = predict(model, [(r["sentence1"], r["sentence2"]) for r in records])
-        if task == "pair-regression":
-            gold = [r["label"] for r in records]
-            assert scored["pearson"] == pytest.approx(metrics.pearson(gold, [p["score"] for p in predictions]), abs=1e-6)
-            assert scored["spearman"] == pytest.approx(metrics.spearman(gold, [p["score"] for p in predictions]), abs=1e-6)
-        else:
-            assert scored["accuracy"] == pytest.approx(metrics.accuracy([r["label"] for r in records], [p["label"] for p in predictions]))
+        gold, predicted = [r["label"] for r in records], [p["score"] for p in predictions]
+        assert scored["pearson"] == pytest.approx(metrics.pearson(gold, predicted), abs=1e-6)
+        assert scored["spearman"] == pytest.approx(metrics.spearman(gold, predicted), abs=1e-6)
+    elif kind == "pair":
+        predictions = predict(model, [(r["sentence1"], r["sentence2"]) for r in records])
+        assert scored["accuracy"] == pytest.approx(metrics.accuracy([r["label"] for r in records], [p["label"] for p in predictions]))
     else:
-        records = ner_records()
         predictions = predict(model, [r["text"] for r in records])
         gold = [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in records]
         predicted = [[(e["start"], e["end"], e["label"]) for e in p["entities"]] for p in predictions]
@@ -216,15 +225,14 @@ def hand_inputs(model_dir: Path, texts, user_dicts=()) -> dict:
 
     conventions = InputConventions.load(model_dir)
     tokenizer = load_tokenizer(model_dir, user_dicts=list(user_dicts) or None)
+    ids = tokenizer.token_to_id
     rows = []
     for text in texts:
-        pieces = sum(([*tokenizer.encode(part).ids, *[tokenizer.token_to_id(t) for t in conventions.pair_separator]]
-                      for part in (text if isinstance(text, tuple) else (text,))), [])
-        if isinstance(text, tuple):
-            pieces = pieces[: -len(conventions.pair_separator)]
-        rows.append([tokenizer.token_to_id(t) for t in conventions.prefix] + pieces + [tokenizer.token_to_id(t) for t in conventions.suffix])
+        pieces = tokenizer.encode(text).ids if isinstance(text, str) else (
+            tokenizer.encode(text[0]).ids + [ids(t) for t in conventions.pair_separator] + tokenizer.encode(text[1]).ids)
+        rows.append([ids(t) for t in conventions.prefix] + pieces + [ids(t) for t in conventions.suffix])
     width = max(map(len, rows))
-    pad = tokenizer.token_to_id(conventions.pad_token)
+    pad = ids(conventions.pad_token)
     inputs = {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
               "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])}
     if conventions.explicit_position_ids:  # rinna: positions from 0
@@ -232,24 +240,19 @@ def hand_inputs(model_dir: Path, texts, user_dicts=()) -> dict:
     return inputs
 
 
-@pytest.mark.parametrize("task", ["classify", "pair-regression", "ner"])
-def test_saved_model_loads_in_transformers_with_identical_logits(tmp_path, family, task):
+def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     import transformers
 
     import jaroberta
     from jaroberta.train.finetune.kinds import row_logits
 
-    name, model_dir, user_dicts = family
-    kind, data, _ = task_data(tmp_path, task)
-    result = finetune(FinetuneConfig(task=kind, model=model_dir, out=tmp_path / "run", train=data, dev=data, user_dicts=user_dicts,
-                                     steps=2, batch_size=16, progress=False))
+    name, task, kind, data, user_dicts, result = trained
     auto = transformers.AutoModelForTokenClassification if kind == "ner" else transformers.AutoModelForSequenceClassification
     plain = auto.from_pretrained(result.model_dir).eval()
     texts = [JA_SENTENCES[0], JA_SENTENCES[4]] if kind != "pair" else [(JA_SENTENCES[0], JA_SENTENCES[1]), (JA_SENTENCES[2], JA_SENTENCES[2])]
     inputs = hand_inputs(result.model_dir, texts, user_dicts)
     model = load_finetuned(result.model_dir, user_dicts=list(user_dicts) or None)
-    examples = [model.kind.example_from_input(t, "test") for t in texts]
-    rows, _ = model.kind.encode(model.lm, examples, None, 10_000)
+    rows, _ = model.kind.encode(model.lm, [model.kind.example_from_input(t, "test") for t in texts], None, 10_000)
     assert [r.ids for r in rows] == [ids[: int(m.sum())].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])]
     with torch.no_grad():
         expected = plain(**inputs).logits
@@ -257,18 +260,20 @@ def test_saved_model_loads_in_transformers_with_identical_logits(tmp_path, famil
     for row, (got, mask) in enumerate(zip(ours, inputs["attention_mask"])):
         want = expected[row] if kind != "ner" else expected[row, : int(mask.sum())]
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    # The folder also loads in jaroberta (encoder, tokenizer and conventions).
-    assert jaroberta.load(result.model_dir, user_dicts=list(user_dicts) or None, head="base").conventions.name.startswith(
-        "rinna" if name == "rinna" else "jmed")
+    # The folder also loads in jaroberta: encoder, tokenizer and the conventions of its family.
+    reloaded = jaroberta.load(result.model_dir, user_dicts=list(user_dicts) or None, head="base")
+    assert reloaded.conventions == model.lm.conventions
+    assert reloaded.conventions.explicit_position_ids is (name == "rinna")
 
 
 # -- the command line ------------------------------------------------------------------------------
 def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     data = write_jsonl(tmp_path / "ner.jsonl", ner_records())
     out = tmp_path / "run"
-    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out), "--steps", "2", "--batch-size", "8"]) == 0
+    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out), "--dev", str(data), "--test", str(data),
+                 "--steps", "2", "--batch-size", "8"]) == 0
     printed = capsys.readouterr().out
-    assert "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
+    assert "| metric | dev | test |" in printed and "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
     assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json"]) == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     prediction = json.loads(line)
@@ -277,6 +282,9 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert main(["predict", str(rinna_dir), "今日"]) == 2
     assert "is not a fine-tuned model" in capsys.readouterr().err
     assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
+    assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
+    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out / "y"), "--dev", str(data), "--metric", "accuracy"]) == 2
+    assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 
 
 # -- the built-in hironsan task, end to end --------------------------------------------------------------
@@ -297,7 +305,7 @@ def hironsan_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("hironsan")
     (root / "text.txt").write_text("\n".join(e.text for e in hironsan().train) + "\n", encoding="utf-8")
-    tokenizer = train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(root / "text.txt",), vocab_size=1000))
+    tokenizer = train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(root / "text.txt",), vocab_size=1500))
     torch.manual_seed(0)
     model = build_model(model_config("tiny", tokenizer.vocab_size, tokenizer.special_ids, 128))
     return save_model(root / "tiny", model, tokenizer, conventions_for(tokenizer.family, tokenizer.normalization, 128), {})
@@ -305,8 +313,8 @@ def hironsan_model(tmp_path_factory) -> Path:
 
 def test_hironsan_ner_end_to_end(tmp_path, hironsan_model, capsys):
     out = tmp_path / "run"
-    assert main(["finetune", "ner", str(hironsan_model), str(out), "--dataset", "hironsan", "--steps", "6",
-                 "--batch-size", "32", "--lr", "1e-3", "--eval-every", "3"]) == 0
+    assert main(["finetune", "ner", str(hironsan_model), str(out), "--dataset", "hironsan", "--steps", "3",
+                 "--batch-size", "16", "--lr", "1e-3"]) == 0
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert results["labels"] == ["ART", "DAT", "LOC", "MON", "ORG", "PER", "PSN", "TIM"]
     test = results["metrics"]["test"]

@@ -50,7 +50,13 @@ def test_nfkc(text, expected):
     assert Normalization(nfkc=True)(text) == expected
 
 
-ALL = [RINNA_NORMALIZATION, JMED_NORMALIZATION, Normalization(nfkc=True), Normalization(nfkc=True, lowercase=True, full_width=True)]
+ALL = [
+    RINNA_NORMALIZATION,
+    JMED_NORMALIZATION,
+    Normalization(lowercase=True, full_width=True),
+    Normalization(nfkc=True),
+    Normalization(nfkc=True, lowercase=True, full_width=True),
+]
 
 
 @pytest.mark.parametrize("norm", ALL, ids=lambda n: n.describe())
@@ -62,6 +68,22 @@ def test_fast_path_equals_offsets_path(norm, text):
     assert len(origin) == len(normalized)
     assert origin == sorted(origin)
     assert all(0 <= i < len(text) for i in origin)
+
+
+BATCHES = [
+    ["ABC", "abc", "日本語"],  # nothing composes: the one-pass path
+    ["ΣΑΣ", "ABC"],  # sigma: segment-wise for lower-casing
+    ["ﾃﾞｰﾀ", "ABC", "ΣΑΣ"],  # half-width kana: segment-wise for full-width conversion
+    [t for t, _ in FULL_WIDTH + LOWER + NFKC],
+    ["x"],
+    [],
+]
+
+
+@pytest.mark.parametrize("norm", ALL + [Normalization()], ids=lambda n: n.describe())
+@pytest.mark.parametrize("texts", BATCHES)
+def test_batch_equals_one_by_one(norm, texts):
+    assert norm.batch(texts) == [norm(t) for t in texts]
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,16 @@ from test_pack import SEQ_LEN, corpus_dir, shards_dir, tokenizer_dir, write_corp
 LOSSES = Path(__file__).parent / "assets" / "pretrain_losses.json"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster on one thread, and a busy machine's other processes cannot
+    stall two OpenMP threads waiting on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def dropout_config(tmp_path_factory, shards_dir) -> Path:
     """A 2-layer RoBERTa config with dropout on: resume must restore the RNG too."""
@@ -47,7 +57,7 @@ def dropout_config(tmp_path_factory, shards_dir) -> Path:
 
 
 def _run(shards, out, steps=6, *, task_kwargs=None, **loop_kwargs):
-    config = PretrainConfig(shards=shards, micro_batch=4, accumulation=2, eval_rows=8, **(task_kwargs or {}))
+    config = PretrainConfig(shards=shards, **{"micro_batch": 4, "accumulation": 2, "eval_rows": 8, **(task_kwargs or {})})
     loop = loop_config(resolve_recipe(config), out, steps, progress=False, log_every=1, **loop_kwargs)
     return pretrain(config, loop)
 
@@ -166,7 +176,7 @@ def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
 
     other_corpus = write_corpus(tmp_path / "corpus", seed=1)
     other_tok = tmp_path / "tok"
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=200))
+    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=320))
     other_shards = tmp_path / "shards"
     pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, seq_len=SEQ_LEN))
     model = _run(other_shards, tmp_path / "other", steps=1).model_dir

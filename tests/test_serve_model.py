@@ -144,7 +144,8 @@ def test_cli_serves_until_interrupted(rinna_dir):
     import sys
     import time
 
-    command = [sys.executable, "-m", "jaroberta", "serve", str(rinna_dir), "--port", "0", "--max-top-k", "7"]
+    command = [sys.executable, "-m", "jaroberta", "serve", str(rinna_dir), "--port", "0", "--max-top-k", "7",
+               "--convention", "max_length=64"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         deadline, log = time.monotonic() + 60, ""
@@ -152,7 +153,9 @@ def test_cli_serves_until_interrupted(rinna_dir):
             assert process.poll() is None and time.monotonic() < deadline, log
             log += process.stderr.readline()
         url = f"http://127.0.0.1:{found.group(1)}"
-        assert httpx.get(url + "/api/info", timeout=30).json()["limits"]["max_top_k"] == 7
+        info = httpx.get(url + "/api/info", timeout=30).json()
+        assert info["limits"]["max_top_k"] == 7
+        assert info["conventions"]["name"] == "rinna" and info["conventions"]["max_length"] == 64
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

@@ -17,6 +17,13 @@ from jaroberta.text.base import SIDECAR, JaTokenizer
 DISEASE = "糖尿病性腎症"  # IPAdic: 糖尿 / 病 / 性 / 腎 / 症
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_dictionaries(monkeypatch, tmp_path):
+    """Neither the user's cache nor their $JAROBERTA_DICT_PATH may leak into a test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv(userdict.DICT_PATH_ENV, raising=False)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, ja_sentences):
     path = tmp_path_factory.mktemp("corpus") / "sentences.txt"
@@ -132,8 +139,11 @@ def test_long_text_not_truncated(tok, ja_sentences):
     assert tok.encode_ids_batch([text])[0] == enc.ids
 
 
-def test_workers_give_the_same_ids(tok, ja_sentences):
+def test_workers_give_the_same_ids(tok, ja_sentences, monkeypatch):
+    from jaroberta.text import wordpiece
+
     texts = ja_sentences * 3
+    monkeypatch.setattr(wordpiece, "MIN_TEXTS_PER_WORKER", 10)  # small batches, real processes
     assert tok.encode_ids_batch(texts, workers=2) == tok.encode_ids_batch(texts)
     assert [e.ids for e in tok.encode_batch(texts[:40], workers=2)] == tok.encode_ids_batch(texts[:40])
 
@@ -142,6 +152,70 @@ def test_pickles_for_workers(tok):
     clone = pickle.loads(pickle.dumps(tok))
     assert clone.fingerprint == tok.fingerprint
     assert clone.encode("今日は天気が良い。").ids == tok.encode("今日は天気が良い。").ids
+
+
+# -- the MeCab word splitter --------------------------------------------------------------
+SEGMENTATION = [
+    # (system dictionary, text, words as BertJapaneseTokenizer's WordPiece sees them)
+    ("ipadic", "日本語を勉強する", ["日本語", "を", "勉強", "する"]),
+    ("unidic-lite", "日本語を勉強する", ["日本", "語", "を", "勉強", "する"]),
+    ("ipadic", "形態素解析", ["形態素", "解析"]),
+    ("unidic-lite", "形態素解析", ["形態", "素", "解析"]),
+    # MeCab skips ASCII spaces, tabs and newlines; U+3000 and CR come back as words, then dropped.
+    ("ipadic", "\tタブ\r\n改行 と\u3000全角空白", ["タブ", "改行", "と", "全角", "空白"]),
+    # MeCab reads C strings: a NUL would end the text; it is read as a space instead.
+    ("ipadic", "前\x00後も残る", ["前", "後", "も", "残る"]),
+    ("ipadic", "", []),
+]
+
+
+@pytest.mark.parametrize("system_dict,text,expected", SEGMENTATION)
+def test_splitter_segmentation(system_dict, text, expected):
+    from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
+
+    splitter = MecabWordSplitter(MecabConfig(system_dict))
+    assert splitter.split(text) == expected
+    assert splitter.split(text) == [w for s in splitter.surfaces(text) for w in s.split()]
+
+
+@pytest.mark.parametrize("text", [t for _, t, _ in SEGMENTATION] + ["  先頭と末尾に空白  ", "ＡＢＣ abc\u3000ｱｲｳ"])
+def test_splitter_offsets_slice_back(text):
+    from jaroberta.text.mecab import MecabWordSplitter
+
+    splitter = MecabWordSplitter()
+    covered = set()
+    for surface, start, end in splitter.words(text):
+        assert text[start:end] == surface
+        covered.update(range(start, end))
+    # What MeCab did not return is only what it skips: whitespace (and the NUL we turned into one).
+    assert all(text[i].isspace() or text[i] == "\x00" for i in set(range(len(text))) - covered)
+    with_offsets = splitter.split_with_offsets(text)
+    assert [w for w, _, _ in with_offsets] == splitter.split(text)
+    assert all(text[b:e] == w for w, b, e in with_offsets)
+
+
+def test_splitter_pickles_and_rebuilds_its_tagger():
+    from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
+
+    splitter = MecabWordSplitter(MecabConfig("unidic-lite"))
+    clone = pickle.loads(pickle.dumps(splitter))
+    assert clone.config == splitter.config and clone._tagger is not splitter._tagger
+    assert clone.split("日本語を勉強する") == splitter.split("日本語を勉強する")
+
+
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ({"system_dict": "juman"}, "unknown MeCab system dictionary"),
+        ({"user_dicts": ("/tmp/a,b.dic",)}, "contains a comma"),
+        ({"user_dicts": ("/nonexistent/x.dic",)}, "does not exist; build one with `jaroberta dict build"),
+    ],
+)
+def test_splitter_config_errors(config, message):
+    from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
+
+    with pytest.raises(JarobertaError, match=message):
+        MecabWordSplitter(MecabConfig(**config))
 
 
 # -- user dictionaries ------------------------------------------------------------------
@@ -197,6 +271,24 @@ def test_missing_user_dictionary_is_a_clear_error(dict_folder, tmp_path, disease
     assert load_tokenizer(broken, user_dicts=[disease_dic]).encode(DISEASE).ids
 
 
+def test_dictionary_found_on_the_search_path_and_checked_by_hash(dict_folder, tmp_path, disease_dic, monkeypatch):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(dict_folder, moved)
+    (moved / "diseases.dic").unlink()
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    shutil.copyfile(disease_dic, shelf / "diseases.dic")
+    monkeypatch.setenv(userdict.DICT_PATH_ENV, str(shelf))
+    assert load_tokenizer(moved).fingerprint == load_tokenizer(dict_folder).fingerprint
+    # A same-named dictionary with other content would silently change ids: refused.
+    userdict.build_user_dictionary(["別の病名"], moved / "diseases.dic")
+    monkeypatch.delenv(userdict.DICT_PATH_ENV)
+    with pytest.raises(JarobertaError, match="diseases.dic: found .* differs"):
+        load_tokenizer(moved)
+
+
 def test_published_jmedroberta_layout_loads_with_user_given_dictionary(tmp_path, disease_dic):
     """JMedRoBERTa's tokenizer_config.json names its dictionary by an absolute path of the
     authors' machine; the user supplies the file, matched by name."""
@@ -221,3 +313,17 @@ def test_published_jmedroberta_layout_loads_with_user_given_dictionary(tmp_path,
     assert loaded.family == "mecab-wordpiece"
     assert loaded.normalization.full_width
     assert loaded.encode(f"患者は{DISEASE}と診断された。").tokens == ["患者", "は", DISEASE, "と", "診断", "さ", "れ", "た", "。"]
+
+
+def test_unidic_lite_folder_gives_identical_ids_in_autotokenizer(tmp_path, corpus, ja_sentences):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "unidic"
+    tok = train_tokenizer(TokenizerTrainConfig("mecab-wordpiece", (corpus,), out=out, vocab_size=400, min_frequency=1,
+                                               system_dict="unidic-lite"))
+    config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["mecab_kwargs"]["mecab_dic"] == "unidic_lite"
+    hf = AutoTokenizer.from_pretrained(str(out))
+    for text in ja_sentences + ["ABCとｶﾀｶﾅ、全角ＡＢＣ。"]:
+        assert tok.encode(text).ids == hf(tok.normalization(text), add_special_tokens=False)["input_ids"], text
+    assert load_tokenizer(out).system_dict == "unidic-lite"

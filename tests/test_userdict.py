@@ -211,19 +211,26 @@ def test_malformed_term_lines_name_the_line(tmp_path, line, message):
         list(read_terms(path))
 
 
+def test_term_file_with_bom_or_in_shift_jis(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("糖尿病性腎症,トウニョウビョウセイジンショウ\n".encode("utf-8-sig"))
+    assert [t.surface for t in read_terms(path)] == ["糖尿病性腎症"]  # no U+FEFF glued to the term
+    path.write_bytes("肺炎\n糖尿病性腎症\n".encode("cp932"))
+    with pytest.raises(JarobertaError, match="not UTF-8.*iconv"):
+        list(read_terms(path))
+
+
 def test_costs_follow_the_rules(tmp_path):
+    import fugashi
+
     assert auto_cost("腎症") > auto_cost("糖尿病性腎症") > auto_cost("糖尿病性腎症" * 10) == -32768
     # A split into two listed terms pays the base twice: the whole stays lower.
     assert auto_cost("糖尿病性腎症") < auto_cost("糖尿病") + auto_cost("性腎症")
     build_user_dictionary([Term("肺炎病", cost=-100), "腎炎病"], tmp_path / "c.dic", cost=-7)
-    csv_rows = []  # costs are visible through MeCab's word cost output
-    import fugashi
-
+    # MeCab prints each word's cost (%pw): the term's own cost wins over the build's --cost.
     dicdir = system_dicdir("ipadic")
     tagger = fugashi.GenericTagger(f'-d "{dicdir}" -r "{dicdir / "mecabrc"}" -u "{tmp_path / "c.dic"}" -F "%m\\t%pw\\n"')
-    for word in ("肺炎病", "腎炎病"):
-        csv_rows.append(tagger.parse(word).splitlines()[0])
-    assert csv_rows == ["肺炎病\t-100", "腎炎病\t-7"]
+    assert [tagger.parse(word).splitlines()[0] for word in ("肺炎病", "腎炎病")] == ["肺炎病\t-100", "腎炎病\t-7"]
 
 
 @pytest.mark.parametrize(

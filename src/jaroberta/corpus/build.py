@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -157,8 +158,11 @@ class BuildState:
             raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another OUT or pass --overwrite")
         for name in (*layout.SPLITS, layout.REJECTED_DIR, layout.STATE_DIR):
             shutil.rmtree(out / name, ignore_errors=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(plan_file, json.dumps(plan, ensure_ascii=False, indent=1))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(plan_file, json.dumps(plan, ensure_ascii=False, indent=1))
+        except OSError as exc:
+            raise JarobertaError(f"cannot write the corpus folder {out}: {exc.strerror or exc}") from exc
 
     def part_name(self, key: str) -> str:
         return key + self.suffix
@@ -210,6 +214,9 @@ _WORKER_JOB: _Job | None = None
 def _init_worker(job: _Job) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    # Ctrl-C is the main process's to handle (it discards partial parts, then stops the pool);
+    # workers would otherwise each print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_in_worker(task):
@@ -233,12 +240,18 @@ class _Workers:
             yield from map(self.job, tasks)
             return
         pending: deque = deque()
-        for task in tasks:
-            pending.append(self.pool.apply_async(_run_in_worker, (task,)))
-            if len(pending) >= 2 * self.count:
-                yield pending.popleft().get()
+        stopped: Exception | None = None
+        try:
+            for task in tasks:
+                pending.append(self.pool.apply_async(_run_in_worker, (task,)))
+                if len(pending) >= 2 * self.count:
+                    yield pending.popleft().get()
+        except Exception as exc:  # the reader broke off (e.g. a truncated archive): keep what it gave
+            stopped = exc
         while pending:
             yield pending.popleft().get()
+        if stopped is not None:
+            raise stopped
 
     def close(self) -> None:
         if self.pool is not None:
@@ -357,10 +370,11 @@ class _Builder:
         else:
             fresh = np.ones(len(sentence_digests), dtype=bool)
         parts.add_digests("documents", doc_digests[keep])
+        all_fresh = bool(fresh.all())
         for i in np.flatnonzero(keep):
             document = documents[i]
-            mask = fresh[starts[i] : ends[i]]
-            if not mask.all():
+            mask = None if all_fresh else fresh[starts[i] : ends[i]]
+            if mask is not None and not mask.all():
                 dropped = [s for s, m in zip(document, mask) if not m]
                 for sentence in dropped:
                     parts.reject("sentence_dedup", [sentence], counts)
@@ -447,6 +461,13 @@ class _Parts:
 
 def move_one_document_to_dev_if_empty(out: Path, state: BuildState, report: CorpusReport) -> None:
     """Keep dev non-empty: move the train document with the smallest digest (deterministic)."""
+    done = state.folder / "dev_fallback.json"
+    if done.exists():  # a rerun of a finished build: the move is already on disk
+        record = json.loads(done.read_text(encoding="utf-8"))
+        if record["copied"]:
+            report.notes.append("the corpus has a single document: dev is a copy of it")
+        report.move_to_dev(record["document"], copied=record["copied"])
+        return
     if report.splits["dev"]["documents"] or report.splits["train"]["documents"] == 0:
         return
     records = [(r["min_train"], key) for key in state.keys if (r := state.finished(key)) and r["min_train"] is not None]
@@ -472,6 +493,7 @@ def move_one_document_to_dev_if_empty(out: Path, state: BuildState, report: Corp
     else:
         train_part.unlink()
     _rewrite(dev_part, [moved])
+    _write_atomic(done, json.dumps({"document": moved, "copied": copied}, ensure_ascii=False))
     report.move_to_dev(moved, copied=copied)
 
 

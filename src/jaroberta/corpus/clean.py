@@ -10,9 +10,12 @@ Exact dedup of sentences and documents and the near-duplicate filter need to see
 whole corpus, so they run in the main process (`jaroberta.corpus.dedup`); they are
 counted in the same report under their own names.
 
-The hot path avoids per-character Python loops: `str.translate` for control characters,
-compiled regexes for markup, sentence splitting and the Japanese share, and a cheap
-`unicodedata.is_normalized` test before NFKC (most lines are already normalized).
+The hot path avoids per-character and per-line Python loops: the line rules and the
+sentence splitter run on a whole document at once (its lines joined by newlines; every
+rule is line-local and keeps the newlines), each behind a C-speed test that skips it where
+it would change nothing (`_CONTROL_RE.search`, `_MARKUP_HINT.search`,
+`unicodedata.is_normalized`); lines are compared one by one only in documents a rule
+changed, to count them.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from jaroberta.errors import JarobertaError
 
 # -- line rules ---------------------------------------------------------------------------
 
-# C0/C1 controls (tab and newline become spaces), zero-width and bidi marks, the BOM,
-# soft hyphen, variation selectors, and private-use / noncharacters: none carries text, all
-# break tokenizers or make identical sentences hash differently.
+# C0/C1 controls (tab and carriage return become spaces), zero-width and bidi marks, the
+# BOM, soft hyphen, variation selectors, and private-use / noncharacters: none carries
+# text, all break tokenizers or make identical sentences hash differently. The newline is
+# left alone: rules run on documents whose lines are joined by it.
 _DELETE = (
     [c for c in range(0x00, 0x20) if c not in (0x09, 0x0A, 0x0D)]
     + list(range(0x7F, 0xA0))
@@ -44,12 +48,13 @@ _DELETE = (
     + list(range(0xE000, 0xF900))  # private use area
 )
 CONTROL_TABLE: dict[int, str | None] = {c: None for c in _DELETE}
-CONTROL_TABLE.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+CONTROL_TABLE.update({0x09: " ", 0x0D: " "})
+_INLINE_TABLE = {**CONTROL_TABLE, 0x0A: " "}  # for text decoded from entities, inside one line
 _CONTROL_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(CONTROL_TABLE)) + "]")
 
 
 def strip_control(line: str) -> str:
-    """Delete control and invisible characters; tabs and stray line breaks become spaces."""
+    """Delete control and invisible characters; tabs and carriage returns become spaces."""
     if _CONTROL_RE.search(line) is None:  # the common case: a C-speed scan, no copy
         return line
     return line.translate(CONTROL_TABLE)
@@ -58,10 +63,10 @@ def strip_control(line: str) -> str:
 # Markup left over by scrapers: HTML/XML tags and comments, character entities, MediaWiki
 # links/templates/emphasis. Tag names must be ASCII so that Japanese text in ASCII angle
 # brackets (rare before NFKC: Japanese uses ＜＞ and 〈〉) is kept.
-_TAG_RE = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>|</?[A-Za-z][A-Za-z0-9:_-]*(?:\s[^<>]*)?/?>", re.DOTALL)
+_TAG_RE = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>|</?[A-Za-z][A-Za-z0-9:_-]*(?:[ \t][^<>\n]*)?/?>")
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-_WIKI_LINK_RE = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
-_WIKI_TEMPLATE_RE = re.compile(r"\{\{[^{}]*\}\}")
+_WIKI_LINK_RE = re.compile(r"\[\[(?:[^\[\]|\n]*\|)?([^\[\]\n]*)\]\]")
+_WIKI_TEMPLATE_RE = re.compile(r"\{\{[^{}\n]*\}\}")
 _WIKI_EMPHASIS_RE = re.compile(r"'{2,}")
 _MARKUP_HINT = re.compile(r"[<&]|\[\[|\{\{|''")
 
@@ -75,8 +80,8 @@ def strip_markup(line: str) -> str:
     line = _WIKI_LINK_RE.sub(r"\1", line)
     line = _WIKI_EMPHASIS_RE.sub("", line)
     if "&" in line:
-        line = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), line)
-        line = strip_control(line)  # an entity may decode to an invisible character
+        # an entity may decode to an invisible character or a newline: clean what it gives
+        line = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)).translate(_INLINE_TABLE), line)
     return line
 
 
@@ -87,7 +92,7 @@ def nfkc(line: str) -> str:
     return unicodedata.normalize("NFKC", line)
 
 
-LINE_RULES: dict[str, Callable[[str], str]] = {
+LINE_RULES: dict[str, Callable[[str], str]] = {  # each keeps newlines: it runs on whole documents
     "control_chars": strip_control,
     "markup": strip_markup,
     "nfkc": nfkc,
@@ -101,26 +106,20 @@ Japanese full-width brackets ＜＞ into ASCII ones that look like tags."""
 # closing brackets/quotes that follow them (「本当?!」と言った。 is one sentence).
 _TERMINATORS = "。!?"
 _CLOSERS = "」』)）]】〕〉》\"'"
-_SIMPLE_SENTENCE_RE = re.compile(f"[^{_TERMINATORS}]*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|$)")
+# A line end always ends a sentence.
+_SIMPLE_SENTENCE_RE = re.compile(f"[^{_TERMINATORS}\n]*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|\n|$)")
 # Quoted spans are atomic: a terminator inside 「...」 or 『...』 does not end the sentence.
 # An unmatched opening quote falls through to the single-character alternative.
 _QUOTED_SENTENCE_RE = re.compile(
-    f"(?:「[^「」]*」|『[^『』]*』|[^{_TERMINATORS}])*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|$)"
+    f"(?:「[^「」\n]*」|『[^『』\n]*』|[^{_TERMINATORS}\n])*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|\n|$)"
 )
-
-
 _ENDS_SENTENCE_RE = re.compile(f"[{_TERMINATORS}][{re.escape(_CLOSERS)}]*$")
 
 
-def ends_sentence(sentence: str) -> bool:
-    """Whether a sentence ends with 。!? (closing brackets after it allowed)."""
-    return _ENDS_SENTENCE_RE.search(sentence) is not None
-
-
-def split_sentences(line: str) -> list[str]:
-    """Split one line into sentences on 。!? (after NFKC), keeping 「」/『』 quotes whole."""
-    pattern = _QUOTED_SENTENCE_RE if ("「" in line or "『" in line) else _SIMPLE_SENTENCE_RE
-    return [s.strip() for s in pattern.findall(line) if s and not s.isspace()]
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences on 。!? (after NFKC) and line ends, keeping 「」/『』 quotes whole."""
+    pattern = _QUOTED_SENTENCE_RE if ("「" in text or "『" in text) else _SIMPLE_SENTENCE_RE
+    return [s.strip() for s in pattern.findall(text) if s and not s.isspace()]
 
 
 # -- sentence rules -----------------------------------------------------------------------
@@ -132,17 +131,18 @@ _JAPANESE_CHARS = (
     "\u3001-\u303f\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\uff61-\uff9f\U00020000-\U0002fa1f"
 )
-_JAPANESE_RUN_RE = re.compile(f"[{_JAPANESE_CHARS}]+")
+_FOREIGN_RUN_RE = re.compile(f"[^{_JAPANESE_CHARS}\\s]+")
 
 
 def japanese_share(sentence: str) -> float:
     """Share of Japanese characters among the non-space characters of `sentence`."""
-    spaces = sentence.count(" ") + sentence.count("\u3000")
-    visible = len(sentence) - spaces
+    foreign_runs = _FOREIGN_RUN_RE.findall(sentence)  # usually few or none: cheap
+    visible = len(sentence) - sentence.count(" ") - sentence.count("\u3000")
     if visible <= 0:
         return 0.0
-    foreign = len(_JAPANESE_RUN_RE.sub("", sentence)) - spaces
-    return (visible - foreign) / visible
+    if not foreign_runs:
+        return 1.0
+    return (visible - sum(map(len, foreign_runs))) / visible
 
 
 @dataclass(frozen=True)
@@ -237,34 +237,41 @@ class Cleaner:
         counts = out.counts
         for raw in raw_documents:
             counts["input:documents"] += 1
-            sentences: list[str] = []
-            for line in raw:
-                counts["input:lines"] += 1
-                sentences.extend(self._sentences(line, out))
+            counts["input:lines"] += len(raw)
+            sentences = self._sentences("\n".join(raw), out)
             if not sentences:
                 counts["output:empty_documents"] += 1
                 continue
             out.documents.append(sentences)
             out.document_hashes.append(document_hash(sentences))
-        out.sentence_hashes = b"".join(sentence_hash(s) for doc in out.documents for s in doc)
+        blake2b = hashlib.blake2b
+        out.sentence_hashes = b"".join([blake2b(s.encode("utf-8"), digest_size=8).digest()
+                                        for doc in out.documents for s in doc])
         return out
 
-    def _sentences(self, line: str, out: CleanedChunk) -> list[str]:
+    def _sentences(self, text: str, out: CleanedChunk) -> list[str]:
+        """One document's text (lines joined by newlines) -> its kept sentences."""
         counts = out.counts
         for name, rule in self.line_rules:
-            cleaned = rule(line)
-            if cleaned is not line and cleaned != line:
-                counts[f"{name}:changed_lines"] += 1
-            line = cleaned
+            cleaned = rule(text)
+            if cleaned is not text and cleaned != text:
+                counts[f"{name}:changed_lines"] += sum(a != b for a, b in zip(text.split("\n"), cleaned.split("\n")))
+            text = cleaned
         if self.split:
-            pieces = split_sentences(line)
+            pieces = split_sentences(text)
             counts["sentence_split:sentences"] += len(pieces)
         else:
-            pieces = [line.strip()] if line.strip() else []
+            pieces = [line.strip() for line in text.split("\n") if line.strip()]
         kept = []
-        for sentence in pieces:
-            reason = self._reject_reason(sentence)
-            if reason is None:
+        for sentence in pieces:  # the hot loop: cheapest checks first, no call where none is needed
+            if self.check_length and not self.config.min_chars <= len(sentence) <= self.config.max_chars:
+                reason = "length"
+            elif self.check_terminal and sentence[-1] not in _TERMINATORS and _ENDS_SENTENCE_RE.search(sentence) is None:
+                reason = "terminal_punctuation"
+            elif (self.check_japanese and _FOREIGN_RUN_RE.search(sentence) is not None
+                  and japanese_share(sentence) < self.config.min_japanese):
+                reason = "japanese_share"
+            else:
                 kept.append(sentence)
                 continue
             counts[f"{reason}:dropped_sentences"] += 1
@@ -272,13 +279,3 @@ class Cleaner:
             if self.config.keep_rejected:
                 out.rejected.append((reason, sentence))
         return kept
-
-    def _reject_reason(self, sentence: str) -> str | None:
-        config = self.config
-        if self.check_length and not config.min_chars <= len(sentence) <= config.max_chars:
-            return "length"
-        if self.check_terminal and _ENDS_SENTENCE_RE.search(sentence) is None:
-            return "terminal_punctuation"
-        if self.check_japanese and japanese_share(sentence) < config.min_japanese:
-            return "japanese_share"
-        return None

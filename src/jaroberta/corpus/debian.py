@@ -71,7 +71,10 @@ def default_corpus(cache_dir: Path | None = None, packages: tuple[str, ...] | No
         return hironsan_corpus(cache_root(cache_dir) / "hironsan")
     files, sources = [], []
     for package, deb in debs.items():
-        text_file, source = extract_package(deb, folder)
+        try:
+            text_file, source = extract_package(deb, folder)
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # lzma/gzip errors are among these
+            raise JarobertaError(f"cached package {deb} is damaged ({exc}): delete it and run again") from exc
         files.append(text_file)
         sources.append(source)
     return DefaultCorpus(files=files, sources=sources)
@@ -94,12 +97,19 @@ def fetch_packages(packages: tuple[str, ...], folder: Path) -> dict[str, Path]:
         log.info("apt package lists are missing: running apt-get update")
         _apt(["apt-get", "update"], folder)
     log.info("downloading %s with apt-get download (nothing is installed)", " ".join(missing))
-    _apt(["apt-get", "download", *missing], folder)
+    try:
+        _apt(["apt-get", "download", *missing], folder)
+    except AptUnavailable as exc:  # one unknown package fails the lot: fetch the others one by one
+        for package in missing:
+            try:
+                _apt(["apt-get", "download", package], folder)
+            except AptUnavailable as one:
+                log.warning("warning: %s is left out of the default corpus: %s", package, one)
+        if all(_cached_deb(package, folder) is None for package in missing) and len(missing) == len(packages):
+            raise exc
     for package in missing:
         found[package] = _cached_deb(package, folder)
-        if found[package] is None:
-            raise AptUnavailable(f"apt-get download gave no .deb for {package}")
-    return found  # type: ignore[return-value]
+    return {package: deb for package, deb in found.items() if deb is not None}
 
 
 def _cached_deb(package: str, folder: Path) -> Path | None:

@@ -92,7 +92,9 @@ def discover_inputs(paths: list[Path], config: ReadConfig) -> list[InputFile]:
         if not path.exists():
             raise JarobertaError(f"input {path} does not exist: give text, .jsonl or CirrusSearch dump files or folders")
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            # broken links are kept: reading them fails, and the report names them
+            files = sorted(p for p in path.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists()))
+                           and not _hidden(p.relative_to(path)))
             if not files:
                 raise JarobertaError(f"input folder {path} has no files")
         else:
@@ -111,8 +113,8 @@ def _hidden(relative: Path) -> bool:
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except OSError as exc:
-        raise JarobertaError(f"cannot read input {path}: {exc.strerror or exc}") from exc
+    except OSError:  # a broken link found in a folder: skipped and reported when it is read
+        return 0
 
 
 def detect_format(path: Path, requested: str = "auto") -> str:

@@ -128,7 +128,8 @@ class CorpusReport:
         lines.append("sources:")
         for source in self.sources[:20]:
             version = f" {source['version']}" if source.get("version") else ""
-            lines.append(f"  {source['name']}{version}  license: {source.get('license', 'unknown')}")
+            origin = f"  ({source['origin']})" if source.get("origin") else ""
+            lines.append(f"  {source['name']}{version}  license: {source.get('license', 'unknown')}{origin}")
         if len(self.sources) > 20:
             lines.append(f"  ... and {len(self.sources) - 20} more (corpus.json lists all)")
         for problem in self.problems:

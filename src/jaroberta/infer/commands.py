@@ -38,15 +38,9 @@ def _texts_options(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args, head: str = "mlm"):
-    from jaroberta.errors import JarobertaError
-    from jaroberta.model.loading import load, resolve_conventions
+    from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
 
-    overrides = {}
-    for item in args.convention:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise JarobertaError(f"--convention {item!r}: expected KEY=VALUE, e.g. max_length=256")
-        overrides[key.strip()] = value.strip()
+    overrides = parse_convention_args(args.convention)
     conventions = resolve_conventions(args.model, overrides) if overrides else None
     from transformers.utils import logging as hf_logging
 

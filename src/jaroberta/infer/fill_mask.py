@@ -42,6 +42,9 @@ class Candidate:
     token_ids: list[int] = field(default_factory=list)
     """All piece ids of the candidate (one for an ordinary candidate)."""
 
+    def to_dict(self) -> dict:
+        return {"token": self.token, "token_id": self.token_id, "score": self.score, "token_ids": list(self.token_ids)}
+
 
 @dataclass
 class MaskPrediction:
@@ -51,6 +54,9 @@ class MaskPrediction:
     """Position of the mask in the framed tokens (`FillMaskResult.tokens`)."""
     candidates: list[Candidate]
     """Best first."""
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "candidates": [c.to_dict() for c in self.candidates]}
 
 
 @dataclass
@@ -69,7 +75,15 @@ class FillMaskResult:
     """One entry per mask, in text order."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies field by field, a millisecond per text
+        # that the server pays on every request.
+        return {
+            "text": self.text,
+            "normalized": self.normalized,
+            "tokens": list(self.tokens),
+            "ids": list(self.ids),
+            "masks": [m.to_dict() for m in self.masks],
+        }
 
 
 @dataclass

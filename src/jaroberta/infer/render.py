@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
@@ -38,7 +37,7 @@ def read_texts(texts: list[str], input_file: str | Path | None) -> list[str]:
 
 def print_json_lines(items) -> None:
     for item in items:
-        print(json.dumps(asdict(item), ensure_ascii=False))
+        print(json.dumps(item.to_dict(), ensure_ascii=False))
 
 
 def fill_mask_table(results) -> str:

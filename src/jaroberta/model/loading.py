@@ -244,6 +244,17 @@ def _position_limit(config: dict) -> int:
     return int(config.get("max_position_embeddings", 512))
 
 
+def parse_convention_args(items: list[str]) -> dict[str, str]:
+    """`--convention KEY=VALUE` strings -> {key: value}; a clear error for anything else."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise JarobertaError(f"--convention {item!r}: expected KEY=VALUE, e.g. max_length=256")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
 def resolve_conventions(path: str | Path, overrides: dict[str, str] | None = None) -> InputConventions:
     """Detected conventions with `key=value` overrides applied (the CLI's --convention).
 

@@ -8,7 +8,6 @@ plain JSON-ready dicts shaped like `jaroberta.serve.schemas`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -88,12 +87,12 @@ class ModelBackend:
         from jaroberta.infer.fill_mask import fill_mask
 
         results = fill_mask(self.lm, texts, top_k=top_k, batch_size=len(texts))
-        return [dataclasses.asdict(r) for r in results]
+        return [r.to_dict() for r in results]
 
     def score(self, texts: list[str]) -> list[dict]:
         from jaroberta.infer.scoring import pseudo_log_likelihood
 
-        scores = [dataclasses.asdict(s) for s in pseudo_log_likelihood(self.lm, texts, batch_size=64)]
+        scores = [s.to_dict() for s in pseudo_log_likelihood(self.lm, texts, batch_size=64)]
         for score in scores:
             # JSON has no NaN: a text with no pieces has no perplexity.
             if math.isnan(score["pseudo_perplexity"]):
@@ -112,10 +111,18 @@ def normalize_around_masks(text: str, normalization, mask_token: str) -> str:
     return mask_token.join(normalization(part) for part in text.split(mask_token))
 
 
-def load_backend(path: str | Path, *, int8: bool = False, user_dicts: Sequence[str | Path] = ()) -> ModelBackend:
-    """Load a saved jaroberta / Hugging Face checkpoint for serving on CPU."""
-    from jaroberta.model.loading import load
+def load_backend(
+    path: str | Path,
+    *,
+    int8: bool = False,
+    user_dicts: Sequence[str | Path] = (),
+    conventions: dict[str, str] | None = None,
+) -> ModelBackend:
+    """Load a model folder (ours, rinna's or JMedRoBERTa's layout) for serving on CPU;
+    `conventions` are `key=value` overrides of the stored / detected input conventions."""
+    from jaroberta.model.loading import load, resolve_conventions
 
-    lm = load(path, user_dicts=list(user_dicts) or None, quantize="int8" if int8 else None)
+    resolved = resolve_conventions(path, conventions) if conventions else None
+    lm = load(path, conventions=resolved, user_dicts=list(user_dicts) or None, quantize="int8" if int8 else None)
     lm.model.eval()
     return ModelBackend(lm)

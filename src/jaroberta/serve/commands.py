@@ -34,7 +34,8 @@ def register(subparsers) -> None:
         "a web page at / to try [MASK] sentences, and offline API docs at /docs. Requests from many clients "
         "are batched together.",
     )
-    parser.add_argument("model", help="model directory saved by jaroberta (or a Hugging Face checkpoint directory)")
+    parser.add_argument("model", help="model folder: saved by jaroberta, or a Hugging Face checkpoint in rinna's or "
+                        "JMedRoBERTa's layout")
     for field in fields(ServeConfig):
         default = getattr(_DEFAULTS, field.name)
         if isinstance(default, bool):
@@ -50,18 +51,25 @@ def register(subparsers) -> None:
     parser.add_argument("--int8", action="store_true", help="quantize linear layers to int8 (faster on CPU, slightly less accurate)")
     parser.add_argument(
         "--user-dict", action="append", default=[], metavar="DIC",
-        help="MeCab user dictionary to attach (MeCab-family models; repeat for several)",
+        help="MeCab user dictionary the tokenizer needs, matched by file name; overrides the absolute path in "
+        "JMedRoBERTa's tokenizer_config.json; repeat for several",
+    )
+    parser.add_argument(
+        "--convention", action="append", default=[], metavar="KEY=VALUE",
+        help="override an input convention, e.g. name=rinna, max_length=256, explicit_position_ids=false; "
+        "repeat for several",
     )
     parser.set_defaults(run=run_serve)
 
 
 def run_serve(args) -> int:
     from jaroberta.errors import JarobertaError
+    from jaroberta.model.loading import parse_convention_args
     from jaroberta.serve.server import serve
 
     try:
         config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
     except ValueError as exc:
         raise JarobertaError(f"invalid server option: {exc}") from exc
-    serve(args.model, config, int8=args.int8, user_dicts=args.user_dict)
+    serve(args.model, config, int8=args.int8, user_dicts=args.user_dict, conventions=parse_convention_args(args.convention))
     return 0

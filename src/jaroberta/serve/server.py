@@ -16,8 +16,15 @@ from jaroberta.serve.config import ServeConfig
 log = logging.getLogger(__name__)
 
 
-def serve(model: str | Path, config: ServeConfig, *, int8: bool = False, user_dicts: Sequence[str | Path] = ()) -> None:
-    """Load `model` and answer HTTP requests until interrupted."""
+def serve(
+    model: str | Path,
+    config: ServeConfig,
+    *,
+    int8: bool = False,
+    user_dicts: Sequence[str | Path] = (),
+    conventions: dict[str, str] | None = None,
+) -> None:
+    """Load `model` and answer HTTP requests until interrupted (`conventions`: --convention overrides)."""
     uvicorn = require("uvicorn", "jaroberta serve")
     require("fastapi", "jaroberta serve")
     from jaroberta.serve.app import create_app
@@ -27,7 +34,7 @@ def serve(model: str | Path, config: ServeConfig, *, int8: bool = False, user_di
         raise JarobertaError(f"model directory {model} does not exist: give a directory saved by jaroberta or Hugging Face")
     if not config.is_loopback:
         log.warning("binding %s: the service is reachable from other machines and has no authentication", config.host)
-    backend = load_backend(model, int8=int8, user_dicts=user_dicts)
+    backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions)
     app = create_app(backend, config)
     log.info("serving %s on http://%s:%d/ (API docs at /docs)", model, config.host, config.port)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)

@@ -34,6 +34,12 @@ _FULL_WIDTH_TABLE = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
 # segment-by-segment definition: half-width katakana (voiced marks compose), and the
 # capital sigma (str.lower() applies the context-dependent final-sigma rule).
 _NEEDS_SEGMENTS = re.compile("[\uff61-\uff9f\u03a3]")
+# The same, for one step alone: lower-casing only minds the sigma, full-width only the kana.
+_NEEDS_SEGMENTS_FOR = {
+    (True, False): re.compile("\u03a3"),
+    (False, True): re.compile("[\uff61-\uff9f]"),
+    (True, True): _NEEDS_SEGMENTS,
+}
 
 
 def _to_full_width_char(ch: str) -> str:
@@ -80,9 +86,29 @@ class Normalization:
     def __call__(self, text: str) -> str:
         if self.is_identity:
             return text
-        if not self.nfkc and not _NEEDS_SEGMENTS.search(text):
+        if not self.nfkc and not _NEEDS_SEGMENTS_FOR[(self.lowercase, self.full_width)].search(text):
             return self._whole_string(text)
         return "".join(self._segment(seg) for _, seg in _segments(text))
+
+    def batch(self, texts: list[str]) -> list[str]:
+        """`[self(t) for t in texts]`, without the per-text checks where that is exact.
+
+        Without NFKC, lower-casing and full-width conversion map one character at a time
+        unless a text holds one of `_NEEDS_SEGMENTS`: one search over all texts decides.
+        """
+        if self.is_identity:
+            return list(texts)
+        if self.nfkc:
+            return [self(t) for t in texts]
+        needs_segments = _NEEDS_SEGMENTS_FOR[(self.lowercase, self.full_width)].search
+        if needs_segments("\n".join(texts)):  # rare: only those texts take the segment-wise path
+            return [self(t) if needs_segments(t) else self._whole_string(t) for t in texts]
+        out = list(texts)
+        if self.lowercase:
+            out = [t.lower() for t in out]
+        if self.full_width:
+            out = [t.translate(_FULL_WIDTH_TABLE) for t in out]
+        return out
 
     def _whole_string(self, text: str) -> str:
         """Fast path, identical to the segment-wise result when no NFKC and nothing composes."""

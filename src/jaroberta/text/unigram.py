@@ -23,6 +23,7 @@ Unknown characters (emoji, rare kanji) become `<unk>` pieces, counted in
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 from pathlib import Path
 
 import sentencepiece as spm
@@ -128,10 +129,12 @@ class SentencePieceTokenizer:
 
     def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
         """Fast path: one multi-threaded SentencePiece call for all texts without a literal mask."""
+        mask = self.mask_token
+        if not any(mask in t for t in texts):  # the common case: one call, nothing to reassemble
+            return self._sp.encode(self.normalization.batch(texts), num_threads=max(1, workers))
         out: list[list[int] | None] = [None] * len(texts)
-        plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
-        normalize = self.normalization
-        ids = self._sp.encode([normalize(texts[i]) for i in plain], num_threads=max(1, workers))
+        plain = [i for i, t in enumerate(texts) if mask not in t]
+        ids = self._sp.encode(self.normalization.batch([texts[i] for i in plain]), num_threads=max(1, workers))
         for i, row in zip(plain, ids):
             out[i] = row
         for i, text in enumerate(texts):
@@ -176,17 +179,19 @@ class SentencePieceTokenizer:
 
     def _append(self, enc: Encoding, result: dict, starts, ends, shift: int, word_base: int) -> None:
         """Add one SentencePiece result, mapping normalized char offsets back to the original."""
-        word = word_base - 1
-        unk = self._unk_id
-        for n, (idx, piece, (b, e)) in enumerate(zip(result["ids"], result["pieces"], result["offsets"])):
-            if n == 0 or piece.startswith(WORD_START):
-                word += 1
-            if idx == unk:
-                enc.unknown += 1
-            enc.ids.append(idx)
-            enc.tokens.append(self._pieces[idx])
-            enc.offsets.append(_original_span(b, e, starts, ends, shift))
-            enc.word_ids.append(word)
+        ids, pieces = result["ids"], result["pieces"]
+        enc.ids += ids
+        enc.tokens += [self._pieces[idx] for idx in ids]  # "<unk>", not the unknown surface
+        enc.unknown += ids.count(self._unk_id)
+        if starts is None:  # normalization kept one character for one
+            enc.offsets += [(b + shift, e + shift) for b, e in result["offsets"]]
+        else:
+            enc.offsets += [_original_span(b, e, starts, ends, shift) for b, e in result["offsets"]]
+        # A new word starts at the first piece and at every piece that begins with `▁`.
+        word_starts = [piece.startswith(WORD_START) for piece in pieces]
+        if word_starts:
+            word_starts[0] = True
+        enc.word_ids += list(accumulate(word_starts, initial=word_base - 1))[1:]
 
     def decode(self, ids: list[int]) -> str:
         """Text of the ids; special tokens other than the mask are dropped, the mask is written out."""

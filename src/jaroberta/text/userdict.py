@@ -263,16 +263,22 @@ def read_terms(path: Path) -> Iterator[Term | str]:
     naming the line: those are mistakes in the user's file, not terms to skip.
     """
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        handle = path.open(encoding="utf-8-sig", newline="")  # -sig: spreadsheets save CSV with a BOM
     except OSError as exc:
         raise JarobertaError(f"cannot read term list {path}: {exc}") from exc
+    number = 0
     with handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if "," not in line:
-                yield line
-                continue
-            yield _csv_term(next(csv.reader([line])), f"{path}:{number}")
+        try:
+            for number, line in enumerate(handle, 1):
+                line = line.rstrip("\r\n")
+                if "," not in line:
+                    yield line
+                    continue
+                yield _csv_term(next(csv.reader([line])), f"{path}:{number}")
+        except UnicodeDecodeError as exc:
+            raise JarobertaError(
+                f"{path}:{number + 1}: not UTF-8 ({exc.reason}); convert it, e.g. iconv -f cp932 -t utf-8 {path.name}"
+            ) from exc
 
 
 def _csv_term(fields: list[str], where: str) -> Term:

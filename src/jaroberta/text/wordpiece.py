@@ -45,6 +45,8 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_INPUT_CHARS_PER_WORD = 100
 """BertJapaneseTokenizer's WordpieceTokenizer limit: longer words become one [UNK]."""
 
+MIN_TEXTS_PER_WORKER = 500
+"""Below this many texts per process, `workers > 1` encodes in the calling process."""
 WORD_CACHE_SIZE = 500_000
 """Distinct words whose WordPiece ids are remembered (cleared when full)."""
 
@@ -204,12 +206,12 @@ class MecabWordPieceTokenizer:
 
     def _encode_ids_local(self, texts: list[str]) -> list[list[int]]:
         out: list[list[int]] = []
-        normalize, mask, split, pieces = self.normalization, self.mask_token, self._splitter.split, self._word_cache.__getitem__
-        for text in texts:
+        mask, split, pieces = self.mask_token, self._splitter.split, self._word_cache.__getitem__
+        for text, normalized in zip(texts, self.normalization.batch(texts)):
             if mask in text:
                 out.append(self._encode_with_masks(text).ids)
             else:
-                out.append(list(chain.from_iterable(map(pieces, split(normalize(text))))))
+                out.append(list(chain.from_iterable(map(pieces, split(normalized)))))
         return out
 
     def _encode_local(self, texts: list[str]) -> list[Encoding]:
@@ -307,8 +309,12 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 def _in_workers(tokenizer: MecabWordPieceTokenizer, method: str, texts: list[str], workers: int) -> list:
-    """Run `tokenizer.<method>(chunk)` over chunks of texts in `workers` processes, in order."""
-    if workers <= 1 or len(texts) < 2 * workers:
+    """Run `tokenizer.<method>(chunk)` over chunks of texts in `workers` processes, in order.
+
+    Starting the processes costs about as much as encoding a few thousand short texts, so a
+    batch with fewer than MIN_TEXTS_PER_WORKER texts per process is encoded here instead.
+    """
+    if workers <= 1 or len(texts) < MIN_TEXTS_PER_WORKER * workers:
         return getattr(tokenizer, method)(texts)
     import multiprocessing
 

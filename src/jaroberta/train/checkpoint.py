@@ -87,8 +87,7 @@ def latest(run_dir: Path) -> Path | None:
 
 
 def load_state(directory: Path, runtime: Runtime) -> tuple[dict, dict]:
-    """(training state, this rank's RNG state) of a checkpoint, after checking every file's sum."""
-    verify(directory)
+    """(training state, this rank's RNG state) of a checkpoint already checked with `verify`."""
     state = _torch_load(directory / STATE_FILE)
     rng_file = directory / f"rng-rank{runtime.rank}.pt"
     if not rng_file.exists():

@@ -275,6 +275,7 @@ def _start(task: Task, config: LoopConfig, runtime: Runtime) -> _Run:
     if config.resume and resume_from is None:
         log.warning("--resume: no checkpoint in %s yet; starting from scratch", config.out)
     if resume_from is not None:
+        ckpt.verify(resume_from)  # refuse a damaged checkpoint before reading anything from it
         task.load_model(resume_from)  # weights before the optimizer sees the parameters
     optimizer = build_optimizer(task.model, config.lr, config.betas, config.eps, config.weight_decay)
     scheduler = linear_schedule(optimizer, config.warmup_steps, config.steps)

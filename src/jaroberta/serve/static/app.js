@@ -58,26 +58,57 @@ function renderTokens(tok) {
   $("tokens-section").hidden = false;
 }
 
+// A candidate as it reads in the sentence: SentencePiece's word-start mark and
+// WordPiece's continuation mark are tokenizer bookkeeping, not text.
+function surface(token) {
+  return token.replace(/^\u2581/, "").replace(/^##/, "");
+}
+
+// The normalized sentence with each mask replaced by its chosen candidate (the top one
+// until another is clicked), the fillers highlighted.
+function renderFilled(result, chosen) {
+  const box = $("filled");
+  box.replaceChildren();
+  result.normalized.split(MASK).forEach((part, n) => {
+    if (n > 0) {
+      const mask = result.masks[n - 1];
+      const pick = mask ? mask.candidates[chosen[n - 1]] : null;
+      box.append(element("mark", "", pick ? surface(pick.token) || pick.token : MASK));
+    }
+    box.append(document.createTextNode(part));
+  });
+}
+
 function renderPredictions(result) {
   const box = $("predictions");
   box.replaceChildren();
+  const chosen = result.masks.map(() => 0);
   result.masks.forEach((mask, n) => {
     const card = element("div", "mask-card");
     card.dataset.index = mask.index;
-    card.append(element("h3", "", `${MASK} #${n + 1} (token ${mask.index})`));
-    mask.candidates.forEach((c) => {
+    const title = element("h3", "", `${MASK} #${n + 1}`);
+    title.append(element("span", "muted small", ` token ${mask.index}`));
+    card.append(title);
+    mask.candidates.forEach((c, rank) => {
       const pct = (c.score * 100).toFixed(1) + "%";
-      const row = element("div", "candidate");
+      const row = element("button", "candidate" + (rank === 0 ? " chosen" : ""));
+      row.type = "button";
       const bar = element("div", "bar");
       const fill = element("span");
       fill.style.width = Math.max(0, Math.min(100, c.score * 100)) + "%";
       bar.append(fill);
-      row.title = `id ${c.token_id}, p = ${c.score.toPrecision(4)}`;
-      row.append(element("span", "token", c.token), bar, element("span", "pct", pct));
+      row.title = `id ${c.token_id}, p = ${c.score.toPrecision(4)}; click to put it in the sentence`;
+      row.append(element("span", "rank", String(rank + 1)), element("span", "token", c.token), bar, element("span", "pct", pct));
+      row.addEventListener("click", () => {
+        chosen[n] = rank;
+        card.querySelectorAll(".candidate").forEach((r, i) => r.classList.toggle("chosen", i === rank));
+        renderFilled(result, chosen);
+      });
       card.append(row);
     });
     box.append(card);
   });
+  renderFilled(result, chosen);
   $("predictions-section").hidden = false;
 }
 

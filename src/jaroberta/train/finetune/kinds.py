@@ -182,6 +182,10 @@ class SequenceKind:
     def main_metric(self) -> str:
         return "pearson" if self.regression else "accuracy"
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return ("pearson", "spearman", "loss") if self.regression else ("accuracy", "macro_f1", "loss")
+
 
 class ClassifyKind(SequenceKind):
     """Text classification (MARC-ja-like): [CLS] text -> label."""
@@ -263,6 +267,7 @@ class NerKind:
     objective = "classification"
     regression = False
     main_metric = "entity_f1"
+    metric_names = ("entity_f1", "entity_precision", "entity_recall", "loss")
 
     def read(self, path: Path, join: str = "") -> list[NerExample]:
         examples, stats = read_ner(path, join)

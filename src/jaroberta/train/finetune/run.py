@@ -168,6 +168,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     labels = [] if kind.regression else label_set(
         data.train, data.dev, kind.labels_of, config.train or config.dataset, config.dev or "the held-out dev split",
         list(config.labels) or None)
+    _check_label_count(kind, labels, config)
     lm = build_model(config, kind, labels)
     budget = piece_budget(lm, config.max_length)
     train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
@@ -177,6 +178,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                                        {"train": train_stats.to_dict(), "dev": dev_stats.to_dict()})
     result = train(task, loop_config)
     best = config.out / "best"
+    if not _is_main_process():  # under torchrun, rank 0 scores and writes; the others are done
+        return FinetuneResult(config.out, best, {})
     results = score_model(best, kind, data, labels, budget, config, user_dicts=config.user_dicts)
     results.update({"run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
                             "metric": loop_config.metric}, "config": config.to_dict(), "data": data.source,
@@ -205,6 +208,21 @@ def read_data(config: FinetuneConfig) -> Data:
         raise JarobertaError(f"{config.train}: {len(train)} example(s) are too few to hold out a dev split; give --dev FILE")
     log.info("no --dev: the last %d of %d examples of %s are the dev split", held, len(train), config.train)
     return Data(train[:-held], train[-held:], test, f"{config.train} (last {held} examples as dev)")
+
+
+def _check_label_count(kind, labels: list[str], config: FinetuneConfig) -> None:
+    if kind.regression:
+        return
+    if kind.name == "ner" and not labels:
+        raise JarobertaError(f"{config.train or config.dataset}: no entities in the training data; NER needs tagged examples")
+    if kind.name != "ner" and len(labels) < 2:
+        raise JarobertaError(f"{config.train}: only one class ({labels}); classification needs at least two")
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", 0)) == 0  # torchrun's variable, as train/distributed.py reads it
 
 
 # -- 2. model ---------------------------------------------------------------------------------------
@@ -249,6 +267,8 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
+    if config.metric is not None and config.metric not in kind.metric_names:
+        raise JarobertaError(f"--metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     metric = f"dev_{config.metric or kind.main_metric}"
     description = {"kind": kind.name, "objective": kind.objective, "labels": labels, "config": config.to_dict(),
                    "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
