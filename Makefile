@@ -23,7 +23,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 demo: venv
-	$(BIN)/jaroberta corpus build $(DEMO)/corpus
+	$(BIN)/jaroberta demo $(DEMO)
 
 # tests/test_serve_browser.py drives Debian's chromium (CJK fonts make its screenshot
 # legible): installed where missing so CI runs the browser test instead of failing it.

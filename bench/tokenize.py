@@ -25,6 +25,7 @@ with one sentence per line; default: hironsancorpus's 500 news sentences.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -74,13 +75,23 @@ def read_sentences(corpus: Path | None, limit: int) -> tuple[list[str], str]:
 
 
 def best_time(setup, fn, repeats: int) -> tuple[float, object]:
-    """Best wall time of `fn(setup())` over `repeats` runs; `setup` is not timed."""
+    """Best wall time of `fn(setup())` over `repeats` runs; `setup` is not timed.
+
+    The garbage collector is paused while timing, as `timeit` does: with torch and
+    transformers loaded, a full collection walks their objects and would be charged to
+    whichever side happened to trigger it.
+    """
     best, result = float("inf"), None
     for _ in range(repeats):
         state = setup()
-        start = time.perf_counter()
-        result = fn(state)
-        best = min(best, time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            result = fn(state)
+            best = min(best, time.perf_counter() - start)
+        finally:
+            gc.enable()
     return best, result
 
 
@@ -110,7 +121,12 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
         t_ours, our_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts), repeats)
         report("mecab-wordpiece ids vs BertJapaneseTokenizer (1 process each)", len(texts), t_ours, t_hf,
                sum(a == b for a, b in zip(our_ids, hf_ids, strict=True)))
-        if workers > 1:
+        from jaroberta.text.wordpiece import MIN_TEXTS_PER_WORKER
+
+        if workers > 1 and len(texts) < MIN_TEXTS_PER_WORKER * workers:
+            print(f"(not timing {workers} processes: {len(texts)} texts are encoded in-process below "
+                  f"{MIN_TEXTS_PER_WORKER * workers})")
+        elif workers > 1:
             t_par, par_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts, workers=workers), repeats)
             report(f"mecab-wordpiece ids, {workers} processes vs BertJapaneseTokenizer (1 process)", len(texts), t_par, t_hf,
                    sum(a == b for a, b in zip(par_ids, hf_ids, strict=True)))

@@ -488,3 +488,14 @@ def test_rules_on_a_whole_document_are_line_local():
 ])
 def test_parse_chunk_by_format(fmt, chunk, expected):
     assert parse_chunk(chunk.encode("utf-8"), fmt, ReadConfig(), Counter()) == expected
+
+
+def test_minhash_signature_estimates_jaccard():
+    from jaroberta.corpus.dedup import NearDuplicates
+
+    near = NearDuplicates(0.8, num_perm=128)
+    text = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。何でも薄暗いじめじめした所で泣いていた事だけは記憶している。"
+    same, edited, other = (near.signature([t]) for t in (text, text.replace("猫", "犬"), "まったく関係のない別の文章をここに書いておく。" * 3))
+    assert (near.signature([text]) == same).all()  # deterministic
+    # the share of equal signature values estimates the Jaccard similarity of the 5-gram sets
+    assert (same == edited).mean() > 0.6 and (same == other).mean() < 0.1

@@ -19,6 +19,19 @@ from jaroberta.serve.server import BackgroundServer
 CARD_TEXT = "4年に1度[MASK]は開かれる。"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The server, its model thread and the load test's 50 clients share this process and
+    the machine's cores: torch's OpenMP workers would spin against the event loop and slow
+    a 2-layer model's forward pass tenfold. One intra-op thread suits a tiny model."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def rinna_server(rinna_dir):
     config = ServeConfig(max_wait_ms=5, queue_size=2048, timeout_s=60)

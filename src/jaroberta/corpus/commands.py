@@ -13,13 +13,14 @@ def register(subparsers) -> None:
     commands = corpus.add_subparsers(dest="corpus_command", metavar="ACTION")
     p = commands.add_parser(
         "build",
+        usage="jaroberta corpus build [options] [INPUT ...] OUT",
         help="read, clean, dedup and split raw Japanese text into a corpus folder",
         description="Read plain text (CC-100 format, .gz/.xz/.bz2/.zst), Wikipedia CirrusSearch dumps or JSON Lines; "
         "clean (NFKC, control characters, markup, sentence split, length, Japanese share, dedup); split train/dev "
         "by document digest; write OUT/train, OUT/dev, corpus.json and a report. With no INPUT, build the default "
         "corpus from Debian's Japanese documentation packages.",
     )
-    p.add_argument("paths", type=Path, nargs="+", metavar="[INPUT ...] OUT",
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
                    help="input files or folders (none = the default corpus), then the corpus folder to write")
     p.add_argument("--format", default="auto", choices=["auto", "text", "cirrus", "jsonl"],
                    help="input format; auto: *cirrussearch*.json[.gz] -> cirrus, .jsonl/.ndjson/.json -> jsonl, else text (default: auto)")

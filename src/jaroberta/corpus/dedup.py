@@ -6,8 +6,8 @@ largest arrays merge). 1 GB of Japanese text is about 10 M sentences: ~80 MB.
 With 64-bit digests, the chance that any two of 10 M distinct sentences collide (and one
 is wrongly dropped) is about 3e-6.
 
-The near-duplicate filter (`--near-dup THRESHOLD`) uses datasketch's MinHash LSH over
-character 5-grams of each document; the LSH index grows by roughly num_perm * 8 bytes per
+The near-duplicate filter (`--near-dup THRESHOLD`) uses MinHash signatures over character
+5-grams of each document, indexed by datasketch's MinHashLSH; the LSH index grows by roughly num_perm * 8 bytes per
 document kept, so it is off by default.
 """
 
@@ -82,9 +82,17 @@ def digests(raw: bytes) -> np.ndarray:
 
 
 class NearDuplicates:
-    """MinHash LSH over character 5-grams: drops a document similar to one already kept."""
+    """MinHash LSH over character 5-grams: drops a document similar to one already kept.
+
+    Signatures are computed here with numpy (datasketch hashes each shingle in a Python
+    call, too slow for a corpus): 5-grams are hashed by a polynomial over their code points,
+    then permuted with the usual (a * h + b) mod (2^61 - 1) family and reduced to the
+    minimum per permutation. datasketch's MinHashLSH indexes the signatures.
+    """
 
     SHINGLE = 5
+    _PRIME = np.uint64((1 << 61) - 1)
+    _SLICE = 4096  # shingles per step: bounds the (num_perm, slice) temporary to 2 MB
 
     def __init__(self, threshold: float, num_perm: int = 64):
         datasketch = require("datasketch", "the near-duplicate filter (--near-dup)")
@@ -95,14 +103,28 @@ class NearDuplicates:
         self._next = 0
         # datasketch >= 2 needs the hashing scheme of signatures rebuilt from their values
         self._scheme = getattr(datasketch.MinHash(num_perm=num_perm, seed=1), "scheme", None)
+        generator = np.random.default_rng(1)  # fixed: signatures must agree across processes and runs
+        self._a = generator.integers(1, 1 << 32, num_perm, dtype=np.uint64)[:, None]
+        self._b = generator.integers(0, 1 << 32, num_perm, dtype=np.uint64)[:, None]
 
     def signature(self, sentences: list[str]) -> np.ndarray:
         """MinHash values of one document (computed in workers)."""
-        text = "".join(sentences)
-        shingles = {text[i : i + self.SHINGLE].encode("utf-8") for i in range(max(1, len(text) - self.SHINGLE + 1))}
-        minhash = self._minhash(num_perm=self.num_perm, seed=1)
-        minhash.update_batch(list(shingles))
-        return minhash.hashvalues
+        codes = np.frombuffer("".join(sentences).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+        if len(codes) < self.SHINGLE:
+            codes = np.concatenate([codes, np.zeros(self.SHINGLE - len(codes), dtype=np.uint64)])
+        count = len(codes) - self.SHINGLE + 1
+        shingles = np.zeros(count, dtype=np.uint64)
+        with np.errstate(over="ignore"):  # wrap-around is part of the hash
+            for k in range(self.SHINGLE):
+                shingles = shingles * np.uint64(1_000_003) + codes[k : k + count]
+        shingles = np.unique(shingles & np.uint64(0xFFFFFFFF))
+        signature = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
+        for start in range(0, len(shingles), self._SLICE):
+            part = shingles[None, start : start + self._SLICE]
+            # a, h < 2^32 and b < 2^32, so a * h + b < 2^64: no overflow before the modulus
+            permuted = (self._a * part + self._b) % self._PRIME
+            np.minimum(signature, permuted.min(axis=1), out=signature)
+        return signature & np.uint64(0xFFFFFFFF)
 
     def is_duplicate(self, hashvalues: np.ndarray) -> bool:
         """True where a similar document was kept before; otherwise remember this one."""

@@ -120,10 +120,10 @@ def _normalized(lm: LoadedModel, text: str) -> str:
     return mask.join(lm.tokenizer.normalization(part) for part in text.split(mask))
 
 
-def _prepare(lm: LoadedModel, text: str, where: str, *, truncate: bool, max_masks: int) -> _Prepared:
+def _prepare(lm: LoadedModel, text: str, piece_ids: list[int], where: str, *, truncate: bool, max_masks: int) -> _Prepared:
+    """`piece_ids`: the text tokenized (the literal mask already replaced by the mask id)."""
     mask_id = lm.mask_id
-    encoding = lm.tokenizer.encode(text)
-    n_masks = encoding.ids.count(mask_id)
+    n_masks = piece_ids.count(mask_id)
     if n_masks == 0:
         raise JarobertaError(f"{where}: no {lm.conventions.mask_token} in {_short(text)!r}; write {lm.conventions.mask_token} where a word is missing")
     if n_masks > max_masks:
@@ -131,7 +131,7 @@ def _prepare(lm: LoadedModel, text: str, where: str, *, truncate: bool, max_mask
             f"{where}: {n_masks} masks, more than {max_masks}; each mask is predicted on its own, so many masks "
             f"give poor answers. Use fewer masks (or fill_span / --span for one multi-piece answer)"
         )
-    pieces = lm.fit(encoding.ids, truncate=truncate, where=where)
+    pieces = lm.fit(piece_ids, truncate=truncate, where=where)
     if pieces.count(mask_id) < n_masks:
         raise JarobertaError(f"{where}: a {lm.conventions.mask_token} lies beyond the model's {lm.conventions.max_length} tokens; shorten the text")
     framed = lm.frame(pieces)
@@ -174,7 +174,11 @@ def fill_mask(
         texts = [texts]
     if top_k < 1:
         raise JarobertaError(f"top_k must be >= 1, got {top_k}")
-    prepared = [_prepare(lm, t, _where(i, len(texts)), truncate=truncate, max_masks=max_masks) for i, t in enumerate(texts)]
+    piece_ids = lm.tokenizer.encode_ids_batch(texts)  # one call: the tokenizer batches what it can
+    prepared = [
+        _prepare(lm, text, ids, _where(i, len(texts)), truncate=truncate, max_masks=max_masks)
+        for i, (text, ids) in enumerate(zip(texts, piece_ids))
+    ]
     if targets:
         per_text = _score_targets(lm, prepared, targets, batch_size=batch_size)
     else:
@@ -299,7 +303,7 @@ def fill_span(
         raise JarobertaError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if n_masks < 1 or beam_size < 1 or top_k < 1:
         raise JarobertaError(f"n_masks, beam_size and top_k must be >= 1 (got {n_masks}, {beam_size}, {top_k})")
-    prepared = _prepare(lm, text, "text", truncate=False, max_masks=MAX_MASKS)
+    prepared = _prepare(lm, text, lm.tokenizer.encode(text).ids, "text", truncate=False, max_masks=MAX_MASKS)
     if len(prepared.masks) != 1:
         raise JarobertaError(f"text: fill_span needs exactly one {lm.conventions.mask_token}, found {len(prepared.masks)}")
     start = prepared.masks[0]

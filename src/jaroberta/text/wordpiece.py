@@ -235,19 +235,19 @@ class MecabWordPieceTokenizer:
     def _append_part(self, enc: Encoding, part: str, shift: int) -> None:
         """Pieces of one mask-free part of the text, with offsets into the original text."""
         normalized, starts, ends = _span_map(part, self.normalization)
-        word_base = enc.word_ids[-1] + 1 if enc.word_ids else 0
-        pieces = self._piece_cache
-        for w, (word, start, _) in enumerate(self._splitter.split_with_offsets(normalized)):
-            ids, tokens, spans, unknown = pieces[word]
-            enc.ids += ids
-            enc.tokens += tokens
-            if starts is None:  # normalization kept one character for one
-                start += shift
-                enc.offsets += [(start + b, start + e) for b, e in spans]
-            else:
-                enc.offsets += [(starts[start + b] + shift, ends[start + e - 1] + shift) for b, e in spans]
-            enc.word_ids += [word_base + w] * len(ids)
-            enc.unknown += unknown
+        words = self._splitter.split_with_offsets(normalized)
+        entries = list(map(self._piece_cache.__getitem__, [word for word, _, _ in words]))
+        base = enc.word_ids[-1] + 1 if enc.word_ids else 0
+        enc.ids += chain.from_iterable(entry[0] for entry in entries)
+        enc.tokens += chain.from_iterable(entry[1] for entry in entries)
+        enc.word_ids += [base + w for w, entry in enumerate(entries) for _ in entry[0]]
+        enc.unknown += sum(entry[3] for entry in entries)
+        # Piece spans are relative to their word; the word's start is in the normalized text.
+        spans = [(start + b, start + e) for (_, start, _), entry in zip(words, entries) for b, e in entry[2]]
+        if starts is None:  # normalization kept one character for one
+            enc.offsets += [(b + shift, e + shift) for b, e in spans]
+        else:
+            enc.offsets += [(starts[b] + shift, ends[e - 1] + shift) for b, e in spans]
 
     def decode(self, ids: list[int]) -> str:
         """Text of the ids: pieces joined without spaces (Japanese), `##` removed; [PAD]/[CLS]/[SEP] dropped."""

@@ -90,7 +90,9 @@ def _register_demo(subparsers) -> None:
                     "minutes on CPU, report dev perplexity and fill-mask examples, and print where everything went.",
     )
     p.add_argument("out", type=Path, nargs="?", default=Path("demo"), metavar="OUT", help="demo folder (default: demo)")
-    p.add_argument("--steps", type=int, default=None, help="pretraining steps (default: sized to about five minutes on 2 cores)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="pretraining steps (default: as many as --minutes allow, measured on this machine)")
+    p.add_argument("--minutes", type=float, default=5.0, help="pretraining time budget without --steps (default: 5)")
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="model preset (default: small)")
     p.add_argument("--vocab-size", type=int, default=8000, help="SentencePiece vocabulary size (default: 8000)")
     p.set_defaults(run=_demo)
@@ -131,5 +133,5 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from jaroberta.train.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=args.out, steps=args.steps, preset=args.preset, vocab_size=args.vocab_size))
+    run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size))
     return 0

@@ -19,11 +19,11 @@ from jaroberta.errors import JarobertaError
 
 log = logging.getLogger(__name__)
 
-DEMO_STEPS = 300
-"""Sized to about five minutes of the 'small' preset on 2 CPU cores (seq_len 128, batch 32)."""
 SEQ_LEN = 128
 MICRO_BATCH = 32
-FILL_MASK_EXAMPLES = 4
+FILL_MASK_EXAMPLES = 5
+STEP_LIMITS = (30, 3000)
+"""Fewest and most steps a time budget may turn into."""
 
 
 @dataclass
@@ -33,7 +33,9 @@ class DemoConfig:
     out: Path = Path("demo")
     """Folder for everything the demo writes."""
     steps: int | None = None
-    """Pretraining steps (None: DEMO_STEPS)."""
+    """Pretraining steps (None: as many as `minutes` allow, measured on this machine)."""
+    minutes: float = 5.0
+    """Pretraining time budget when `steps` is not given."""
     preset: str = "small"
     """Model preset."""
     vocab_size: int = 8000
@@ -41,8 +43,10 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
-        if self.steps is None:
-            self.steps = DEMO_STEPS
+        if self.steps is not None and self.steps < 1:
+            raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
+        if self.minutes <= 0:
+            raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
 
 
 def run_demo(config: DemoConfig) -> dict:
@@ -96,25 +100,58 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
     from jaroberta.text import load_tokenizer
 
     if (directory / HEADER_FILE).exists():
-        if ShardHeader.load(directory).tokenizer_fingerprint == load_tokenizer(tokenizer).fingerprint:
+        header = ShardHeader.load(directory)
+        if (header.tokenizer_fingerprint, header.layout, header.seq_len) == (load_tokenizer(tokenizer).fingerprint, "full", SEQ_LEN):
             log.info("[3/6] pack: %s exists, reused", directory)
             return directory
-    log.info("[3/6] pack: rinna's document layout, seq_len %d", SEQ_LEN)
-    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, seq_len=SEQ_LEN, layout="document"))
+    # Full rows: the default corpus's documents are short (a help page's paragraph), and
+    # rinna's one-document-per-row layout would spend two thirds of each step on padding.
+    log.info("[3/6] pack: full rows (documents back to back), seq_len %d", SEQ_LEN)
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, seq_len=SEQ_LEN, layout="full"))
     return directory
 
 
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
     from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
 
-    log.info("[4/6] pretrain: preset %s, rinna recipe, %d steps of %d rows", config.preset, config.steps, MICRO_BATCH)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
     task_config = PretrainConfig(shards=shards, preset=config.preset, recipe="rinna", micro_batch=MICRO_BATCH)
-    # A short run warms up for 5% of its steps (1% of 300 steps would be 3).
-    loop = loop_config(resolve_recipe(task_config), run_dir, config.steps, warmup_steps=max(1, config.steps // 20),
-                       eval_every=max(1, config.steps // 5), save_every=max(1, config.steps // 5), log_every=10)
+    steps = config.steps or _steps_for_budget(shards, config)
+    log.info("[4/6] pretrain: preset %s, rinna recipe, %d steps of %d rows", config.preset, steps, MICRO_BATCH)
+    # A short run warms up for 5% of its steps (the recipe's 1% of a few hundred is a handful).
+    loop = loop_config(resolve_recipe(task_config), run_dir, steps, warmup_steps=max(1, steps // 20),
+                       eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10)
     return pretrain(task_config, loop).model_dir
+
+
+def _steps_for_budget(shards: Path, config: DemoConfig) -> int:
+    """Time a few steps of the model on random rows of the real shape; fill the budget with steps."""
+    import torch
+
+    from jaroberta.corpus.shards import ShardHeader
+    from jaroberta.model.presets import build_model, model_config
+    from jaroberta.train.objective import MaskedLMObjective
+
+    header = ShardHeader.load(shards)
+    model = build_model(model_config(config.preset, header.vocab_size, header.special_ids, header.seq_len))
+    objective = MaskedLMObjective(model, explicit_position_ids=True)
+    optimizer = torch.optim.AdamW(model.parameters())
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, header.vocab_size, (MICRO_BATCH, header.seq_len), generator=generator)
+    labels = torch.where(torch.rand(ids.shape, generator=generator) < 0.15, ids, -100)
+    lengths = torch.full((MICRO_BATCH,), header.seq_len)
+    timings = []
+    for _ in range(4):  # the first step pays for allocations: not counted
+        started = time.perf_counter()
+        objective(ids, labels, lengths).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - started)
+    per_step = sorted(timings[1:])[1] * 1.15  # median, plus evaluation and checkpoints
+    steps = int(min(max(config.minutes * 60 / per_step, STEP_LIMITS[0]), STEP_LIMITS[1]))
+    log.info("      %.2f s per step on this machine: %d steps fill %.1f minutes", per_step, steps, config.minutes)
+    return steps
 
 
 def _perplexity(model_dir: Path, corpus: Path):
@@ -148,16 +185,18 @@ def _fill_mask(model_dir: Path, corpus: Path) -> list[dict]:
 
 
 def _mask_middle_word(tokenizer, sentence: str) -> tuple[str, str] | None:
-    """(sentence with its middle piece replaced by [MASK], the piece's text); None for very short sentences."""
+    """(sentence with a word-like piece near its middle replaced by [MASK], the piece's text);
+    None for sentences too short or long, or without such a piece."""
     if not 12 <= len(sentence) <= 60:
         return None
     encoding = tokenizer.encode(sentence)
-    if len(encoding) < 6:
-        return None
-    start, end = encoding.offsets[len(encoding) // 2]
-    if end <= start:
-        return None
-    return sentence[:start] + "[MASK]" + sentence[end:], sentence[start:end]
+    middle = len(encoding) // 2
+    for index in sorted(range(1, len(encoding) - 1), key=lambda i: abs(i - middle)):
+        start, end = encoding.offsets[index]
+        piece = sentence[start:end]
+        if 2 <= len(piece) <= 4 and piece.isalnum():  # a word, not punctuation or a long phrase
+            return sentence[:start] + "[MASK]" + sentence[end:], piece
+    return None
 
 
 def _check_transformers_loads(model_dir: Path) -> None:

@@ -233,6 +233,8 @@ class _Run:
     metrics: dict[str, float] = field(default_factory=dict)
     eval_step: int = -1
     last_checkpoint: Path | None = None
+    clock: float = 0.0
+    """When the current step started (data included; evaluation and checkpoints excluded)."""
 
     @property
     def done(self) -> bool:
@@ -289,6 +291,7 @@ def _start(task: Task, config: LoopConfig, runtime: Runtime) -> _Run:
     elif runtime.is_main:
         ckpt.refuse_to_overwrite(config.out)
     run.logger = RunLogger(config.out, enabled=runtime.is_main, resumed_at=run.step if resume_from else None)
+    run.clock = time.perf_counter()
     if runtime.is_main:
         ckpt.write_json(config.out / "config.json", {"loop": config.to_dict(), "task": task.describe(), "precision": precision,
                                                      "world_size": runtime.world_size, "device": str(runtime.device)})
@@ -345,12 +348,10 @@ class _StepStats:
     tokens: int
     grad_norm: float
     lr: float
-    seconds: float
 
 
 def _train_step(run: _Run, batch: StepBatch) -> _StepStats:
     """Accumulate the micro-batches, then one optimizer step on the mean over the global batch."""
-    started = time.perf_counter()
     loss_sum, count = _accumulate(run, batch.micro_batches)
     total_loss, total_count = sum_across(torch.stack([loss_sum, count]), run.runtime).tolist()
     if not math.isfinite(total_loss):
@@ -365,8 +366,7 @@ def _train_step(run: _Run, batch: StepBatch) -> _StepStats:
     run.scaler.update()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    seconds = time.perf_counter() - started
-    return _StepStats(total_loss / max(total_count, 1.0), int(total_count), batch.tokens, grad_norm, lr, seconds)
+    return _StepStats(total_loss / max(total_count, 1.0), int(total_count), batch.tokens, grad_norm, lr)
 
 
 def _accumulate(run: _Run, micro_batches: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -405,10 +405,12 @@ def _non_finite(run: _Run, value: float) -> NonFiniteLoss:
 
 
 def _after_step(run: _Run, stats: _StepStats, bar) -> None:
+    now = time.perf_counter()
+    seconds, run.clock = now - run.clock, now
     run.step += 1
     run.tokens += stats.tokens
-    run.elapsed += stats.seconds
-    tokens_per_s = stats.tokens / max(stats.seconds, 1e-9)
+    run.elapsed += seconds
+    tokens_per_s = stats.tokens / max(seconds, 1e-9)
     if bar is not None:
         bar.update(1)
         bar.set_postfix(loss=f"{stats.loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
@@ -433,6 +435,7 @@ def _evaluate(run: _Run) -> dict[str, float]:
     run.logger.eval(step=run.step, tokens=run.tokens, elapsed=run.elapsed, **run.metrics)
     if improved and run.config.keep_best and run.runtime.is_main:
         run.task.save_model(ckpt.fresh_dir(run.config.out / "best"), _meta(run))
+    run.clock = time.perf_counter()  # evaluation is not training time
     return run.metrics
 
 
@@ -474,6 +477,7 @@ def _save_checkpoint(run: _Run) -> Path:
         state=_training_state(run) if run.runtime.is_main else None,
         keep=run.config.keep_checkpoints,
     )
+    run.clock = time.perf_counter()  # neither is saving
     return run.last_checkpoint
 
 

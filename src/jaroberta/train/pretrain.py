@@ -310,5 +310,5 @@ def _masking(config: PretrainConfig, recipe: Recipe, header: ShardHeader) -> Mas
 
 def _warn_layout(recipe: Recipe, header: ShardHeader) -> None:
     if recipe.layout != header.layout:
-        log.warning("the recipe's seed trained on the '%s' layout but these shards use '%s' (re-pack with --layout %s to match)",
+        log.info("note: the recipe's seed trained on the '%s' layout, these shards use '%s' (re-pack with --layout %s to match)",
                     recipe.layout, header.layout, recipe.layout)

@@ -1,0 +1,268 @@
+"""Pretraining speed: jaroberta's loop vs a Hugging Face Trainer + DataCollatorForLanguageModeling.
+
+Same model (one preset, one seed: both start from identical weights), same shard rows,
+same batch, same optimizer hyperparameters and schedule (the rinna recipe: AdamW
+0.9/0.98/1e-6, weight decay 0.01, clip 1.0, linear warmup then decay), same masking
+(15%, every chosen token -> [MASK]: the collator's mask_replace_prob=1.0), same threads.
+The baseline is what a user writes from the transformers docs: rows as input_ids, the
+collator pads and masks, the Trainer runs the full (B, T, V) head and averages the loss.
+
+Two measurements:
+1. tokens/s over `--steps` optimizer steps (after `--warmup` untimed steps), per preset
+   (`--presets tiny rinna-base`); targets: >= 3x at tiny, >= 1.3x at base size;
+2. time to target (`--minutes N`, the issue's N = 30): the baseline trains N minutes
+   (evaluation time excluded); its last dev loss is the target; ours trains the same
+   schedule and we report the training time at which its dev loss first reaches the
+   target (target: N/3 or less). Both dev losses come from one evaluator: fixed-seed
+   15% [MASK] on the first `--eval-rows` dev rows, each model with the position ids it
+   trained with (ours from 0 as rinna; the baseline transformers' padding_idx + 1).
+
+Shards: `full` layout (every row exactly seq_len, so tokens per step are equal on both
+sides), e.g. from `make demo` (demo/shards) or `jaroberta pack ... --layout full`.
+
+    .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny rinna-base --steps 10 --minutes 30
+    .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny --steps 10 --minutes 1   # a quick check
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds scripts named like stdlib modules (tokenize.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import torch
+
+from jaroberta.corpus.shards import ShardHeader, open_split
+from jaroberta.train.logs import read_log
+from jaroberta.train.masking import IGNORE_INDEX, MaskingConfig, mask_batch
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config
+from jaroberta.train.recipes import RECIPES
+
+RECIPE = RECIPES["rinna"]
+EVAL_SEED = 1234
+
+
+def main() -> None:
+    args = _parse()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    header = ShardHeader.load(args.shards)
+    if header.layout != "full":
+        raise SystemExit(f"{args.shards}: use shards packed with --layout full (equal tokens per row on both sides)")
+    report = {"shards": str(args.shards), "seq_len": header.seq_len, "micro_batch": args.batch, "threads": torch.get_num_threads(),
+              "throughput": {}, "time_to_target": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in args.presets:
+            ours = _ours(args, preset, Path(tmp) / f"ours-{preset}", steps=args.warmup + args.steps, eval_every=0)
+            theirs = _baseline(args, preset, Path(tmp) / f"hf-{preset}", steps=args.warmup + args.steps, minutes=None)
+            report["throughput"][preset] = {"ours_tokens_per_s": ours["tokens_per_s"], "hf_tokens_per_s": theirs["tokens_per_s"],
+                                            "speedup": ours["tokens_per_s"] / theirs["tokens_per_s"]}
+            print(f"{preset}: ours {ours['tokens_per_s']:,.0f} tokens/s, HF Trainer {theirs['tokens_per_s']:,.0f} tokens/s, "
+                  f"x{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}", flush=True)
+        if args.minutes:
+            report["time_to_target"] = _time_to_target(args, Path(tmp))
+    print(json.dumps(report, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--shards", type=Path, default=Path("demo/shards"), help="shard folder, --layout full (default: demo/shards)")
+    p.add_argument("--presets", nargs="+", default=["tiny", "rinna-base"], help="presets to measure tokens/s for")
+    p.add_argument("--batch", type=int, default=16, help="rows per step, both sides (default: 16)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per preset (default: 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
+    p.add_argument("--minutes", type=float, default=30.0, help="baseline training time for time-to-target, 0 = skip (default: 30)")
+    p.add_argument("--target-preset", default="tiny", help="preset for time-to-target (default: tiny)")
+    p.add_argument("--schedule-steps", type=int, default=20000,
+                   help="steps of the shared linear schedule in time-to-target (default: 20000)")
+    p.add_argument("--eval-every", type=int, default=50, help="dev evaluation every N steps in time-to-target (default: 50)")
+    p.add_argument("--eval-rows", type=int, default=64, help="dev rows evaluated (default: 64)")
+    p.add_argument("--json", help="also write the report to this file")
+    return p.parse_args()
+
+
+# -- ours: the real loop, its own log ------------------------------------------------------
+class _CommonEval(MaskedLMTask):
+    """Our task, evaluated with the bench's evaluator (so both sides are measured alike)."""
+
+    eval_rows = 64
+
+    def evaluate(self, model):
+        return {"dev_loss": dev_loss(self.hf_model, self.config.shards, self.eval_rows, positions_from_zero=True)}
+
+
+def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None) -> dict:
+    config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch)
+    task = _CommonEval(config, RECIPE)
+    task.eval_rows = args.eval_rows
+    total = schedule_steps or steps
+    loop = loop_config(RECIPE, out, total, progress=False, log_every=1, eval_every=eval_every)
+    _train_steps(task, loop, steps)
+    records = read_log(out)
+    by_step = {r["step"]: r for r in records if r["kind"] == "train"}
+    first, last = by_step.get(args.warmup, {"tokens": 0, "elapsed": 0.0}), by_step[max(by_step)]
+    # `elapsed` is the loop's training time: data, masking, forward, backward, optimizer
+    tokens_per_s = (last["tokens"] - first["tokens"]) / max(last["elapsed"] - first["elapsed"], 1e-9)
+    evals = [(r["elapsed"], r["dev_loss"]) for r in records if r["kind"] == "eval"]
+    return {"tokens_per_s": tokens_per_s, "evals": evals}
+
+
+def _train_steps(task, loop, steps: int) -> None:
+    """Run the loop for `steps` of a schedule of `loop.steps` (the bench stops early on purpose)."""
+    from jaroberta.train.loop import train
+
+    original = task.next_batch
+    calls = {"n": 0}
+
+    class _Enough(Exception):
+        pass
+
+    def limited():
+        calls["n"] += 1
+        if calls["n"] > steps:
+            raise _Enough
+        return original()
+
+    task.next_batch = limited
+    try:
+        train(task, loop)
+    except _Enough:
+        pass
+
+
+# -- the baseline: Trainer + DataCollatorForLanguageModeling ---------------------------------
+def _baseline(args, preset: str, out: Path, steps: int, minutes: float | None, schedule_steps: int | None = None) -> dict:
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    from jaroberta.model.presets import build_model, model_config
+
+    header = ShardHeader.load(args.shards)
+    tokenizer = AutoTokenizer.from_pretrained(args.shards / "tokenizer")
+    torch.manual_seed(RECIPE.seed)  # the same initial weights as ours (MaskedLMTask seeds the same way)
+    model = build_model(model_config(preset, header.vocab_size, header.special_ids, header.seq_len))
+    rows = open_split(args.shards, "train", header)
+    dataset = _Rows(rows)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, mask_replace_prob=1.0, random_replace_prob=0.0)
+    total = schedule_steps or steps
+    training_args = TrainingArguments(
+        output_dir=str(out), max_steps=total, per_device_train_batch_size=args.batch, learning_rate=RECIPE.lr,
+        adam_beta1=RECIPE.betas[0], adam_beta2=RECIPE.betas[1], adam_epsilon=RECIPE.eps, weight_decay=RECIPE.weight_decay,
+        max_grad_norm=RECIPE.clip, warmup_steps=RECIPE.warmup_steps(total), lr_scheduler_type="linear",
+        logging_strategy="no", save_strategy="no", eval_strategy="no", report_to=[], dataloader_num_workers=0,
+        use_cpu=True, seed=RECIPE.seed, disable_tqdm=True,
+    )
+    clock = _clock_class()(args, steps, minutes, header)
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator, callbacks=[clock])
+    trainer.train()
+    return {"tokens_per_s": clock.tokens_per_s, "evals": clock.evals}
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.rows.ids[i, : self.rows.lengths[i]].astype(np.int64).tolist()}
+
+
+def _clock_class():
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        """Training time between step ends (data and collator included, evaluation excluded);
+        evaluates every N steps with the bench's evaluator; stops at a step or time limit."""
+
+        def __init__(self, args, steps, minutes, header):
+            self.args, self.steps, self.minutes, self.header = args, steps, minutes, header
+            self.last = None
+            self.train_seconds = 0.0
+            self.timed_from = (0.0, 0)
+            self.evals = []
+            self.tokens_per_s = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = time.perf_counter()
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            now = time.perf_counter()
+            self.train_seconds += now - self.last
+            if state.global_step == self.args.warmup:
+                self.timed_from = (self.train_seconds, state.global_step)
+            if self.minutes and state.global_step % self.args.eval_every == 0:
+                loss = dev_loss(model, self.args.shards, self.args.eval_rows, positions_from_zero=False)
+                self.evals.append((self.train_seconds, loss))
+                model.train()
+            if state.global_step >= self.steps or (self.minutes and self.train_seconds >= self.minutes * 60):
+                seconds0, step0 = self.timed_from
+                tokens = (state.global_step - step0) * self.args.batch * self.header.seq_len
+                self.tokens_per_s = tokens / max(self.train_seconds - seconds0, 1e-9)
+                control.should_training_stop = True
+            self.last = time.perf_counter()
+            return control
+
+    return Clock
+
+
+# -- one evaluator for both --------------------------------------------------------------------------
+def dev_loss(model, shards: Path, n_rows: int, *, positions_from_zero: bool) -> float:
+    """Masked-token cross-entropy on the first dev rows, with fixed-seed 15% [MASK] masks."""
+    header = ShardHeader.load(shards)
+    rows = open_split(shards, "dev", header)
+    n = min(n_rows, len(rows))
+    ids = torch.from_numpy(rows.ids[:n].astype(np.int64))
+    lengths = torch.from_numpy(rows.lengths[:n].astype(np.int64))
+    special = torch.from_numpy(rows.words[:n] == np.iinfo(np.uint16).max)
+    masked, labels = mask_batch(ids, special, MaskingConfig(mask_fraction=1.0, random_fraction=0.0), header.special_ids["mask"],
+                                header.vocab_size, torch.Generator().manual_seed(EVAL_SEED))
+    attention = (torch.arange(ids.shape[1]) < lengths[:, None]).long()
+    kwargs = {"position_ids": torch.arange(ids.shape[1]).expand_as(ids)} if positions_from_zero else {}
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=masked, attention_mask=attention, **kwargs).logits
+    chosen = labels != IGNORE_INDEX
+    return float(torch.nn.functional.cross_entropy(logits[chosen].float(), labels[chosen]))
+
+
+# -- time to target ------------------------------------------------------------------------------------
+def _time_to_target(args, tmp: Path) -> dict:
+    preset = args.target_preset
+    print(f"time to target: baseline trains {args.minutes} minutes ({preset}, schedule of {args.schedule_steps} steps)", flush=True)
+    theirs = _baseline(args, preset, tmp / "hf-target", steps=10**9, minutes=args.minutes, schedule_steps=args.schedule_steps)
+    if not theirs["evals"]:
+        raise SystemExit("the baseline never reached an evaluation: lower --eval-every or raise --minutes")
+    target = theirs["evals"][-1][1]
+    baseline_seconds = theirs["evals"][-1][0]
+    steps_done = len(theirs["evals"]) * args.eval_every
+    print(f"  baseline: dev loss {target:.4f} after {baseline_seconds / 60:.2f} min ({steps_done} steps)", flush=True)
+    ours = _ours(args, preset, tmp / "ours-target", steps=steps_done, eval_every=args.eval_every, schedule_steps=args.schedule_steps)
+    reached = next(((seconds, loss) for seconds, loss in ours["evals"] if loss <= target), None)
+    result = {"preset": preset, "minutes": args.minutes, "target_dev_loss": target, "baseline_seconds": baseline_seconds,
+              "baseline_evals": theirs["evals"], "ours_evals": ours["evals"],
+              "ours_seconds_to_target": reached[0] if reached else None,
+              "ratio": (baseline_seconds / reached[0]) if reached else None}
+    if reached:
+        print(f"  ours: dev loss {reached[1]:.4f} <= target after {reached[0] / 60:.2f} min: {result['ratio']:.2f}x sooner", flush=True)
+    else:
+        print("  ours: did not reach the target within the baseline's steps", flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
