@@ -74,25 +74,34 @@ def read_sentences(corpus: Path | None, limit: int) -> tuple[list[str], str]:
     return list(islice(sentences, limit) if limit else sentences), str(corpus)
 
 
-def best_time(setup, fn, repeats: int) -> tuple[float, object]:
-    """Best wall time of `fn(setup())` over `repeats` runs; `setup` is not timed.
+def timed(setup, fn) -> tuple[float, object]:
+    """Wall time of `fn(setup())`; `setup` is not timed.
 
     The garbage collector is paused while timing, as `timeit` does: with torch and
     transformers loaded, a full collection walks their objects and would be charged to
     whichever side happened to trigger it.
     """
-    best, result = float("inf"), None
+    state = setup()
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        result = fn(state)
+        return time.perf_counter() - start, result
+    finally:
+        gc.enable()
+
+
+def race(runs: dict[str, tuple], repeats: int) -> dict[str, tuple[float, object]]:
+    """Best time and result of each named (setup, fn), the runs interleaved round by round
+    so that every side sees the same machine load (this machine is shared)."""
+    best: dict[str, tuple[float, object]] = {}
     for _ in range(repeats):
-        state = setup()
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = fn(state)
-            best = min(best, time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return best, result
+        for name, (setup, fn) in runs.items():
+            seconds, result = timed(setup, fn)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, result)
+    return best
 
 
 def report(name: str, n: int, ours: float, theirs: float, identical: int | None) -> None:
@@ -104,6 +113,7 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
     from transformers import AutoTokenizer
 
     from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+    from jaroberta.text.wordpiece import MIN_TEXTS_PER_WORKER
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "train.txt"
@@ -117,22 +127,30 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
         ours = fresh()
         hf = AutoTokenizer.from_pretrained(str(folder))
         normalized = [ours.normalization(t) for t in texts]  # the user's by-hand step, untimed
-        t_hf, hf_ids = best_time(lambda: hf, lambda tok: tok(normalized, add_special_tokens=False)["input_ids"], repeats)
-        t_ours, our_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts), repeats)
-        report("mecab-wordpiece ids vs BertJapaneseTokenizer (1 process each)", len(texts), t_ours, t_hf,
-               sum(a == b for a, b in zip(our_ids, hf_ids, strict=True)))
-        from jaroberta.text.wordpiece import MIN_TEXTS_PER_WORKER
+        runs = {
+            "hf": (lambda: hf, lambda tok: tok(normalized, add_special_tokens=False)["input_ids"]),
+            "ids": (fresh, lambda tok: tok.encode_ids_batch(texts)),
+            "full": (fresh, lambda tok: tok.encode_batch(texts)),
+        }
+        parallel = workers > 1 and len(texts) >= MIN_TEXTS_PER_WORKER * workers
+        if parallel:
+            runs["parallel"] = (fresh, lambda tok: tok.encode_ids_batch(texts, workers=workers))
+        best = race(runs, repeats)
+        t_hf, hf_ids = best["hf"]
 
-        if workers > 1 and len(texts) < MIN_TEXTS_PER_WORKER * workers:
+        def same(ids_list) -> int:
+            return sum(a == b for a, b in zip(ids_list, hf_ids, strict=True))
+
+        report("mecab-wordpiece ids vs BertJapaneseTokenizer (1 process each)", len(texts), best["ids"][0], t_hf,
+               same(best["ids"][1]))
+        if parallel:
+            report(f"mecab-wordpiece ids, {workers} processes vs BertJapaneseTokenizer (1 process)", len(texts),
+                   best["parallel"][0], t_hf, same(best["parallel"][1]))
+        elif workers > 1:
             print(f"(not timing {workers} processes: {len(texts)} texts are encoded in-process below "
                   f"{MIN_TEXTS_PER_WORKER * workers})")
-        elif workers > 1:
-            t_par, par_ids = best_time(fresh, lambda tok: tok.encode_ids_batch(texts, workers=workers), repeats)
-            report(f"mecab-wordpiece ids, {workers} processes vs BertJapaneseTokenizer (1 process)", len(texts), t_par, t_hf,
-                   sum(a == b for a, b in zip(par_ids, hf_ids, strict=True)))
-        t_full, encodings = best_time(fresh, lambda tok: tok.encode_batch(texts), repeats)
-        report("mecab-wordpiece with offsets + word ids vs BertJapaneseTokenizer ids (1 process each)", len(texts), t_full,
-               t_hf, sum(e.ids == b for e, b in zip(encodings, hf_ids, strict=True)))
+        report("mecab-wordpiece with offsets + word ids vs BertJapaneseTokenizer ids (1 process each)", len(texts),
+               best["full"][0], t_hf, same([e.ids for e in best["full"][1]]))
 
 
 def bench_sentencepiece(train_texts: list[str], texts: list[str], repeats: int) -> None:
@@ -149,13 +167,16 @@ def bench_sentencepiece(train_texts: list[str], texts: list[str], repeats: int) 
             ours, label = train_tokenizer(TokenizerTrainConfig("sentencepiece", (corpus,), vocab_size=8000)), "trained"
     raw = spm.SentencePieceProcessor(model_proto=ours.model_proto)
     lowered = [ours.normalization(t) for t in texts]  # the user's by-hand step, untimed
-    t_raw, raw_ids = best_time(lambda: raw, lambda sp: sp.encode(lowered, num_threads=1), repeats)
-    t_ours, our_ids = best_time(lambda: ours, lambda tok: tok.encode_ids_batch(texts, workers=1), repeats)
-    report(f"sentencepiece ({label}) ids vs raw sentencepiece (1 thread each)", len(texts), t_ours, t_raw,
-           sum(a == b for a, b in zip(our_ids, raw_ids, strict=True)))
-    t_full, encodings = best_time(lambda: ours, lambda tok: tok.encode_batch(texts, workers=1), repeats)
-    report(f"sentencepiece ({label}) with offsets + word ids vs raw ids (1 thread each)", len(texts), t_full, t_raw,
-           sum(e.ids == b for e, b in zip(encodings, raw_ids, strict=True)))
+    best = race({
+        "raw": (lambda: raw, lambda sp: sp.encode(lowered, num_threads=1)),
+        "ids": (lambda: ours, lambda tok: tok.encode_ids_batch(texts, workers=1)),
+        "full": (lambda: ours, lambda tok: tok.encode_batch(texts, workers=1)),
+    }, repeats)
+    t_raw, raw_ids = best["raw"]
+    report(f"sentencepiece ({label}) ids vs raw sentencepiece (1 thread each)", len(texts), best["ids"][0], t_raw,
+           sum(a == b for a, b in zip(best["ids"][1], raw_ids, strict=True)))
+    report(f"sentencepiece ({label}) with offsets + word ids vs raw ids (1 thread each)", len(texts), best["full"][0], t_raw,
+           sum(e.ids == b for e, b in zip(best["full"][1], raw_ids, strict=True)))
 
 
 def main() -> None:

@@ -51,6 +51,9 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig) -> dict:
     """Run every stage; print and return where everything went."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per weight load is noise between the stages' own
     started = time.perf_counter()
     out = config.out
     corpus = _corpus(out / "corpus")

@@ -18,10 +18,15 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jaroberta.errors import JarobertaError
 from jaroberta.train.finetune.data import label_set
 from jaroberta.train.finetune.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective
+
+if TYPE_CHECKING:
+    from jaroberta.train.finetune.task import FinetuneTask
+    from jaroberta.train.loop import LoopConfig
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +166,37 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune, keep the best model, score it on dev and test, write the results."""
     from jaroberta.train.loop import train
 
+    run = prepare(config)
+    before = dev_metrics_now(run.task)
+    result = train(run.task, run.loop)
+    best = config.out / "best"
+    if not _is_main_process():  # under torchrun, rank 0 scores and writes; the others are done
+        return FinetuneResult(config.out, best, {})
+    results = score_model(best, run.task.kind, run.data, run.task.labels, run.budget, user_dicts=config.user_dicts)
+    results.update({"dev_before_training": before,
+                    "run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
+                            "metric": run.loop.metric},
+                    "config": config.to_dict(), "data": run.data.source, "encoding": run.task.description["encoding"]})
+    write_results(config.out, results)
+    return FinetuneResult(config.out, best, results)
+
+
+@dataclass
+class Prepared:
+    """A run ready for the loop."""
+
+    task: "FinetuneTask"
+    """The task object the loop trains."""
+    loop: "LoopConfig"
+    """The loop's configuration."""
+    data: Data
+    """The examples."""
+    budget: int
+    """Text pieces per input."""
+
+
+def prepare(config: FinetuneConfig) -> Prepared:
+    """Data, labels, model and encoded rows: everything before the first step."""
     data = read_data(config)
     kind = make_kind(config.task, resolve_objective(config.objective, data.train) if config.task == "pair" else "classification")
     for split in (data.train, data.dev, data.test):
@@ -174,18 +210,20 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
     dev_rows, dev_stats = kind.encode(lm, data.dev, labels, budget)
     _log_encoding(kind, {"train": train_stats, "dev": dev_stats})
-    task, loop_config = _task_and_loop(config, kind, lm, labels, data, train_rows, dev_rows,
-                                       {"train": train_stats.to_dict(), "dev": dev_stats.to_dict()})
-    result = train(task, loop_config)
-    best = config.out / "best"
-    if not _is_main_process():  # under torchrun, rank 0 scores and writes; the others are done
-        return FinetuneResult(config.out, best, {})
-    results = score_model(best, kind, data, labels, budget, config, user_dicts=config.user_dicts)
-    results.update({"run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
-                            "metric": loop_config.metric}, "config": config.to_dict(), "data": data.source,
-                    "encoding": task.description["encoding"]})
-    write_results(config.out, results)
-    return FinetuneResult(config.out, best, results)
+    task, loop = _task_and_loop(config, kind, lm, labels, data, train_rows, dev_rows,
+                                {"train": train_stats.to_dict(), "dev": dev_stats.to_dict()})
+    return Prepared(task, loop, data, budget)
+
+
+def dev_metrics_now(task: "FinetuneTask") -> dict[str, float]:
+    """The dev metrics of the model as it is (before training: what the head starts from)."""
+    import torch
+
+    task.model.eval()
+    with torch.no_grad():
+        metrics = task.evaluate(task.model)
+    task.model.train()
+    return metrics
 
 
 # -- 1. data ---------------------------------------------------------------------------------------
@@ -296,8 +334,7 @@ def _log_encoding(kind, stats: dict) -> None:
 
 
 # -- 5. scoring the saved model ---------------------------------------------------------------------------
-def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: int, config: FinetuneConfig,
-                user_dicts=()) -> dict:
+def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: int, user_dicts=()) -> dict:
     """Reload the saved model as users will, and score it on dev and test."""
     from jaroberta.infer.predict import load_finetuned
     from jaroberta.train.finetune.kinds import row_logits
