@@ -6,6 +6,8 @@ same batch, same optimizer hyperparameters and schedule (the rinna recipe: AdamW
 (15%, every chosen token -> [MASK]: the collator's mask_replace_prob=1.0), same threads.
 The baseline is what a user writes from the transformers docs: rows as input_ids, the
 collator pads and masks, the Trainer runs the full (B, T, V) head and averages the loss.
+One addition: position ids from 0, rinna's protocol (transformers would start them at
+padding_idx + 1 = 4 and index past the seq_len + 2 table), so both train the same model.
 
 Two measurements:
 1. tokens/s over `--steps` optimizer steps (after `--warmup` untimed steps), per preset
@@ -14,8 +16,7 @@ Two measurements:
    (evaluation time excluded); its last dev loss is the target; ours trains the same
    schedule and we report the training time at which its dev loss first reaches the
    target (target: N/3 or less). Both dev losses come from one evaluator: fixed-seed
-   15% [MASK] on the first `--eval-rows` dev rows, each model with the position ids it
-   trained with (ours from 0 as rinna; the baseline transformers' padding_idx + 1).
+   15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0.
 
 Shards: `full` layout (every row exactly seq_len, so tokens per step are equal on both
 sides), e.g. from `make demo` (demo/shards) or `jaroberta pack ... --layout full`.
@@ -58,6 +59,8 @@ EVAL_SEED = 1234
 def main() -> None:
     args = _parse()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     header = ShardHeader.load(args.shards)
     if header.layout != "full":
         raise SystemExit(f"{args.shards}: use shards packed with --layout full (equal tokens per row on both sides)")
@@ -91,6 +94,8 @@ def _parse() -> argparse.Namespace:
                    help="steps of the shared linear schedule in time-to-target (default: 20000)")
     p.add_argument("--eval-every", type=int, default=50, help="dev evaluation every N steps in time-to-target (default: 50)")
     p.add_argument("--eval-rows", type=int, default=64, help="dev rows evaluated (default: 64)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads, both sides (default: torch's, one per core); 1 resists a busy machine's noise")
     p.add_argument("--json", help="also write the report to this file")
     return p.parse_args()
 
@@ -102,7 +107,7 @@ class _CommonEval(MaskedLMTask):
     eval_rows = 64
 
     def evaluate(self, model):
-        return {"dev_loss": dev_loss(self.hf_model, self.config.shards, self.eval_rows, positions_from_zero=True)}
+        return {"dev_loss": dev_loss(self.hf_model, self.config.shards, self.eval_rows)}
 
 
 def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None) -> dict:
@@ -166,9 +171,19 @@ def _baseline(args, preset: str, out: Path, steps: int, minutes: float | None, s
         use_cpu=True, seed=RECIPE.seed, disable_tqdm=True,
     )
     clock = _clock_class()(args, steps, minutes, header)
-    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator, callbacks=[clock])
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=_with_positions(collator),
+                      callbacks=[clock])
     trainer.train()
     return {"tokens_per_s": clock.tokens_per_s, "evals": clock.evals}
+
+
+def _with_positions(collator):
+    def collate(rows: list[dict]) -> dict:
+        batch = collator(rows)
+        batch["position_ids"] = torch.arange(batch["input_ids"].shape[1]).expand_as(batch["input_ids"])
+        return batch
+
+    return collate
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -206,7 +221,7 @@ def _clock_class():
             if state.global_step == self.args.warmup:
                 self.timed_from = (self.train_seconds, state.global_step)
             if self.minutes and state.global_step % self.args.eval_every == 0:
-                loss = dev_loss(model, self.args.shards, self.args.eval_rows, positions_from_zero=False)
+                loss = dev_loss(model, self.args.shards, self.args.eval_rows)
                 self.evals.append((self.train_seconds, loss))
                 model.train()
             if state.global_step >= self.steps or (self.minutes and self.train_seconds >= self.minutes * 60):
@@ -221,7 +236,7 @@ def _clock_class():
 
 
 # -- one evaluator for both --------------------------------------------------------------------------
-def dev_loss(model, shards: Path, n_rows: int, *, positions_from_zero: bool) -> float:
+def dev_loss(model, shards: Path, n_rows: int) -> float:
     """Masked-token cross-entropy on the first dev rows, with fixed-seed 15% [MASK] masks."""
     header = ShardHeader.load(shards)
     rows = open_split(shards, "dev", header)
@@ -232,10 +247,10 @@ def dev_loss(model, shards: Path, n_rows: int, *, positions_from_zero: bool) -> 
     masked, labels = mask_batch(ids, special, MaskingConfig(mask_fraction=1.0, random_fraction=0.0), header.special_ids["mask"],
                                 header.vocab_size, torch.Generator().manual_seed(EVAL_SEED))
     attention = (torch.arange(ids.shape[1]) < lengths[:, None]).long()
-    kwargs = {"position_ids": torch.arange(ids.shape[1]).expand_as(ids)} if positions_from_zero else {}
+    positions = torch.arange(ids.shape[1]).expand_as(ids)
     model.eval()
     with torch.no_grad():
-        logits = model(input_ids=masked, attention_mask=attention, **kwargs).logits
+        logits = model(input_ids=masked, attention_mask=attention, position_ids=positions).logits
     chosen = labels != IGNORE_INDEX
     return float(torch.nn.functional.cross_entropy(logits[chosen].float(), labels[chosen]))
 

@@ -12,8 +12,8 @@ One run, same model, same requests, same HTTP client:
   batching). NOTE: the pipeline frames rinna's input wrongly (no [CLS], trailing </s>,
   positions from 4); it is timed, its answers are not compared.
 - each server runs in its own process (so the load generator does not share its GIL);
-  clients are asyncio + httpx in this process, each sending its requests one after the
-  other; every request is one sentence with one [MASK], top_k 5.
+  clients are asyncio + h11 keep-alive connections in this process, each sending its
+  requests one after the other; every request is one sentence with one [MASK], top_k 5.
 
     .venv/bin/python bench/serve.py [--quick] [--requests N]
 """
@@ -116,8 +116,14 @@ def run_child(kind: str, model: str, port_file: str) -> None:
     hf_logging.set_verbosity_error()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
+    import torch
+
+    from jaroberta.serve.config import ServeConfig
     from jaroberta.serve.server import BackgroundServer
 
+    # Both servers get the thread count `jaroberta serve` sets (every core but one): the
+    # comparison is then about batching, not about OpenMP threads fighting the event loop.
+    torch.set_num_threads(ServeConfig().torch_threads())
     app = {"ours": ours_app, "baseline": baseline_app}[kind](model)
     with BackgroundServer(app) as server:
         Path(port_file).write_text(str(server.port))
@@ -146,27 +152,39 @@ def stop_server(process: subprocess.Popen) -> None:
 
 # -- the load ---------------------------------------------------------------------------
 async def load(url: str, texts: list[str], clients: int) -> tuple[float, list[float], int]:
-    """(wall seconds, per-request latencies, failed requests) for `texts` over `clients`."""
-    import httpx
+    """(wall seconds, per-request latencies, failed requests) for `texts` over `clients`.
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-        for text in texts[: max(2, clients)]:  # warm-up: connections, first forward passes
-            await client.post("/api/fill-mask", json={"text": text, "top_k": 5})
-        latencies: list[float] = []
-        failures = 0
+    Each client is one keep-alive connection spoken with h11 (tests/http_client.py):
+    httpx's AsyncClient costs ~10 ms of CPU per request here, which on 2 cores would
+    make the load generator, not the server, the thing measured.
+    """
+    sys.path.insert(0, str(REPO / "tests"))
+    from http_client import KeepAliveClient
 
-        async def one_client(share: list[str]) -> None:
-            nonlocal failures
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    failures = warmed = 0
+
+    async def one_client(share: list[str]) -> None:
+        nonlocal failures, warmed
+        async with KeepAliveClient(host, int(port)) as client:
+            await client.post_json("/api/fill-mask", {"text": share[0], "top_k": 5})  # warm-up: connection, first pass
+            warmed += 1
+            await ready.wait()
             for text in share:
                 start = time.perf_counter()
-                response = await client.post("/api/fill-mask", json={"text": text, "top_k": 5})
+                status, _ = await client.post_json("/api/fill-mask", {"text": text, "top_k": 5})
                 latencies.append(time.perf_counter() - start)
-                failures += response.status_code != 200
+                failures += status != 200
 
-        start = time.perf_counter()
-        await asyncio.gather(*(one_client(texts[c::clients]) for c in range(clients)))
-        return time.perf_counter() - start, latencies, failures
+    ready = asyncio.Event()
+    tasks = [asyncio.create_task(one_client(texts[c::clients])) for c in range(clients)]
+    while warmed < clients:  # the clock starts with every client connected and warmed up
+        await asyncio.sleep(0.01)
+    start = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - start, latencies, failures
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -197,7 +215,10 @@ def main() -> None:
                 stop_server(process)
 
     print(f"model: {what}")
-    print(f"{n} requests per level, one sentence with one [MASK] each, top_k 5; cores: {os.cpu_count()}")
+    from jaroberta.serve.config import ServeConfig
+
+    print(f"{n} requests per level, one sentence with one [MASK] each, top_k 5; cores: {os.cpu_count()}, "
+          f"model threads per server: {ServeConfig().torch_threads()}")
     print(f"{'server':<34}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
     names = {"baseline": "baseline: pipeline per request", "ours": "jaroberta serve (micro-batching)"}
     for kind in ("baseline", "ours"):

@@ -152,6 +152,7 @@ def test_greedy_span_is_argmax_left_to_right_and_beam_is_no_worse(rinna):
         (["[MASK]" * 20], {}, "20 masks"),
         (["あ" * 600 + "[MASK]"], {}, "--truncate"),
         (["[MASK]" + "あ" * 600], {"top_k": 0}, "top_k"),
+        (["東京は日本の[MASK]である。"], {"targets": ["😀"]}, "vocabulary lacks"),
     ],
 )
 def test_bad_input_is_a_clear_error(rinna, texts, kwargs, message):
@@ -255,6 +256,16 @@ def test_cli_fill_mask_table_targets_and_span(rinna_dir, tmp_path, capsys):
     assert "首都" in out and "mask 1" in out
     assert main(["fill-mask", str(rinna_dir), TEXTS[1], "--span", "2", "--strategy", "beam"]) == 0
     assert " 1. " in capsys.readouterr().out
+
+
+def test_cli_convention_override_reaches_the_model(rinna_dir, capsys):
+    text = "[MASK]は天気が良いので公園を散歩した。"
+    assert main(["fill-mask", str(rinna_dir), text, "--convention", "max_length=8"]) == 2
+    assert "at most 7 (8 with special tokens)" in capsys.readouterr().err
+    assert main(["fill-mask", str(rinna_dir), text, "--convention", "max_length=8", "--truncate", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["ids"]) == 8
+    assert main(["fill-mask", str(rinna_dir), text, "--convention", "max_length"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(rinna_dir, capsys):

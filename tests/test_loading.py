@@ -57,6 +57,23 @@ def test_stored_conventions_win_over_detection(rinna_dir, tmp_path):
     assert load(ours).conventions == stored
 
 
+def test_our_saved_folder_loads_with_its_stored_conventions(rinna, tmp_path):
+    """A folder written by jaroberta's save_model states its conventions; load never guesses."""
+    from jaroberta.infer.fill_mask import fill_mask
+    from jaroberta.model.conventions import CONVENTIONS_FILE
+    from jaroberta.model.presets import conventions_for
+    from jaroberta.model.saving import save_model
+
+    conventions = conventions_for("sentencepiece", rinna.tokenizer.normalization, 128)
+    folder = save_model(tmp_path / "ours", rinna.model, rinna.tokenizer, conventions, {"step": 0})
+    assert (folder / CONVENTIONS_FILE).is_file()
+    ours = load(folder)
+    assert ours.conventions == conventions and ours.conventions.name == "rinna-style"
+    text = "今日は[MASK]が良い。"
+    [a], [b] = fill_mask(rinna, [text], top_k=3), fill_mask(ours, [text], top_k=3)
+    assert [c.token_id for c in a.masks[0].candidates] == [c.token_id for c in b.masks[0].candidates]
+
+
 def test_unknown_layout_asks_for_a_family(rinna_dir, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(rinna_dir, other)
@@ -187,6 +204,25 @@ def test_model_without_mlm_head_is_refused_but_embeds(tmp_path, rinna_dir):
     with pytest.raises(JarobertaError, match="no masked-language-model head"):
         load(folder)
     assert load(folder, head="base").model.config.hidden_size == 32
+
+
+def test_checkpoint_missing_encoder_weights_is_refused_not_filled_at_random(rinna_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "partial"
+    shutil.copytree(rinna_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    dropped = next(k for k in weights if "layer.1.attention" in k and k.endswith("weight"))
+    save_file({k: v for k, v in weights.items() if k != dropped}, folder / "model.safetensors", metadata={"format": "pt"})
+    for head in ("mlm", "base"):
+        with pytest.raises(JarobertaError, match="lacks 1 weight"):
+            load(folder, head=head)
+
+
+def test_base_head_loads_quietly_without_a_pooler(rinna_dir, capfd):
+    lm = load(rinna_dir, head="base")
+    assert getattr(lm.model, "pooler", None) is None
+    assert "LOAD REPORT" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -243,3 +243,53 @@ def test_pretrain_command_and_resume_of_a_finished_run(shards_dir, tmp_path, cap
     after = _weights(tmp_path / "run" / "model")
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert main(["pretrain", str(shards_dir), str(tmp_path / "x"), "--steps", "0"]) == 2
+
+
+@pytest.mark.parametrize(
+    "preset, model_type, layers, hidden, positions, eps",
+    [
+        ("rinna-base", "roberta", 12, 768, 514, 1e-5),  # shared/reference/rinna/config.json
+        ("jmed-base", "bert", 12, 768, 512, 1e-12),
+        ("small", "roberta", 4, 256, 514, 1e-5),
+        ("tiny", "roberta", 2, 64, 514, 1e-5),
+    ],
+)
+def test_presets_are_transformers_configs(preset, model_type, layers, hidden, positions, eps):
+    from jaroberta.model.presets import model_config
+
+    specials = {"pad": 3, "cls": 4, "sep": 5, "mask": 6, "bos": 1, "eos": 2}  # rinna's ids
+    config = model_config(preset, 32000, specials, 512)
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size) == (model_type, layers, hidden)
+    assert (config.max_position_embeddings, config.layer_norm_eps, config.pad_token_id, config.vocab_size) == (positions, eps, 3, 32000)
+
+
+@pytest.mark.parametrize(
+    "recipe, family, whole_word",
+    [("jmedroberta", "mecab-wordpiece", True), ("jmedroberta", "sentencepiece", False), ("rinna", "mecab-wordpiece", False)],
+)
+def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family, whole_word):
+    from jaroberta.corpus.shards import ShardHeader
+    from jaroberta.train.pretrain import _masking
+
+    header = ShardHeader.load(shards_dir)
+    header.tokenizer_family = family
+    assert _masking(PretrainConfig(shards=shards_dir), RECIPES[recipe], header).whole_word is whole_word
+    forced = _masking(PretrainConfig(shards=shards_dir, whole_word=not whole_word), RECIPES[recipe], header)
+    assert forced.whole_word is (not whole_word)
+
+
+def test_demo_driver_end_to_end(tmp_path, capsys):
+    """`make demo`'s stages top to bottom on a tiny corpus (the default corpus needs apt and minutes)."""
+    from transformers import AutoModelForMaskedLM
+
+    from jaroberta.train.demo import DemoConfig, run_demo
+
+    corpus = write_corpus(tmp_path / "demo" / "corpus", train_documents=200, dev_documents=20)
+    (corpus / "corpus.json").write_text("{}\n", encoding="utf-8")  # a finished build: reused, not rebuilt
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", steps=3, preset="tiny", vocab_size=300))
+    out = capsys.readouterr().out
+    for key in ("tokenizer", "shards", "model", "loss_curve"):
+        assert Path(summary[key]).exists() and summary[key] in out
+    assert AutoModelForMaskedLM.from_pretrained(summary["model"]).config.model_type == "roberta"
+    assert summary["dev_perplexity"]["n_masked"] > 0 and summary["fill_mask"]
+    assert all("[MASK]" in example["text"] and example["predictions"] for example in summary["fill_mask"])

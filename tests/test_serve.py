@@ -285,6 +285,7 @@ def test_slow_request_times_out_with_504_and_the_server_goes_on():
     ({"port": 70000}, "port"),
     ({"queue_size": 0}, "queue_size"),
     ({"timeout_s": 0}, "timeout_s"),
+    ({"threads": -1}, "threads"),
     ({"max_body_bytes": 100, "max_text_chars": 1000}, "max_body_bytes"),
 ])
 def test_config_refuses_inconsistent_settings(changes, words):

@@ -115,9 +115,14 @@ class _Prepared:
 
 
 # -- preparing texts -------------------------------------------------------------------
+def normalize_around_masks(text: str, normalization, mask_token: str) -> str:
+    """The text as the tokenizer sees it: normalized between the masks, each mask kept as
+    typed (full-width conversion would turn [MASK] into ［ＭＡＳＫ］, lower-casing into [mask])."""
+    return mask_token.join(normalization(part) for part in text.split(mask_token))
+
+
 def _normalized(lm: LoadedModel, text: str) -> str:
-    mask = lm.conventions.mask_token
-    return mask.join(lm.tokenizer.normalization(part) for part in text.split(mask))
+    return normalize_around_masks(text, lm.tokenizer.normalization, lm.conventions.mask_token)
 
 
 def _prepare(lm: LoadedModel, text: str, piece_ids: list[int], where: str, *, truncate: bool, max_masks: int) -> _Prepared:
@@ -231,6 +236,10 @@ def target_pieces(lm: LoadedModel, target: str, *, sentence_start: bool) -> list
         ids = lm.tokenizer.encode(mask + target).ids[1:]
     if not ids:
         raise JarobertaError(f"target {target!r} tokenizes to nothing; give non-empty targets")
+    unk = lm.tokenizer.special_ids.get("unk")
+    if unk in ids:
+        # Its score would be the unknown token's, not the word's: refuse rather than mislead.
+        raise JarobertaError(f"target {target!r} has characters the model's vocabulary lacks (they become the unknown token); drop it")
     return ids
 
 

@@ -41,6 +41,8 @@ def print_json_lines(items) -> None:
 
 
 def fill_mask_table(results) -> str:
+    """One block per text: its framed tokens, then each mask's candidates with probabilities
+    (4 significant digits: a multi-piece target's chain-rule probability can be tiny)."""
     lines = []
     for result in results:
         lines.append(f"# {result.text}")
@@ -48,7 +50,8 @@ def fill_mask_table(results) -> str:
         for number, mask in enumerate(result.masks, start=1):
             label = f"mask {number} (token {mask.index})"
             for rank, c in enumerate(mask.candidates, start=1):
-                lines.append(f"  {label:<18} {rank:>2}. {c.token:<16} {c.score:.4f}")
+                pieces = f"  ({len(c.token_ids)} pieces)" if len(c.token_ids) > 1 else ""
+                lines.append(f"  {label:<18} {rank:>2}. {c.token:<16} {c.score:<10.4g}{pieces}")
                 label = ""
     return "\n".join(lines)
 

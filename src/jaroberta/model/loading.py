@@ -360,11 +360,15 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
     weights = _weights_file(folder)
     config = AutoConfig.from_pretrained(folder)
     auto = AutoModelForMaskedLM if head == "mlm" else AutoModel
+    # The encoder's pooler is never used (embeddings pool the last layer themselves): not
+    # building it avoids a randomly initialised layer and a warning about it.
+    extra = {} if head == "mlm" or config.model_type not in _MLM_PARTS else {"add_pooling_layer": False}
     try:
-        # weights_only=True: a published pytorch_model.bin is unpickled without running code.
-        model, info = auto.from_pretrained(
-            folder, config=config, dtype=torch.float32, weights_only=True, output_loading_info=True
-        )
+        with _quiet_transformers():  # its load report is replaced by the checks below
+            # weights_only=True: a published pytorch_model.bin is unpickled without running code.
+            model, info = auto.from_pretrained(
+                folder, config=config, dtype=torch.float32, weights_only=True, output_loading_info=True, **extra
+            )
     except pickle.UnpicklingError as exc:
         raise JarobertaError(
             f"{weights}: refused, the pickle holds more than tensors and weights-only loading never runs code "
@@ -372,21 +376,49 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
         ) from exc
     except (OSError, ValueError, RuntimeError) as exc:
         raise JarobertaError(f"cannot load weights from {weights}: {exc}") from exc
-    if head == "mlm":
-        _check_mlm_head(model, info.get("missing_keys", ()), folder)
+    _check_missing_weights(model, list(info.get("missing_keys", ())), head, folder)
     return model
 
 
+class _quiet_transformers:
+    """Silence transformers' logging for one call, restoring the caller's verbosity after."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+
+        self._verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+
+    def __exit__(self, *exc_info):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity(self._verbosity)
+
+
+def _tied_or_unused(key: str) -> bool:
+    """Weights a checkpoint may lack legitimately: the MLM decoder (tied to the input
+    embeddings, its bias to the head's), the unused pooler, buffers like position_ids."""
+    return ".decoder." in key or key.startswith("pooler.") or ".pooler." in key or key.endswith("position_ids")
+
+
+def _check_missing_weights(model, missing_keys: list[str], head: str, folder: Path) -> None:
+    """transformers fills missing weights with random ones and only warns: refuse instead."""
+    missing = [k for k in missing_keys if not _tied_or_unused(k)]
+    if head == "mlm":
+        _check_mlm_head(model, missing, folder)
+    if missing:
+        raise JarobertaError(
+            f"{folder}: the checkpoint lacks {len(missing)} weight(s) the model needs ({', '.join(sorted(missing)[:3])}); "
+            f"it is incomplete, or config.json names another architecture than the weights hold"
+        )
+
+
 def _check_mlm_head(model, missing_keys, folder: Path) -> None:
-    """transformers fills a missing head with random weights and only warns: refuse instead."""
+    """A checkpoint without the masked-LM head cannot fill masks: say so, and what it can do."""
     head_name = _MLM_PARTS.get(model.config.model_type, (None, None))[1]
     if head_name is None:
         return
-    # Only weight matrices count: the decoder's is tied to the input embeddings and biases
-    # may be tied or zero-initialised, but a real head always brings its dense layer.
-    missing_head = [
-        k for k in missing_keys if k.startswith(head_name + ".") and k.endswith(".weight") and ".decoder." not in k
-    ]
+    missing_head = [k for k in missing_keys if k.startswith(head_name + ".")]
     if missing_head:
         raise JarobertaError(
             f"{folder}: the checkpoint has no masked-language-model head (missing {', '.join(sorted(missing_head)[:3])}); "

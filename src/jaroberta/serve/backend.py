@@ -56,6 +56,8 @@ class ModelBackend:
         }
 
     def tokenize(self, text: str) -> dict:
+        from jaroberta.infer.fill_mask import normalize_around_masks
+
         tokenizer, conventions = self.lm.tokenizer, self.lm.conventions
         encoding = tokenizer.encode(text)
         framed = self.lm.frame(encoding.ids)
@@ -63,7 +65,7 @@ class ModelBackend:
         # Framing only adds special tokens around the pieces, so piece i sits at n_prefix + i.
         offsets = [None] * n_prefix + [tuple(o) for o in encoding.offsets]
         offsets += [None] * (len(framed) - len(offsets))
-        mask_id = tokenizer.special_ids["mask"]
+        mask_id = tokenizer.token_to_id(self.mask_token)  # None for a vocabulary without one: no chip is a mask
         tokens = [
             {
                 "token": tokenizer.id_to_token(idx),
@@ -103,12 +105,6 @@ class ModelBackend:
         from jaroberta.infer.embeddings import embed
 
         return embed(self.lm, texts, pooling=pooling, batch_size=len(texts), normalize=normalize).tolist()
-
-
-def normalize_around_masks(text: str, normalization, mask_token: str) -> str:
-    """The normalized text as the tokenizer sees it: the mask is kept as typed, not
-    converted (full-width conversion would turn [MASK] into ［ＭＡＳＫ］)."""
-    return mask_token.join(normalization(part) for part in text.split(mask_token))
 
 
 def load_backend(

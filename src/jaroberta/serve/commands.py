@@ -23,6 +23,7 @@ _HELP = {
     "max_top_k": "largest top_k a fill-mask request may ask",
     "timeout_s": "seconds before an unanswered request gets 504",
     "max_body_bytes": "largest request body in bytes; larger gets 413 before parsing",
+    "threads": "intra-op threads of the model; 0 = every core but one, left to the HTTP event loop",
 }
 
 

@@ -34,9 +34,12 @@ def serve(
         raise JarobertaError(f"model directory {model} does not exist: give a directory saved by jaroberta or Hugging Face")
     if not config.is_loopback:
         log.warning("binding %s: the service is reachable from other machines and has no authentication", config.host)
+    import torch
+
+    torch.set_num_threads(config.torch_threads())  # this process serves only: set it for all of it
     backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions)
     app = create_app(backend, config)
-    log.info("serving %s on http://%s:%d/ (API docs at /docs)", model, config.host, config.port)
+    log.info("serving %s on http://%s:%d/ (API docs at /docs; %d model threads)", model, config.host, config.port, torch.get_num_threads())
     uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)
 
 

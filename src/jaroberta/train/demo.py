@@ -76,8 +76,9 @@ def run_demo(config: DemoConfig) -> dict:
 # -- stages ---------------------------------------------------------------------------------------
 def _corpus(directory: Path) -> Path:
     from jaroberta.cli import main
+    from jaroberta.corpus.layout import MANIFEST
 
-    if (directory / "train").is_dir() and (directory / "dev").is_dir():
+    if (directory / MANIFEST).exists():  # written last: a build killed half-way is resumed, not reused
         log.info("[1/6] corpus: %s exists, reused", directory)
         return directory
     log.info("[1/6] corpus: building the default corpus into %s", directory)

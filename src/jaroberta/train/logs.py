@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
 PLOT_FILE = "loss.png"
+PLOT_EVERY_S = 30.0
+"""Redraw loss.png at an evaluation at most this often (drawing costs ~0.3 s); always at the end."""
 
 
 class RunLogger:
-    """Appends records to log.jsonl, mirrors them to TensorBoard, redraws loss.png at each eval."""
+    """Appends records to log.jsonl, mirrors them to TensorBoard, redraws loss.png at evaluations."""
 
     def __init__(self, run_dir: Path, enabled: bool = True, resumed_at: int | None = None):
         self.enabled = enabled
@@ -27,6 +30,7 @@ class RunLogger:
         self.plot_path = Path(run_dir) / PLOT_FILE
         self.records: list[dict] = []
         self._tensorboard = None
+        self._plotted_at = 0.0
         if not enabled:
             return
         self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +50,8 @@ class RunLogger:
         if self.enabled:
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in fields.items() if k not in ("step", "tokens", "elapsed") and isinstance(v, float))
             log.info("step %d: %s", fields["step"], metrics)
-            self.plot()
+            if time.monotonic() - self._plotted_at >= PLOT_EVERY_S:
+                self.plot()
 
     def event(self, **fields) -> None:
         self._write("event", fields)
@@ -86,6 +91,7 @@ class RunLogger:
         fig.tight_layout()
         fig.savefig(self.plot_path)
         plt.close(fig)
+        self._plotted_at = time.monotonic()
 
     def close(self) -> None:
         if not self.enabled:

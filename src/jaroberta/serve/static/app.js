@@ -151,9 +151,11 @@ async function loadInfo() {
     const info = await response.json();
     const m = info.model;
     $("text").maxLength = info.limits.max_text_chars;
+    const name = m.path.split("/").filter(Boolean).pop() || m.path;
     $("model-info").textContent =
-      `${m.path} · ${m.family} · ${m.architecture} (${m.layers} layers, hidden ${m.hidden_size}) · ` +
-      `normalization: ${info.normalization} · top-k ≤ ${info.limits.max_top_k}`;
+      `${name} · ${info.conventions.name} conventions · ${m.family} · ${m.architecture} ` +
+      `(${m.layers} layers, hidden ${m.hidden_size}) · normalization: ${info.normalization}`;
+    $("model-info").title = m.path;
   } catch (err) {
     $("model-info").textContent = "model information unavailable";
   }

@@ -58,8 +58,11 @@ class TextExample:
     """One classification example."""
 
     text: str
+    """The text, as given (the tokenizer normalizes it)."""
     label: str | float
+    """Class name (a float only when read as a score, which classification refuses)."""
     where: Source
+    """File and line, for error messages."""
 
 
 @dataclass
@@ -67,9 +70,13 @@ class PairExample:
     """One sentence pair with its class or score."""
 
     first: str
+    """First sentence (JGLUE's sentence1)."""
     second: str
+    """Second sentence (JGLUE's sentence2)."""
     label: str | float
+    """Class name (JNLI) or score (JSTS)."""
     where: Source
+    """File and line, for error messages."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,11 @@ class Span:
     """An entity: characters [start, end) of the text, of one type."""
 
     start: int
+    """First character (code point) of the entity."""
     end: int
+    """One past its last character."""
     label: str
+    """Entity type (LOC, PSN...), without B-/I-."""
 
     def as_tuple(self) -> tuple[int, int, str]:
         return (self.start, self.end, self.label)
@@ -89,8 +99,11 @@ class NerExample:
     """One NER text with its entities as character spans."""
 
     text: str
+    """The text (CoNLL: its tokens joined)."""
     entities: list[Span]
+    """Sorted, non-overlapping, never starting or ending with whitespace."""
     where: Source
+    """File and first line, for error messages."""
     words: list[tuple[int, int]] = field(default_factory=list)
     """Character span of each CoNLL token (empty for the JSON-lines form)."""
 
@@ -100,6 +113,7 @@ class ReadStats:
     """What reading changed or noticed, logged and reported, never hidden."""
 
     examples: int = 0
+    """Examples read."""
     trimmed_spans: int = 0
     """Entity spans whose whitespace edges were trimmed."""
     repaired_tags: int = 0

@@ -28,8 +28,11 @@ class Splits:
     kind: str
     """'classify', 'ner' or 'pair'."""
     train: list
+    """Training examples."""
     dev: list
+    """Dev examples (early stopping, best model)."""
     test: list
+    """Test examples, scored once with the best model."""
     source: str
     """Where the data came from, for the results file."""
 

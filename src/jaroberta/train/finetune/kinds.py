@@ -73,6 +73,7 @@ class EncodeStats:
     """What encoding changed, reported in the results (never hidden)."""
 
     rows: int = 0
+    """Examples encoded."""
     truncated: int = 0
     """Rows cut to the model's length limit."""
     round_trip: align.RoundTrip = field(default_factory=align.RoundTrip)
