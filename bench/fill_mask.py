@@ -154,12 +154,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of both (default: 32)")
     parser.add_argument("--top-k", type=int, default=5, help="candidates per mask for both (default: 5)")
     parser.add_argument("--repeats", type=int, help="timed rounds, best kept (default: 3, quick: 2)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads for all three (default: torch's, one per core); 1 keeps "
+                             "OpenMP workers from spinning on a machine whose cores other work also uses")
     args = parser.parse_args()
     n = args.sentences or (64 if args.quick else 512)
     repeats = args.repeats or (2 if args.quick else 3)
 
     import torch
     from transformers import pipeline
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
     import jaroberta

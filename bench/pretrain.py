@@ -19,10 +19,16 @@ Two measurements:
    15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0.
 
 Shards: `full` layout (every row exactly seq_len, so tokens per step are equal on both
-sides), e.g. from `make demo` (demo/shards) or `jaroberta pack ... --layout full`.
+sides), e.g. from `make demo` (demo/shards, vocab 8000) or `jaroberta pack ... --layout full`.
+The head's share of the work grows with the vocabulary: for base size, measure with rinna's
+real 32000-piece SentencePiece model (`pip install 'jaroberta[bench]'` for the Trainer):
 
-    .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny rinna-base --steps 10 --minutes 30
-    .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny --steps 10 --minutes 1   # a quick check
+    .venv/bin/python -c "from jaroberta.text import SentencePieceTokenizer as T; \
+        T.from_file('../shared/reference/rinna/google_sp.model').save('bench/out/rinna-tok')"
+    .venv/bin/jaroberta pack demo/corpus bench/out/rinna-tok bench/out/shards-rinna --seq-len 128 --layout full
+    .venv/bin/python bench/pretrain.py --shards bench/out/shards-rinna --presets tiny rinna-base --batch 16 \
+        --steps 10 --minutes 30 --eval-every 50
+    .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny --steps 20 --minutes 2 --threads 1  # quick
 """
 
 from __future__ import annotations

@@ -75,6 +75,36 @@ def test_head_only_at_masks_equals_the_full_forward(lm):
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
 
 
+def test_the_mlm_head_runs_only_at_the_masks(rinna):
+    rows = []
+    handle = rinna.mlm_head.register_forward_pre_hook(lambda module, args: rows.append(tuple(args[0].shape)))
+    try:
+        fill_mask(rinna, TEXTS + ["[MASK]は日本の[MASK]である。"], top_k=2, batch_size=8)
+    finally:
+        handle.remove()
+    assert rows == [(len(TEXTS) + 2, rinna.model.config.hidden_size)]  # (masks, H): one batch, 6 masks, no other token
+
+
+@pytest.mark.parametrize(
+    "lengths, batch_size, expected",
+    [
+        ([3, 10, 5, 9], 2, [[1, 3], [2, 0]]),  # longest first: each batch pads to nearly its own length
+        ([4, 4, 4], 5, [[0, 1, 2]]),
+        ([], 3, []),
+    ],
+)
+def test_length_buckets(lengths, batch_size, expected):
+    from jaroberta.infer.forward import length_buckets
+
+    assert length_buckets(lengths, batch_size) == expected
+
+
+def test_int8_model_fills_masks(rinna_dir):
+    [result] = fill_mask(load(rinna_dir, quantize="int8"), [TEXTS[0]], top_k=3)
+    scores = [c.score for c in result.masks[0].candidates]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1
+
+
 def test_batching_and_bucketing_do_not_change_results(rinna):
     one = fill_mask(rinna, TEXTS, top_k=3, batch_size=1)
     many = fill_mask(rinna, TEXTS, top_k=3, batch_size=16)

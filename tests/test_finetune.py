@@ -276,6 +276,10 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     (line,) = capsys.readouterr().out.strip().splitlines()
     prediction = json.loads(line)
     assert prediction["text"] == JA_SENTENCES[2] and isinstance(prediction["entities"], list)
+    # JSON lines in (labels ignored), one prediction per line out, in order
+    assert main(["predict", str(out / "best"), "--input", str(data), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["text"] for line in lines] == JA_SENTENCES
     # a user's mistake is one line and exit status 2
     assert main(["predict", str(rinna_dir), "今日"]) == 2
     assert "is not a fine-tuned model" in capsys.readouterr().err

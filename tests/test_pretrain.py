@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -278,6 +279,7 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
     assert forced.whole_word is (not whole_word)
 
 
+@pytest.mark.slow
 def test_demo_driver_end_to_end(tmp_path, capsys):
     """`make demo`'s stages top to bottom on a tiny corpus (the default corpus needs apt and minutes)."""
     from transformers import AutoModelForMaskedLM
@@ -288,8 +290,19 @@ def test_demo_driver_end_to_end(tmp_path, capsys):
     (corpus / "corpus.json").write_text("{}\n", encoding="utf-8")  # a finished build: reused, not rebuilt
     summary = run_demo(DemoConfig(out=tmp_path / "demo", steps=3, preset="tiny", vocab_size=300))
     out = capsys.readouterr().out
-    for key in ("tokenizer", "shards", "model", "loss_curve"):
+    for key in ("tokenizer", "shards", "model", "log", "loss_curve"):
         assert Path(summary[key]).exists() and summary[key] in out
     assert AutoModelForMaskedLM.from_pretrained(summary["model"]).config.model_type == "roberta"
     assert summary["dev_perplexity"]["n_masked"] > 0 and summary["fill_mask"]
     assert all("[MASK]" in example["text"] and example["predictions"] for example in summary["fill_mask"])
+
+
+def test_deleting_a_corrupt_checkpoint_resumes_from_the_one_before(shards_dir, tmp_path):
+    _run(shards_dir, tmp_path / "run", steps=4, save_every=2)
+    newest = ckpt.latest(tmp_path / "run")
+    (newest / "training_state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(JarobertaError, match="training_state.pt is corrupt"):
+        _run(shards_dir, tmp_path / "run", steps=4, resume=True)
+    shutil.rmtree(newest)  # what the message advises
+    assert ckpt.latest(tmp_path / "run").name == "step-00000002"
+    assert _run(shards_dir, tmp_path / "run", steps=4, resume=True).steps == 4

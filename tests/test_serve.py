@@ -76,6 +76,9 @@ class FakeBackend:
         self._model_call(texts)
         return [{"text": t, "pll": -float(len(t)), "n_tokens": len(t), "pseudo_perplexity": 2.0} for t in texts]
 
+    def count_pieces(self, texts: list[str]) -> int:
+        return sum(len(self._pieces(t)) for t in texts)
+
     def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]:
         self._model_call(texts)
         return [[float(len(t)), 1.0 if pooling == "cls" else 0.0, 0.0, 1.0] for t in texts]
@@ -192,6 +195,7 @@ BAD_REQUESTS = [
     ("/api/embed", b'{"text": "a", "pooling": "max"}', 422, "pooling"),
     ("/api/embed", b'{"text": "a", "normalize": "yes"}', 422, "normalize"),
     ("/api/score", b'{"texts": "not a list"}', 422, "texts"),
+    ("/api/score", json.dumps({"texts": ["あ" * 300, "い" * 213]}).encode(), 422, "513 pieces to score; the limit is 512"),
 ]
 
 

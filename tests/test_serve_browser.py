@@ -85,6 +85,13 @@ def test_page_screenshot_by_query_string(page_url, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
+def test_api_docs_render_offline_from_openapi(page_url, tmp_path):
+    dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", f"{page_url}/docs")
+    assert dom.count('class="endpoint"') >= 6
+    for path in ("/api/fill-mask", "/api/score", "/api/embed", "/api/tokenize", "/api/info", "/api/health"):
+        assert f"</span>{path}</h2>" in dom, path
+
+
 # -- a real interaction through the DevTools protocol --------------------------------------
 class DevTools:
     """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe."""

@@ -51,7 +51,7 @@ def fill_mask_table(results) -> str:
             label = f"mask {number} (token {mask.index})"
             for rank, c in enumerate(mask.candidates, start=1):
                 pieces = f"  ({len(c.token_ids)} pieces)" if len(c.token_ids) > 1 else ""
-                lines.append(f"  {label:<18} {rank:>2}. {c.token:<16} {c.score:<10.4g}{pieces}")
+                lines.append(f"  {label:<18} {rank:>2}. {c.token:<16} {c.score:<10.4g}{pieces}".rstrip())
                 label = ""
     return "\n".join(lines)
 

@@ -76,7 +76,11 @@ def model_config(preset: str | Preset, vocab_size: int, special_ids: dict[str, i
         type_vocab_size=2,
     )
     if preset.model_type == "roberta":
-        # rinna: 514 rows for 512 tokens, eps 1e-5, bos/eos = <s> </s> where the vocab has them
+        # rinna: 514 rows for 512 tokens, eps 1e-5, bos/eos = <s> </s> where the vocab has them.
+        # Trap kept on purpose: transformers builds the position table with
+        # padding_idx = pad id (3), so with rinna's positions from 0 the row of position 3
+        # stays zero and never learns. rinna's checkpoint was trained exactly so; a model
+        # meant to load as rinna's must share it.
         return RobertaConfig(
             **common,
             max_position_embeddings=seq_len + 2,

@@ -231,6 +231,14 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         """Pseudo-log-likelihood and pseudo-perplexity of each text."""
         texts = request.all_texts
         _check_texts(texts, config)
+        # Scoring costs one forward pass per piece: count them (in the model thread, where
+        # the tokenizer lives) before the request may occupy the model.
+        pieces = await _answer(batcher.call(backend.count_pieces, texts))
+        if pieces > config.max_score_pieces:
+            raise ServeError(
+                422, f"the texts have {pieces} pieces to score; the limit is {config.max_score_pieces} per request "
+                f"(--max-score-pieces): send fewer or shorter texts"
+            )
         return {"results": await _answer(batcher.submit("score", texts))}
 
     @app.post("/api/embed", response_model=schemas.EmbedResponse, tags=["model"])

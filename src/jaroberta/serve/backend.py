@@ -27,6 +27,10 @@ class Backend(Protocol):
 
     def score(self, texts: list[str]) -> list[dict]: ...
 
+    def count_pieces(self, texts: list[str]) -> int:
+        """How many pieces `score` would score (the cost of a score request)."""
+        ...
+
     def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]: ...
 
 
@@ -100,6 +104,9 @@ class ModelBackend:
             if math.isnan(score["pseudo_perplexity"]):
                 score["pseudo_perplexity"] = None
         return scores
+
+    def count_pieces(self, texts: list[str]) -> int:
+        return sum(len(ids) for ids in self.lm.tokenizer.encode_ids_batch(texts))
 
     def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]:
         from jaroberta.infer.embeddings import embed

@@ -21,6 +21,7 @@ _HELP = {
     "max_text_chars": "longest text accepted, in characters",
     "max_masks": "most [MASK] tokens in one text",
     "max_top_k": "largest top_k a fill-mask request may ask",
+    "max_score_pieces": "most pieces one score request may ask to score (each is one forward pass of its text)",
     "timeout_s": "seconds before an unanswered request gets 504",
     "max_body_bytes": "largest request body in bytes; larger gets 413 before parsing",
     "threads": "intra-op threads of the model; 0 = every core but one, left to the HTTP event loop",

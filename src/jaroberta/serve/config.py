@@ -32,6 +32,9 @@ class ServeConfig:
     """Most [MASK] tokens in one text."""
     max_top_k: int = 50
     """Largest top_k a fill-mask request may ask for."""
+    max_score_pieces: int = 512
+    """Most pieces one score request may ask to score: each is one masked copy of its text
+    through the model, so this bounds the work one request can demand."""
     timeout_s: float = 30.0
     """A request still unanswered after this many seconds gets 504."""
     max_body_bytes: int = 64 * 1024
@@ -40,7 +43,10 @@ class ServeConfig:
     """Intra-op threads of the model (torch.set_num_threads); 0: one per core but one, left to the event loop."""
 
     def __post_init__(self) -> None:
-        positive = ("max_batch", "queue_size", "max_texts", "max_text_chars", "max_masks", "max_top_k", "max_body_bytes")
+        positive = (
+            "max_batch", "queue_size", "max_texts", "max_text_chars", "max_masks", "max_top_k", "max_score_pieces",
+            "max_body_bytes",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -7,10 +7,11 @@ A checkpoint is `RUN/checkpoints/step-NNNNNNNN/`:
 - `rng-rank{r}.pt`: each process's torch (and CUDA) RNG state, for dropout;
 - `checkpoint.json`: step and the sha256 of every file above.
 
-It is assembled in `step-NNNNNNNN.tmp/` and renamed into place only when complete, and
-`RUN/checkpoints/latest` (itself replaced atomically) names it: a run killed at any moment
-leaves either the previous checkpoint or the new one, never half of one. Resuming checks
-every sum and refuses a damaged checkpoint naming the file.
+It is assembled in `step-NNNNNNNN.tmp/` and renamed into place only when complete, so a
+`step-*` folder without `.tmp` is always whole and the newest one is what `--resume`
+continues from: a run killed at any moment leaves the previous checkpoint or the new one,
+never half of one. Resuming checks every sum and refuses a damaged checkpoint naming the
+file; deleting that checkpoint makes the one before it the newest.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from jaroberta.train.distributed import Runtime, barrier
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-LATEST = "latest"
 MANIFEST = "checkpoint.json"
 STATE_FILE = "training_state.pt"
 
@@ -66,8 +66,7 @@ def save(
                                     "sha256": {str(p.relative_to(tmp)): _sha256(p) for p in files}})
         if final.exists():
             shutil.rmtree(final)
-        os.replace(tmp, final)
-        _write_atomically(root / LATEST, final.name + "\n")
+        os.replace(tmp, final)  # the commit point: before it the checkpoint does not exist
         _prune(root, keep)
     barrier(runtime)
     return final
@@ -75,15 +74,8 @@ def save(
 
 def latest(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run, or None when there is none."""
-    root = Path(run_dir) / CHECKPOINTS
-    pointer = root / LATEST
-    if not pointer.exists():
-        return None
-    directory = root / pointer.read_text(encoding="utf-8").strip()
-    if not directory.is_dir():
-        raise JarobertaError(f"{pointer} names {directory.name}, which does not exist: the run directory was edited by hand; "
-                             f"point it at an existing checkpoints/step-* folder")
-    return directory
+    complete = _complete(Path(run_dir) / CHECKPOINTS)
+    return complete[-1] if complete else None
 
 
 def load_state(directory: Path, runtime: Runtime) -> tuple[dict, dict]:
@@ -123,7 +115,7 @@ def set_rng_state(rng: dict, runtime: Runtime) -> None:
 
 def refuse_to_overwrite(run_dir: Path) -> None:
     """A fresh run must not silently mix with an earlier run's checkpoints."""
-    if (Path(run_dir) / CHECKPOINTS / LATEST).exists():
+    if latest(run_dir) is not None:
         raise JarobertaError(f"{run_dir} already holds a run's checkpoints: pass --resume to continue it, "
                              f"or choose another --out")
 
@@ -170,10 +162,14 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _complete(root: Path) -> list[Path]:
+    """Finished checkpoints, oldest first (zero-padded step numbers sort as names)."""
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+
+
 def _prune(root: Path, keep: int) -> None:
     """Keep the newest `keep` checkpoints; drop older ones and leftovers of killed saves."""
-    complete = sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-    for old in complete[:-keep]:
+    for old in _complete(root)[:-keep]:
         shutil.rmtree(old)
     for leftover in root.glob("step-*.tmp"):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -205,6 +205,8 @@ def prepare(config: FinetuneConfig) -> Prepared:
         data.train, data.dev, kind.labels_of, config.train or config.dataset, config.dev or "the held-out dev split",
         list(config.labels) or None)
     _check_label_count(kind, labels, config)
+    if config.metric is not None and config.metric not in kind.metric_names:
+        raise JarobertaError(f"--metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     lm = build_model(config, kind, labels)
     budget = piece_budget(lm, config.max_length)
     train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
@@ -305,8 +307,6 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
-    if config.metric is not None and config.metric not in kind.metric_names:
-        raise JarobertaError(f"--metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     metric = f"dev_{config.metric or kind.main_metric}"
     description = {"kind": kind.name, "objective": kind.objective, "labels": labels, "config": config.to_dict(),
                    "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
@@ -362,12 +362,15 @@ def write_results(run_dir: Path, results: dict) -> None:
 
 def results_table(results: dict) -> str:
     """A Markdown table: one row per metric, one column per split."""
-    splits = list(results["metrics"])
-    names = list(dict.fromkeys(name for split in splits for name in results["metrics"][split]))
+    columns = dict(results["metrics"])
+    if results.get("dev_before_training"):  # what the untrained head scores: the floor training starts from
+        columns["dev, before training"] = {k.removeprefix("dev_"): v for k, v in results["dev_before_training"].items()}
+    splits = list(columns)
+    names = list(dict.fromkeys(name for split in splits for name in columns[split]))
     lines = [f"{results['task']} ({results['objective']}) — {results['model']}", "",
              "| metric | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
     for name in names:
-        cells = [_cell(results["metrics"][split].get(name)) for split in splits]
+        cells = [_cell(columns[split].get(name)) for split in splits]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
