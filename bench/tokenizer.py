@@ -16,7 +16,7 @@ texts are the corpus's own sentences, never repeated, and every timed repeat sta
 a freshly loaded tokenizer, so our word cache only helps within one pass, as in real use.
 The ratio printed is ours / baseline throughput.
 
-    .venv/bin/python bench/tokenize.py [CORPUS] [--max-texts N] [--workers N] [--quick]
+    .venv/bin/python bench/tokenizer.py [CORPUS] [--max-texts N] [--workers N] [--quick]
 
 CORPUS is a corpus folder from `jaroberta corpus build` (its train split) or a text file
 with one sentence per line; default: hironsancorpus's 500 news sentences.
