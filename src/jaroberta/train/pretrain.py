@@ -194,7 +194,7 @@ class MaskedLMTask:
         return {"task": "mlm", **self.config.to_dict(), "seed": self.seed, "masking": asdict(self.masking),
                 "model": {"type": self.hf_model.config.model_type, "parameters": sum(p.numel() for p in self.hf_model.parameters()),
                           "layers": self.hf_model.config.num_hidden_layers, "hidden": self.hf_model.config.hidden_size},
-                "shards": {"layout": self.header.layout, "seq_len": self.header.seq_len,
+                "data": {"layout": self.header.layout, "seq_len": self.header.seq_len,
                            "train_rows": len(self.train_rows), "dev_rows": len(self.dev_rows),
                            "tokenizer_fingerprint": self.header.tokenizer_fingerprint}}
 
