@@ -33,18 +33,15 @@ real 32000-piece SentencePiece model (`pip install 'jaroberta[bench]'` for the T
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/ holds scripts named like stdlib modules (tokenize.py): keep it off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import json
 import logging
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -102,6 +99,9 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--eval-rows", type=int, default=64, help="dev rows evaluated (default: 64)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads, both sides (default: torch's, one per core); 1 resists a busy machine's noise")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="time to target: run the baseline and ours at the same time in two processes (use with "
+                        "--threads 1), so both see the same machine; ours then also trains --minutes")
     p.add_argument("--json", help="also write the report to this file")
     return p.parse_args()
 
@@ -116,13 +116,14 @@ class _CommonEval(MaskedLMTask):
         return {"dev_loss": dev_loss(self.hf_model, self.config.shards, self.eval_rows)}
 
 
-def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None) -> dict:
+def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None,
+          minutes: float | None = None) -> dict:
     config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch)
     task = _CommonEval(config, RECIPE)
     task.eval_rows = args.eval_rows
     total = schedule_steps or steps
     loop = loop_config(RECIPE, out, total, progress=False, log_every=1, eval_every=eval_every)
-    _train_steps(task, loop, steps)
+    _train_steps(task, loop, steps, minutes)
     records = read_log(out)
     by_step = {r["step"]: r for r in records if r["kind"] == "train"}
     first, last = by_step.get(args.warmup, {"tokens": 0, "elapsed": 0.0}), by_step[max(by_step)]
@@ -132,19 +133,21 @@ def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_st
     return {"tokens_per_s": tokens_per_s, "evals": evals}
 
 
-def _train_steps(task, loop, steps: int) -> None:
-    """Run the loop for `steps` of a schedule of `loop.steps` (the bench stops early on purpose)."""
+def _train_steps(task, loop, steps: int, minutes: float | None = None) -> None:
+    """Run the loop for `steps` of a schedule of `loop.steps`, or `minutes` of wall-clock time
+    (evaluations included, which only shortens our training), whichever ends first."""
     from jaroberta.train.loop import train
 
     original = task.next_batch
     calls = {"n": 0}
+    deadline = time.perf_counter() + minutes * 60 if minutes else float("inf")
 
     class _Enough(Exception):
         pass
 
     def limited():
         calls["n"] += 1
-        if calls["n"] > steps:
+        if calls["n"] > steps or time.perf_counter() >= deadline:
             raise _Enough
         return original()
 
@@ -265,14 +268,19 @@ def dev_loss(model, shards: Path, n_rows: int) -> float:
 def _time_to_target(args, tmp: Path) -> dict:
     preset = args.target_preset
     print(f"time to target: baseline trains {args.minutes} minutes ({preset}, schedule of {args.schedule_steps} steps)", flush=True)
-    theirs = _baseline(args, preset, tmp / "hf-target", steps=10**9, minutes=args.minutes, schedule_steps=args.schedule_steps)
+    if args.side_by_side:
+        theirs, ours = _side_by_side(args, preset, tmp)
+    else:
+        theirs = _baseline(args, preset, tmp / "hf-target", steps=10**9, minutes=args.minutes, schedule_steps=args.schedule_steps)
     if not theirs["evals"]:
         raise SystemExit("the baseline never reached an evaluation: lower --eval-every or raise --minutes")
     target = theirs["evals"][-1][1]
     baseline_seconds = theirs["evals"][-1][0]
     steps_done = len(theirs["evals"]) * args.eval_every
     print(f"  baseline: dev loss {target:.4f} after {baseline_seconds / 60:.2f} min ({steps_done} steps)", flush=True)
-    ours = _ours(args, preset, tmp / "ours-target", steps=steps_done, eval_every=args.eval_every, schedule_steps=args.schedule_steps)
+    if not args.side_by_side:
+        ours = _ours(args, preset, tmp / "ours-target", steps=steps_done, eval_every=args.eval_every,
+                     schedule_steps=args.schedule_steps)
     reached = next(((seconds, loss) for seconds, loss in ours["evals"] if loss <= target), None)
     result = {"preset": preset, "minutes": args.minutes, "target_dev_loss": target, "baseline_seconds": baseline_seconds,
               "baseline_evals": theirs["evals"], "ours_evals": ours["evals"],
@@ -283,6 +291,24 @@ def _time_to_target(args, tmp: Path) -> dict:
     else:
         print("  ours: did not reach the target within the baseline's steps", flush=True)
     return result
+
+
+def _side_by_side(args, preset: str, tmp: Path) -> tuple[dict, dict]:
+    """Baseline and ours at once, one process each: whatever else loads the machine loads both."""
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        theirs = pool.submit(_side, "baseline", args, preset, tmp)
+        ours = pool.submit(_side, "ours", args, preset, tmp)
+        return theirs.result(), ours.result()
+
+
+def _side(kind: str, args, preset: str, tmp: Path) -> dict:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if kind == "baseline":
+        return _baseline(args, preset, tmp / "hf-target", steps=10**9, minutes=args.minutes, schedule_steps=args.schedule_steps)
+    return _ours(args, preset, tmp / "ours-target", steps=10**9, eval_every=args.eval_every,
+                 schedule_steps=args.schedule_steps, minutes=args.minutes)
 
 
 if __name__ == "__main__":

@@ -219,4 +219,4 @@ def _report(out: Path, header: ShardHeader) -> None:
             "%s: %d rows, %d tokens from %d documents (%d empty skipped, %d truncated losing %d tokens, %d padding)",
             split, s.rows, s.tokens, s.documents, s.empty_documents, s.truncated_documents, s.truncated_tokens, s.padded_tokens,
         )
-    log.info("shards written to %s (%s layout, seq_len %d, %s ids)", out, header.layout, header.seq_len, header.id_dtype)
+    log.debug("shards written to %s (%s layout, seq_len %d, %s ids)", out, header.layout, header.seq_len, header.id_dtype)
