@@ -82,6 +82,8 @@ def test_accumulation_gives_the_gradient_of_the_whole_batch(tmp_path):
         (False, [3.0, 2.0, 2.5, 2.1, 1.0], 4, 2.0),  # two evaluations without a lower loss
         (True, [0.5, 0.7, 0.6, 0.65, 0.9], 4, 0.7),  # two evaluations without a higher accuracy
         (False, [3.0, 2.0, 1.5, 1.0, 0.5, 0.4], None, 0.4),  # always improving: runs to the end (+ final eval)
+        (True, [float("nan"), 0.2, 0.3, 0.4, 0.5, 0.6], None, 0.6),  # a first NaN blocks nothing
+        (True, [0.5, float("nan"), float("nan"), 0.9], 3, 0.5),  # NaN is never an improvement
     ],
 )
 def test_early_stopping_in_both_directions(tmp_path, higher_is_better, values, stop_step, best):

@@ -444,7 +444,14 @@ def _track_best(run: _Run) -> bool:
     if name not in run.metrics:
         raise JarobertaError(f"the eval metric to watch, {name!r}, is not among the task's metrics {sorted(run.metrics)}")
     value = run.metrics[name]
-    better = run.best is None or (value > run.best if run.config.higher_is_better else value < run.best)
+    # NaN (a Pearson over a constant prediction, say) is never an improvement, and a best of
+    # NaN must not block every later real value: comparisons with NaN are always False.
+    if math.isnan(value):
+        better = False
+    elif run.best is None or math.isnan(run.best):
+        better = True
+    else:
+        better = value > run.best if run.config.higher_is_better else value < run.best
     if better:
         run.best, run.bad_evals = value, 0
     else:
