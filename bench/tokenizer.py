@@ -32,10 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file shares its name with the standard library's `tokenize` (used by tracebacks,
-# inspect, transformers): keep bench/ off the import path so `import tokenize` finds the real one.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -137,6 +133,7 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
             runs["parallel"] = (fresh, lambda tok: tok.encode_ids_batch(texts, workers=workers))
         best = race(runs, repeats)
         t_hf, hf_ids = best["hf"]
+        kind = "threads, MeCab without the GIL" if ours._splitter.native_parallel() else "processes"
 
         def same(ids_list) -> int:
             return sum(a == b for a, b in zip(ids_list, hf_ids, strict=True))
@@ -144,7 +141,7 @@ def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers:
         report("mecab-wordpiece ids vs BertJapaneseTokenizer (1 process each)", len(texts), best["ids"][0], t_hf,
                same(best["ids"][1]))
         if parallel:
-            report(f"mecab-wordpiece ids, {workers} processes vs BertJapaneseTokenizer (1 process)", len(texts),
+            report(f"mecab-wordpiece ids, {workers} workers ({kind}) vs BertJapaneseTokenizer (1 process)", len(texts),
                    best["parallel"][0], t_hf, same(best["parallel"][1]))
         elif workers > 1:
             print(f"(not timing {workers} processes: {len(texts)} texts are encoded in-process below "

@@ -21,18 +21,43 @@ NUL. MeCab reads C strings: text after a U+0000 would vanish silently (it does i
 BertJapaneseTokenizer). We replace U+0000 by a space before MeCab, one character for one,
 so nothing is lost and offsets stay exact.
 
-Pickling. A fugashi tagger wraps a C pointer and cannot be pickled: the splitter pickles
-as its `MecabConfig` and builds a new tagger in the worker process (`__reduce__`).
+Speed, and threads. fugashi holds Python's GIL while MeCab parses, so two threads parse
+no faster than one, and per text it pays a Python round trip. So jaroberta calls MeCab's
+C API directly, through ctypes, on the very library fugashi ships and loads (its wheels
+bundle libmecab); ctypes releases the GIL during a call:
+- `split` calls `mecab_sparse_tostr2` with one tagger per thread (a tagger is not
+  thread-safe);
+- `split_batch` hands a whole batch to `mecab_do`, MeCab's own command-line entry point,
+  which parses a file line by line, each line as the sentence it is (the same BOS/EOS
+  context as one `parse` call), and writes wakati lines. One call per batch: the GIL is
+  released for all of it, so threads parse batches truly in parallel, and the per-text
+  Python cost is gone. Texts holding a line break, or too long for MeCab's line buffer,
+  are parsed one by one instead (a line break would cut them in two).
+Same library, same dictionary, same arguments: the same words as fugashi. This is checked
+on a probe sentence when a splitter starts; where the library cannot be found (fugashi
+built against a system MeCab, say), everything uses fugashi and threads do not help
+(`native_parallel()` says which).
+
+Pickling. A tagger wraps a C pointer and cannot be pickled: the splitter pickles as its
+`MecabConfig` and builds new taggers in the worker process (`__reduce__`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import shlex
+import tempfile
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
+
+log = logging.getLogger(__name__)
 
 SYSTEM_DICTS = ("ipadic", "unidic-lite")
 """System dictionaries jaroberta can use (both pip-installable, no root)."""
@@ -67,14 +92,20 @@ class MecabConfig:
                 # MeCab splits its -u value on commas: such a path cannot be passed.
                 raise JarobertaError(f"user dictionary path {path!r} contains a comma, which MeCab cannot read; rename or move it")
 
-    def tagger_args(self) -> str:
-        """MeCab arguments, as BertJapaneseTokenizer builds them for the same settings."""
+    def tagger_argv(self) -> list[str]:
+        """MeCab arguments, as BertJapaneseTokenizer builds them for the same settings.
+
+        Wakati output is only used by `split`; node parsing ignores the output format.
+        """
         dicdir = system_dicdir(self.system_dict)
-        args = f"-d {shlex.quote(str(dicdir))} -r {shlex.quote(str(dicdir / 'mecabrc'))}"
+        argv = ["-d", str(dicdir), "-r", str(dicdir / "mecabrc")]
         if self.user_dicts:
-            args += " -u " + shlex.quote(",".join(self.user_dicts))
-        # Wakati output is only used by `split`; node parsing ignores the output format.
-        return args + " -Owakati"
+            argv += ["-u", ",".join(self.user_dicts)]
+        return argv + ["-Owakati"]
+
+    def tagger_args(self) -> str:
+        """`tagger_argv` as one string, quoted for fugashi (which splits it like a shell)."""
+        return " ".join(shlex.quote(arg) for arg in self.tagger_argv())
 
 
 class MecabWordSplitter:
@@ -83,6 +114,8 @@ class MecabWordSplitter:
     def __init__(self, config: MecabConfig = MecabConfig()):
         self.config = config
         self._tagger = _build_tagger(config)
+        self._library = _agrees_with_fugashi(_native_library(), config, self._tagger)
+        self._local = threading.local()  # this thread's native tagger
 
     def __reduce__(self):
         # The fugashi tagger is a C object: workers rebuild it from the config.
@@ -98,7 +131,50 @@ class MecabWordSplitter:
         One C call that returns the words joined by spaces: joining by a space and splitting on
         whitespace gives exactly `[w for s in surfaces for w in s.split()]`.
         """
-        return self._tagger.parse(_safe(text)).split()
+        return self._wakati()(_safe(text)).split()
+
+    def split_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """`[self.split(t) for t in texts]`, with MeCab run once over the batch, without the GIL."""
+        return [line.split() for line in self.wakati_batch(texts)]
+
+    def wakati_batch(self, texts: Sequence[str]) -> list[str]:
+        """MeCab's wakati line of each text (words joined by spaces), parsed as one batch."""
+        if self._library is None or len(texts) < 2:
+            parse = self._wakati()
+            return [parse(_safe(text)) for text in texts]
+        if "\n".join(texts).count("\n") == len(texts) - 1 and max(map(len, texts)) < _MAX_BATCH_LINE_CHARS:
+            parsed = _parse_file(self._library, self.config.tagger_argv(), list(texts))  # the usual case
+            if parsed is not None:
+                return parsed
+        lines: list[str | None] = [None] * len(texts)
+        batch = [i for i, text in enumerate(texts) if "\n" not in text and len(text) < _MAX_BATCH_LINE_CHARS]
+        if len(batch) < len(texts):  # rare: parse those one by one
+            parse = self._wakati()
+            for i in sorted(set(range(len(texts))) - set(batch)):
+                lines[i] = parse(_safe(texts[i]))
+        if batch:
+            parsed = _parse_file(self._library, self.config.tagger_argv(), [texts[i] for i in batch])
+            if parsed is None:  # MeCab refused the batch: never lose a text, parse one by one
+                parse = self._wakati()
+                parsed = [parse(_safe(texts[i])) for i in batch]
+            for i, line in zip(batch, parsed):
+                lines[i] = line
+        return lines  # type: ignore[return-value]
+
+    def native_parallel(self) -> bool:
+        """Whether `split` releases the GIL, so that threads parse in parallel."""
+        return self._library is not None
+
+    def _wakati(self):
+        """This thread's wakati parse: the native tagger, or fugashi's where there is none."""
+        parse = getattr(self._local, "parse", None)
+        if parse is None:
+            if self._library is None:
+                parse = self._tagger.parse  # holds the GIL for the whole call: safe to share
+            else:
+                parse = _NativeTagger(self._library, self.config.tagger_argv()).parse
+            self._local.parse = parse
+        return parse
 
     def split_with_offsets(self, text: str) -> list[tuple[str, int, int]]:
         """`split(text)` with (word, start, end) character offsets into `text`.
@@ -107,14 +183,7 @@ class MecabWordSplitter:
         of them lie only characters MeCab skipped or whitespace, which cannot start a word,
         so `str.find` from the end of the previous word lands on the word itself.
         """
-        out: list[tuple[str, int, int]] = []
-        position = 0
-        find = text.find
-        for word in self.split(text):
-            start = find(word, position)
-            position = start + len(word)
-            out.append((word, start, position))
-        return out
+        return with_offsets(text, self.split(text))
 
     def words(self, text: str) -> list[tuple[str, int, int]]:
         """(surface, start, end) of every MeCab word, offsets in characters into `text`."""
@@ -126,6 +195,129 @@ class MecabWordSplitter:
             out.append((surface, position, position + len(surface)))
             position += len(surface)
         return out
+
+
+class _NativeTagger:
+    """One MeCab tagger (`mecab_t`) driven through ctypes: `parse` runs without the GIL."""
+
+    def __init__(self, library: ctypes.CDLL, argv: list[str]):
+        args = [b"mecab"] + [arg.encode() for arg in argv]
+        self._library = library
+        self._handle = library.mecab_new(len(args), (ctypes.c_char_p * len(args))(*args))
+        if not self._handle:
+            error = library.mecab_strerror(None) or b"unknown error"
+            raise JarobertaError(f"MeCab could not start with {' '.join(argv)}: {error.decode(errors='replace')}")
+        self._tostr = library.mecab_sparse_tostr2
+
+    def parse(self, text: str) -> str:
+        data = text.encode("utf-8")
+        out = self._tostr(self._handle, data, len(data))
+        if out is None:
+            error = self._library.mecab_strerror(self._handle) or b"unknown error"
+            raise JarobertaError(f"MeCab failed on a text of {len(text)} characters: {error.decode(errors='replace')}")
+        return out.decode("utf-8")
+
+    def __del__(self) -> None:
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            self._library.mecab_destroy(handle)
+
+
+_MAX_BATCH_LINE_CHARS = 8192 * 640 // 4
+"""Texts this long or longer are parsed one by one: in UTF-8 they could overflow MeCab's
+largest line buffer (MAX_INPUT_BUFFER_SIZE, 8192 * 640 bytes), and mecab_do would split them."""
+
+
+def _parse_file(library: ctypes.CDLL, argv: list[str], texts: list[str]) -> list[str] | None:
+    """Wakati lines of `texts` (none holds a line break) from one `mecab_do` call, or None if it fails."""
+    longest = max(len(text) for text in texts) * 4 + 2  # UTF-8 bytes, an upper bound, and the newline
+    with tempfile.TemporaryDirectory(prefix="jaroberta-mecab-") as folder:
+        source, target = Path(folder, "in.txt"), Path(folder, "out.txt")
+        source.write_bytes(_safe("\n".join(texts)).encode("utf-8") + b"\n")
+        args = [b"mecab", *(arg.encode() for arg in argv), b"-b", str(max(8192, longest)).encode(),
+                b"-o", str(target).encode(), str(source).encode()]
+        status = library.mecab_do(len(args), (ctypes.c_char_p * len(args))(*args))
+        lines = target.read_bytes().decode("utf-8").split("\n") if status == 0 and target.exists() else []
+    if len(lines) != len(texts) + 1 or lines[-1]:
+        log.warning("MeCab's batch parse failed (status %s, %d lines for %d texts); parsing one by one",
+                    status, len(lines) - 1, len(texts))
+        return None
+    lines.pop()
+    return lines
+
+
+_PROBE = "東京都で１９９８年に生まれた猫は、ｶﾀｶﾅ\u3000と  English を話す。"
+"""A sentence that exercises kanji, digits, half-width katakana, U+3000 and spaces."""
+
+
+@lru_cache(maxsize=1)
+def _native_library() -> ctypes.CDLL | None:
+    """The libmecab that fugashi loaded, with the C API declared, or None where not found."""
+    fugashi = require("fugashi", "MeCab word segmentation")
+    package = Path(fugashi.__file__).parent
+    # Where wheels put it: auditwheel (Linux), delocate (macOS), delvewheel (Windows).
+    candidates = [*sorted(package.parent.glob("fugashi.libs/libmecab*")), *sorted(package.glob(".dylibs/libmecab*")),
+                  *sorted(package.parent.glob("fugashi.libs/*mecab*.dll")), *sorted(package.glob("*mecab*.dll"))]
+    for candidate in candidates:
+        try:
+            library = ctypes.CDLL(str(candidate))
+            library.mecab_new.restype = ctypes.c_void_p
+            library.mecab_new.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+            library.mecab_sparse_tostr2.restype = ctypes.c_char_p
+            library.mecab_sparse_tostr2.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+            library.mecab_strerror.restype = ctypes.c_char_p
+            library.mecab_strerror.argtypes = [ctypes.c_void_p]
+            library.mecab_destroy.restype = None
+            library.mecab_destroy.argtypes = [ctypes.c_void_p]
+            library.mecab_do.restype = ctypes.c_int
+            library.mecab_do.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+            return library
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _agrees_with_fugashi(library: ctypes.CDLL | None, config: MecabConfig, tagger) -> ctypes.CDLL | None:
+    """`library` if native parsing with `config` splits the probe sentence exactly as fugashi's
+    `tagger` does, else None (and the splitter stays on fugashi). Checked once per config."""
+    if library is None:
+        return None
+    return library if _native_agrees(config, tagger) else None
+
+
+_agreement: dict[MecabConfig, bool] = {}
+
+
+def _native_agrees(config: MecabConfig, tagger) -> bool:
+    if config not in _agreement:
+        _agreement[config] = _check_native(_native_library(), config, tagger)
+    return _agreement[config]
+
+
+def _check_native(library: ctypes.CDLL, config: MecabConfig, tagger) -> bool:
+    expected = tagger.parse(_PROBE).split()
+    try:
+        native = _NativeTagger(library, config.tagger_argv()).parse(_PROBE)
+        batch = _parse_file(library, config.tagger_argv(), [_PROBE, "", _PROBE])
+    except JarobertaError:
+        return False
+    if native.split() != expected or batch is None or [line.split() for line in batch] != [expected, [], expected]:
+        log.warning("MeCab through ctypes does not split as fugashi does: using fugashi (slower, no parallel threads)")
+        return False
+    return True
+
+
+def with_offsets(text: str, words: list[str]) -> list[tuple[str, int, int]]:
+    """(word, start, end) of each of `text`'s MeCab words (from `split`), in characters:
+    see `MecabWordSplitter.split_with_offsets`."""
+    out: list[tuple[str, int, int]] = []
+    position = 0
+    find = text.find
+    for word in words:
+        start = find(word, position)
+        position = start + len(word)
+        out.append((word, start, position))
+    return out
 
 
 def _safe(text: str) -> str:

@@ -20,8 +20,10 @@ through its added-token splitting. Other special-token strings ("[CLS]", "[SEP]"
 "[PAD]", "[UNK]") typed in text are ordinary text for us, whereas BertJapaneseTokenizer
 would turn them into special ids: we never let users inject framing tokens by typing.
 
-Encoding never truncates; `workers > 1` spreads texts over processes, each rebuilding its
-MeCab tagger from the pickled tokenizer.
+Encoding never truncates. `workers > 1` spreads texts over threads where MeCab parses
+without the GIL (`MecabWordSplitter.native_parallel`, the case with fugashi's wheels: no
+start-up, nothing pickled), else over processes, each rebuilding its MeCab tagger from the
+pickled tokenizer.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from jaroberta.deps import require
 from jaroberta.text.base import Encoding
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
+from jaroberta.text.mecab import with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
@@ -47,6 +50,8 @@ MAX_INPUT_CHARS_PER_WORD = 100
 
 MIN_TEXTS_PER_WORKER = 500
 """Below this many texts per process, `workers > 1` encodes in the calling process."""
+MIN_TEXTS_PER_THREAD = 64
+"""Below this many texts per thread, `workers > 1` encodes in the calling thread."""
 WORD_CACHE_SIZE = 500_000
 """Distinct words whose WordPiece ids are remembered (cleared when full)."""
 
@@ -191,7 +196,7 @@ class MecabWordPieceTokenizer:
         return self._splitter.split(text)
 
     def _words_local(self, texts: list[str]) -> list[list[str]]:
-        return [self.words(t) for t in texts]
+        return self._splitter.split_batch(texts)
 
     # -- encoding ------------------------------------------------------------------
     def encode(self, text: str) -> Encoding:
@@ -205,37 +210,45 @@ class MecabWordPieceTokenizer:
         return _in_workers(self, "_encode_local", texts, workers)
 
     def _encode_ids_local(self, texts: list[str]) -> list[list[int]]:
-        out: list[list[int]] = []
-        mask, split, pieces = self.mask_token, self._splitter.split, self._word_cache.__getitem__
-        for text, normalized in zip(texts, self.normalization.batch(texts)):
-            if mask in text:
-                out.append(self._encode_with_masks(text).ids)
-            else:
-                out.append(list(chain.from_iterable(map(pieces, split(normalized)))))
-        return out
+        """Ids of each text: MeCab runs once over the batch (`wakati_batch`), then every word's
+        pieces come from the word cache."""
+        mask, pieces = self.mask_token, self._word_cache.__getitem__
+        lines = self._splitter.wakati_batch(self.normalization.batch(texts))
+        return [
+            self._encode_local([text])[0].ids if mask in text  # rare: a literal mask takes the full path
+            else list(chain.from_iterable(map(pieces, line.split())))
+            for text, line in zip(texts, lines)
+        ]
 
     def _encode_local(self, texts: list[str]) -> list[Encoding]:
-        return [self._encode_with_masks(text) for text in texts]
+        """Full encodings: every mask-free part of every text normalized with its offset map,
+        all parts split by MeCab in one batch, then assembled text by text."""
+        split_texts = [text.split(self.mask_token) for text in texts]
+        maps = [_span_map(part, self.normalization) for parts in split_texts for part in parts if part]
+        words = iter(self._splitter.split_batch([normalized for normalized, _, _ in maps]))
+        maps_iter = iter(maps)
+        out = []
+        for parts in split_texts:
+            enc = Encoding([], [], [], [], 0)
+            position = 0
+            for index, part in enumerate(parts):
+                if index > 0:
+                    enc.ids.append(self._mask_id if self._mask_id is not None else self._unk_id)
+                    enc.tokens.append(self.mask_token)
+                    enc.offsets.append((position, position + len(self.mask_token)))
+                    enc.word_ids.append(enc.word_ids[-1] + 1 if enc.word_ids else 0)
+                    position += len(self.mask_token)
+                if part:
+                    self._append_part(enc, next(maps_iter), next(words), position)
+                position += len(part)
+            out.append(enc)
+        return out
 
-    def _encode_with_masks(self, text: str) -> Encoding:
-        enc = Encoding([], [], [], [], 0)
-        position = 0
-        for index, part in enumerate(text.split(self.mask_token)):
-            if index > 0:
-                enc.ids.append(self._mask_id if self._mask_id is not None else self._unk_id)
-                enc.tokens.append(self.mask_token)
-                enc.offsets.append((position, position + len(self.mask_token)))
-                enc.word_ids.append(enc.word_ids[-1] + 1 if enc.word_ids else 0)
-                position += len(self.mask_token)
-            if part:
-                self._append_part(enc, part, position)
-            position += len(part)
-        return enc
-
-    def _append_part(self, enc: Encoding, part: str, shift: int) -> None:
-        """Pieces of one mask-free part of the text, with offsets into the original text."""
-        normalized, starts, ends = _span_map(part, self.normalization)
-        words = self._splitter.split_with_offsets(normalized)
+    def _append_part(self, enc: Encoding, span_map, split: list[str], shift: int) -> None:
+        """Pieces of one mask-free part of the text (its normalized form and offset map, and
+        its MeCab words), with offsets into the original text."""
+        normalized, starts, ends = span_map
+        words = with_offsets(normalized, split)
         entries = list(map(self._piece_cache.__getitem__, [word for word, _, _ in words]))
         base = enc.word_ids[-1] + 1 if enc.word_ids else 0
         enc.ids += chain.from_iterable(entry[0] for entry in entries)
@@ -289,7 +302,7 @@ def _span_map(text: str, normalization: Normalization):
     return span_map(text, normalization)
 
 
-# -- worker processes ------------------------------------------------------------------
+# -- workers ---------------------------------------------------------------------------
 _WORKER_TOKENIZER: MecabWordPieceTokenizer | None = None
 
 
@@ -308,12 +321,35 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start : start + size]
 
 
-def _in_workers(tokenizer: MecabWordPieceTokenizer, method: str, texts: list[str], workers: int) -> list:
-    """Run `tokenizer.<method>(chunk)` over chunks of texts in `workers` processes, in order.
+def _staggered_chunks(texts: list[str], workers: int) -> list[list[str]]:
+    """Chunks for the threads: few and large (each is one MeCab call, which costs a few
+    milliseconds to start), the first and last half-size. A half-size first chunk puts the
+    threads out of step, so that one runs its Python (which holds the GIL) while the other
+    parses in C; a half-size last one shortens the work left after the other thread is done."""
+    size = max(MIN_TEXTS_PER_THREAD, min(8000, len(texts) * 2 // (5 * workers)))
+    half = min(size // 2, len(texts) // 4)
+    middle = texts[half : len(texts) - half]
+    count = max(1, round(len(middle) / size))  # equal middle chunks of about `size`
+    bounds = [half + len(middle) * i // count for i in range(count + 1)]
+    chunks = [texts[:half], *(texts[a:b] for a, b in zip(bounds, bounds[1:])), texts[len(texts) - half :]]
+    return [chunk for chunk in chunks if chunk]
 
-    Starting the processes costs about as much as encoding a few thousand short texts, so a
-    batch with fewer than MIN_TEXTS_PER_WORKER texts per process is encoded here instead.
+
+def _in_workers(tokenizer: MecabWordPieceTokenizer, method: str, texts: list[str], workers: int) -> list:
+    """Run `tokenizer.<method>(chunk)` over chunks of texts in `workers` threads or processes, in order.
+
+    Threads where MeCab parses without the GIL (no start-up, nothing pickled). Processes
+    otherwise: starting them costs about as much as encoding a few thousand short texts, so
+    a batch with fewer than MIN_TEXTS_PER_WORKER texts per process is encoded here instead.
     """
+    if tokenizer._splitter.native_parallel():
+        if workers <= 1 or len(texts) < MIN_TEXTS_PER_THREAD * workers:
+            return getattr(tokenizer, method)(texts)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="jaroberta-mecab") as pool:
+            results = list(pool.map(getattr(tokenizer, method), _staggered_chunks(texts, workers)))
+        return [item for chunk in results for item in chunk]
     if workers <= 1 or len(texts) < MIN_TEXTS_PER_WORKER * workers:
         return getattr(tokenizer, method)(texts)
     import multiprocessing
