@@ -74,14 +74,20 @@ class _WordCache(dict):
     lookups are one dict hit instead of a greedy longest-match, and `map(cache.__getitem__, words)`
     runs the whole loop in C."""
 
-    def __init__(self, wordpiece):
+    def __init__(self, wordpiece, vocab: dict[str, int]):
         super().__init__()
         self._model = wordpiece.model
+        self._vocab = vocab
 
     def __missing__(self, word: str) -> list[int]:
         if len(self) >= WORD_CACHE_SIZE:
             self.clear()
-        ids = self[word] = [token.id for token in self._model.tokenize(word)]
+        whole = self._vocab.get(word)
+        if whole is not None and len(word) <= MAX_INPUT_CHARS_PER_WORD:
+            ids = [whole]  # greedy longest-match takes a word that is itself in the vocabulary whole
+        else:
+            ids = [token.id for token in self._model.tokenize(word)]
+        self[word] = ids
         return ids
 
 
@@ -142,7 +148,7 @@ class MecabWordPieceTokenizer:
         self._mask_id = self._vocab.get(mask_token)
         self._splitter = MecabWordSplitter(MecabConfig(system_dict=system_dict, user_dicts=tuple(str(p) for p in self.user_dicts)))
         self._wordpiece = _wordpiece_model(self.vocab, unk_token)
-        self._word_cache = _WordCache(self._wordpiece)
+        self._word_cache = _WordCache(self._wordpiece, self._vocab)
         self._piece_cache = _PieceCache(self._word_cache, self.vocab, self._unk_id)
         self.dictionaries = [DictionaryRef(p.name, file_sha256(p)) for p in self.user_dicts]
         vocab_bytes = "\n".join(self.vocab).encode("utf-8")
