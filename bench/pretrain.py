@@ -71,12 +71,21 @@ def main() -> None:
               "throughput": {}, "time_to_target": None}
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
-            ours = _ours(args, preset, Path(tmp) / f"ours-{preset}", steps=args.warmup + args.steps, eval_every=0)
-            theirs = _baseline(args, preset, Path(tmp) / f"hf-{preset}", steps=args.warmup + args.steps, minutes=None)
-            report["throughput"][preset] = {"ours_tokens_per_s": ours["tokens_per_s"], "hf_tokens_per_s": theirs["tokens_per_s"],
-                                            "speedup": ours["tokens_per_s"] / theirs["tokens_per_s"]}
-            print(f"{preset}: ours {ours['tokens_per_s']:,.0f} tokens/s, HF Trainer {theirs['tokens_per_s']:,.0f} tokens/s, "
-                  f"x{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}", flush=True)
+            # Rounds alternate the two sides, so a machine whose speed drifts over minutes
+            # slows both alike; each side's best round is reported, and every round's ratio.
+            ours_rounds, theirs_rounds = [], []
+            for round_ in range(args.rounds):
+                ours = _ours(args, preset, Path(tmp) / f"ours-{preset}-{round_}", steps=args.warmup + args.steps, eval_every=0)
+                theirs = _baseline(args, preset, Path(tmp) / f"hf-{preset}-{round_}", steps=args.warmup + args.steps, minutes=None)
+                ours_rounds.append(ours["tokens_per_s"])
+                theirs_rounds.append(theirs["tokens_per_s"])
+            best_ours, best_theirs = max(ours_rounds), max(theirs_rounds)
+            report["throughput"][preset] = {"ours_tokens_per_s": best_ours, "hf_tokens_per_s": best_theirs,
+                                            "speedup": best_ours / best_theirs,
+                                            "round_speedups": [o / t for o, t in zip(ours_rounds, theirs_rounds)]}
+            print(f"{preset}: ours {best_ours:,.0f} tokens/s, HF Trainer {best_theirs:,.0f} tokens/s (best of {args.rounds}), "
+                  f"x{best_ours / best_theirs:.2f}; rounds "
+                  + " ".join(f"x{o / t:.2f}" for o, t in zip(ours_rounds, theirs_rounds)), flush=True)
         if args.minutes:
             report["time_to_target"] = _time_to_target(args, Path(tmp))
     print(json.dumps(report, indent=1))
@@ -91,6 +100,8 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16, help="rows per step, both sides (default: 16)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per preset (default: 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="throughput: alternate ours and the baseline this many times, report each side's best (default: 1)")
     p.add_argument("--minutes", type=float, default=30.0, help="baseline training time for time-to-target, 0 = skip (default: 30)")
     p.add_argument("--target-preset", default="tiny", help="preset for time-to-target (default: tiny)")
     p.add_argument("--schedule-steps", type=int, default=20000,
