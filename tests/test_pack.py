@@ -147,3 +147,31 @@ def test_pack_command(tmp_path, corpus_dir, tokenizer_dir, capsys):
     assert "full layout, seq_len 32" in capsys.readouterr().out
     header = ShardHeader.load(out)
     assert header.layout == "full" and header.splits["dev"].rows > 0
+
+
+@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_path):
+    """A document about BERT may contain "[MASK]": training data must hold it as text, never as
+    the mask id (the literal rule is for users marking a blank); each one is counted."""
+    corpus = tmp_path / "corpus"
+    for split, documents in (("train", [["BERT は[MASK]を予測する。", "二つ目の[MASK]と[MASK]。"], ["普通の文です。"]]),
+                             ("dev", [["評価用の[MASK]文。"]])):
+        (corpus / split).mkdir(parents=True)
+        with open(corpus / split / "part-00000.txt", "w", encoding="utf-8") as handle:
+            write_documents(handle, documents)
+    tokenizer_out = tmp_path / "tokenizer"
+    extra = {"min_frequency": 1} if family == "mecab-wordpiece" else {}
+    train_tokenizer(TokenizerTrainConfig(family=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
+    tokenizer = load_tokenizer(tokenizer_out)
+    out = tmp_path / "shards"
+    header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, seq_len=SEQ_LEN, layout="document"))
+    assert (header.splits["train"].literal_masks, header.splits["dev"].literal_masks) == (3, 1)
+    mask_id = tokenizer.special_ids["mask"]
+    for split in ("train", "dev"):
+        assert mask_id not in set(open_split(out, split).ids.ravel().tolist())
+    # What was packed is the text's own pieces, as the tokenizer makes them of "[mask]" / "［ＭＡＳＫ］".
+    replacement = tokenizer.normalization("[MASK]") if family == "mecab-wordpiece" else "[mask]"
+    row = open_split(out, "dev").ids[0].tolist()
+    expected = tokenizer.encode_ids_batch([f"評価用の{replacement}文。"])[0]
+    assert row[1 : 1 + len(expected)] == expected
+    assert ShardHeader.load(out).splits["train"].literal_masks == 3

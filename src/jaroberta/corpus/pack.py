@@ -43,7 +43,7 @@ class PackConfig:
     layout: str = "document"
     """'document' (rinna: one document per row) or 'full' (packed back to back)."""
     workers: int = 1
-    """Tokenizer worker processes."""
+    """Tokenizer workers (threads, or processes where MeCab cannot run without the GIL)."""
     documents_per_batch: int = 256
     """Documents tokenized together (bounds memory, feeds the workers)."""
 
@@ -92,14 +92,37 @@ def pack(config: PackConfig) -> ShardHeader:
         conventions=conventions.to_dict(),
     )
     for split in SPLITS:
-        documents = iter_documents(config.corpus, split=split)
+        literal = _LiteralMasks(tokenizer)
+        documents = (literal.neutralized(document) for document in iter_documents(config.corpus, split=split))
         pieces = _tokenized(documents, tokenizer, config, split)
         header.splits[split] = _write_split(out, split, header, pieces, framing)
+        header.splits[split].literal_masks = literal.count
         _check_not_empty(config, split, header.splits[split])
     tokenizer.save(_fresh_dir(out / TOKENIZER_DIR))
     header.save(out)
     _report(out, header)
     return header
+
+
+class _LiteralMasks:
+    """Corpus text that contains the literal mask token ("[MASK]", say in a document about
+    BERT) is text: the tokenizers' literal-mask rule (the mask id, for users marking a
+    blank) must not apply to training data. Each occurrence is replaced by the token's
+    normalized form ("[mask]" for rinna, "［ＭＡＳＫ］" for JMedRoBERTa), which the tokenizer
+    would have made of it anyway had it been ordinary text, and counted."""
+
+    def __init__(self, tokenizer):
+        self.token = tokenizer.mask_token
+        normalized = tokenizer.normalization(self.token)
+        # Without a normalization that changes it, lower-case it: the literal rule is case-sensitive.
+        self.replacement = normalized if normalized != self.token else self.token.lower()
+        self.count = 0
+
+    def neutralized(self, document: list[str]) -> list[str]:
+        if not self.token or not any(self.token in sentence for sentence in document):
+            return document
+        self.count += sum(sentence.count(self.token) for sentence in document)
+        return [sentence.replace(self.token, self.replacement) for sentence in document]
 
 
 def _framing(conventions, tokenizer) -> Framing:
@@ -219,4 +242,6 @@ def _report(out: Path, header: ShardHeader) -> None:
             "%s: %d rows, %d tokens from %d documents (%d empty skipped, %d truncated losing %d tokens, %d padding)",
             split, s.rows, s.tokens, s.documents, s.empty_documents, s.truncated_documents, s.truncated_tokens, s.padded_tokens,
         )
+        if s.literal_masks:
+            log.info("%s: %d literal mask-token strings in the text packed as text, not as the mask id", split, s.literal_masks)
     log.debug("shards written to %s (%s layout, seq_len %d, %s ids)", out, header.layout, header.seq_len, header.id_dtype)

@@ -48,6 +48,9 @@ class SplitStats:
     """Pieces dropped by that truncation."""
     padded_tokens: int = 0
     """Padding in the written rows."""
+    literal_masks: int = 0
+    """Literal mask-token strings ("[MASK]") in the text, packed as the ordinary text they are,
+    never as the mask id (which would teach the model that the mask is a word of the corpus)."""
 
 
 @dataclass

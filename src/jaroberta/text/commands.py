@@ -38,7 +38,7 @@ def _register_train(commands) -> None:
     p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
                    help="mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
     p.add_argument("--min-frequency", type=int, default=2, help="mecab-wordpiece: minimum count of a merge (default: 2)")
-    p.add_argument("--workers", type=int, default=1, help="processes for MeCab / threads for SentencePiece (default: 1)")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers: threads (MeCab without the GIL, SentencePiece), processes where MeCab cannot run without the GIL (default: 1)")
     p.set_defaults(run=_train)
 
 

@@ -30,7 +30,7 @@ def _register_pack(subparsers) -> None:
     p.add_argument("--seq-len", type=int, default=512, help="row length, special tokens included (default: 512)")
     p.add_argument("--layout", choices=["document", "full"], default="document",
                    help="document (rinna: one document per row) or full (packed back to back, JMedRoBERTa) (default: document)")
-    p.add_argument("--workers", type=int, default=1, help="tokenizer worker processes (default: 1)")
+    p.add_argument("--workers", type=int, default=1, help="tokenizer workers: threads, or processes where MeCab cannot run without the GIL (default: 1)")
     p.set_defaults(run=_pack)
 
 
