@@ -37,13 +37,13 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
     import torch
     import transformers
 
-    from jaroberta.model.loading import _check_folder, detect_conventions
+    from jaroberta.model.loading import check_model_folder, detect_conventions
     from jaroberta.model.saving import read_meta
     from jaroberta.text import load_tokenizer
     from jaroberta.train.finetune.kinds import make_kind
     from jaroberta.train.finetune.task import FINETUNE_META_KEY
 
-    folder = _check_folder(path)
+    folder = check_model_folder(path)
     head = read_meta(folder).get(FINETUNE_META_KEY)
     if not head:
         raise JarobertaError(

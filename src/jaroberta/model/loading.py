@@ -211,7 +211,7 @@ def _mecab_user_dicts(mecab_option: str) -> tuple[str, ...]:
 
 def detect_conventions(path: str | Path) -> InputConventions:
     """The input conventions of a model folder: stored (ours) or detected (rinna, JMedRoBERTa)."""
-    folder = _check_folder(path)
+    folder = check_model_folder(path)
     if (folder / CONVENTIONS_FILE).exists():
         return InputConventions.load(folder)
     config = _read_json(folder / "config.json")
@@ -295,7 +295,8 @@ def _parse_override_values(base: InputConventions, raw: dict) -> dict:
 
 
 # -- loading -------------------------------------------------------------------------
-def _check_folder(path: str | Path) -> Path:
+def check_model_folder(path: str | Path) -> Path:
+    """`path` as a Path, if it is a folder with config.json; else a clear error naming it."""
     folder = Path(path).expanduser()
     if not folder.exists():
         raise JarobertaError(f"model folder {folder} does not exist; give the path of a folder with config.json")
@@ -335,7 +336,7 @@ def load(
         raise JarobertaError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize and str(device) != "cpu":
         raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop --int8 or use device='cpu' (got {device})")
-    folder = _check_folder(path)
+    folder = check_model_folder(path)
     conventions = conventions or detect_conventions(folder)
     tokenizer = _load_tokenizer(folder, conventions, user_dicts)
     model = _load_model(folder, head).to(device).eval()
