@@ -138,28 +138,27 @@ class MecabWordSplitter:
         return [line.split() for line in self.wakati_batch(texts)]
 
     def wakati_batch(self, texts: Sequence[str]) -> list[str]:
-        """MeCab's wakati line of each text (words joined by spaces), parsed as one batch."""
+        """MeCab's wakati line of each text (words joined by spaces), parsed as one batch.
+
+        Texts with a line break, or too long for MeCab's line buffer, are parsed one by one; so
+        is everything where there is no native library, or if MeCab refuses the batch (never
+        losing a text)."""
+        parse = self._wakati()
         if self._library is None or len(texts) < 2:
-            parse = self._wakati()
             return [parse(_safe(text)) for text in texts]
         if "\n".join(texts).count("\n") == len(texts) - 1 and max(map(len, texts)) < _MAX_BATCH_LINE_CHARS:
-            parsed = _parse_file(self._library, self.config.tagger_argv(), list(texts))  # the usual case
-            if parsed is not None:
-                return parsed
-        lines: list[str | None] = [None] * len(texts)
-        batch = [i for i, text in enumerate(texts) if "\n" not in text and len(text) < _MAX_BATCH_LINE_CHARS]
-        if len(batch) < len(texts):  # rare: parse those one by one
-            parse = self._wakati()
-            for i in sorted(set(range(len(texts))) - set(batch)):
-                lines[i] = parse(_safe(texts[i]))
-        if batch:
-            parsed = _parse_file(self._library, self.config.tagger_argv(), [texts[i] for i in batch])
-            if parsed is None:  # MeCab refused the batch: never lose a text, parse one by one
-                parse = self._wakati()
-                parsed = [parse(_safe(texts[i])) for i in batch]
-            for i, line in zip(batch, parsed):
-                lines[i] = line
-        return lines  # type: ignore[return-value]
+            batch = range(len(texts))  # the usual case: every text
+        else:
+            batch = [i for i, text in enumerate(texts) if "\n" not in text and len(text) < _MAX_BATCH_LINE_CHARS]
+        parsed = _parse_file(self._library, self.config.tagger_argv(), [texts[i] for i in batch]) if batch else []
+        if parsed is None:
+            parsed = [parse(_safe(texts[i])) for i in batch]
+        if len(batch) == len(texts):
+            return parsed
+        lines = [parse(_safe(text)) if "\n" in text or len(text) >= _MAX_BATCH_LINE_CHARS else "" for text in texts]
+        for i, line in zip(batch, parsed):
+            lines[i] = line
+        return lines
 
     def native_parallel(self) -> bool:
         """Whether `split` releases the GIL, so that threads parse in parallel."""
