@@ -286,34 +286,26 @@ def _native_library() -> ctypes.CDLL | None:
     return None
 
 
+_agreement: dict[MecabConfig, bool] = {}
+"""Per config: whether native parsing splits the probe exactly as fugashi does (checked once)."""
+
+
 def _agrees_with_fugashi(library: ctypes.CDLL | None, config: MecabConfig, tagger) -> ctypes.CDLL | None:
-    """`library` if native parsing with `config` splits the probe sentence exactly as fugashi's
-    `tagger` does, else None (and the splitter stays on fugashi). Checked once per config."""
+    """`library` if native parsing with `config` (one text, and a batch) splits the probe
+    sentence exactly as fugashi's `tagger` does, else None: the splitter stays on fugashi."""
     if library is None:
         return None
-    return library if _native_agrees(config, tagger) else None
-
-
-_agreement: dict[MecabConfig, bool] = {}
-
-
-def _native_agrees(config: MecabConfig, tagger) -> bool:
     if config not in _agreement:
-        _agreement[config] = _check_native(_native_library(), config, tagger)
-    return _agreement[config]
-
-
-def _check_native(library: ctypes.CDLL, config: MecabConfig, tagger) -> bool:
-    expected = tagger.parse(_PROBE).split()
-    try:
-        native = _NativeTagger(library, config.tagger_argv()).parse(_PROBE)
-        batch = _parse_file(library, config.tagger_argv(), [_PROBE, "", _PROBE])
-    except JarobertaError:
-        return False
-    if native.split() != expected or batch is None or [line.split() for line in batch] != [expected, [], expected]:
-        log.warning("MeCab through ctypes does not split as fugashi does: using fugashi (slower, no parallel threads)")
-        return False
-    return True
+        expected = tagger.parse(_PROBE).split()
+        try:
+            native = _NativeTagger(library, config.tagger_argv()).parse(_PROBE).split()
+            batch = _parse_file(library, config.tagger_argv(), [_PROBE, "", _PROBE])
+        except JarobertaError:
+            native, batch = None, None
+        _agreement[config] = native == expected and batch is not None and [line.split() for line in batch] == [expected, [], expected]
+        if not _agreement[config]:
+            log.warning("MeCab through ctypes does not split as fugashi does: using fugashi (slower, no parallel threads)")
+    return library if _agreement[config] else None
 
 
 def with_offsets(text: str, words: list[str]) -> list[tuple[str, int, int]]:
