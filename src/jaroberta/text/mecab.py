@@ -150,7 +150,8 @@ class MecabWordSplitter:
             batch = range(len(texts))  # the usual case: every text
         else:
             batch = [i for i, text in enumerate(texts) if "\n" not in text and len(text) < _MAX_BATCH_LINE_CHARS]
-        parsed = _parse_file(self._library, self.config.tagger_argv(), [texts[i] for i in batch]) if batch else []
+        batched = texts if len(batch) == len(texts) else [texts[i] for i in batch]
+        parsed = _parse_file(self._library, self.config.tagger_argv(), batched) if batch else []
         if parsed is None:
             parsed = [parse(_safe(texts[i])) for i in batch]
         if len(batch) == len(texts):
@@ -239,7 +240,7 @@ def _scratch_dir() -> str | None:
 
 def _parse_file(library: ctypes.CDLL, argv: list[str], texts: list[str]) -> list[str] | None:
     """Wakati lines of `texts` (none holds a line break) from one `mecab_do` call, or None if it fails."""
-    longest = max(len(text) for text in texts) * 4 + 2  # UTF-8 bytes, an upper bound, and the newline
+    longest = max(map(len, texts)) * 4 + 2  # UTF-8 bytes, an upper bound, and the newline
     with tempfile.TemporaryDirectory(prefix="jaroberta-mecab-", dir=_scratch_dir()) as folder:
         source, target = Path(folder, "in.txt"), Path(folder, "out.txt")
         source.write_bytes(_safe("\n".join(texts)).encode("utf-8") + b"\n")
