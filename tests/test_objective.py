@@ -30,7 +30,7 @@ def _loss_and_grads(objective: MaskedLMObjective, ids, labels, lengths):
     return loss.detach(), {name: p.grad.clone() for name, p in objective.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("preset", ["small", "small-bert", "tiny"])
+@pytest.mark.parametrize("preset", ["small", "small-bert", "mini", "tiny"])
 @pytest.mark.parametrize("lengths", [[LENGTH] * 4, [LENGTH, 17, 5, 1]], ids=["full-rows", "padded"])
 def test_shortcut_equals_the_full_forward(preset, lengths):
     torch.manual_seed(0)
