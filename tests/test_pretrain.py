@@ -280,6 +280,17 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
     assert forced.whole_word is (not whole_word)
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("steps", 0, "--steps"), ("minutes", 0.0, "--minutes"), ("mask_rate", 1.0, "--mask-rate"), ("lr", 0.0, "--lr")],
+)
+def test_demo_config_names_the_bad_option(field, value, message):
+    from jaroberta.train.demo import DemoConfig
+
+    with pytest.raises(JarobertaError, match=message):
+        DemoConfig(**{field: value})
+
+
 @pytest.mark.slow
 def test_demo_driver_end_to_end(tmp_path, capsys):
     """`make demo`'s stages top to bottom on a tiny corpus (the default corpus needs apt and minutes)."""

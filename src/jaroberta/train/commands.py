@@ -86,15 +86,19 @@ def _register_demo(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
         help="the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
-        description="Build the default corpus, train a SentencePiece tokenizer, pack, pretrain a small model for a few "
-                    "minutes on CPU, report dev perplexity and fill-mask examples, and print where everything went.",
+        description="Build the default corpus, train a SentencePiece tokenizer, pack, pretrain a 4-layer model "
+                    "(3,600 steps: about half an hour on 2 CPU cores), report dev perplexity and fill-mask examples, "
+                    "and print where everything went.",
     )
     p.add_argument("out", type=Path, nargs="?", default=Path("demo"), metavar="OUT", help="demo folder (default: demo)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="pretraining steps (default: as many as --minutes allow, measured on this machine)")
-    p.add_argument("--minutes", type=float, default=5.0, help="pretraining time budget without --steps (default: 5)")
-    p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="model preset (default: small)")
-    p.add_argument("--vocab-size", type=int, default=8000, help="SentencePiece vocabulary size (default: 8000)")
+    p.add_argument("--steps", type=int, default=3600,
+                   help="pretraining steps; the default leaves the unigram plateau (default: 3600)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="a pretraining time budget instead of --steps: as many steps as fit, measured on this machine")
+    p.add_argument("--preset", default="mini", choices=sorted(PRESETS), help="model preset (default: mini)")
+    p.add_argument("--vocab-size", type=int, default=2000, help="SentencePiece vocabulary size (default: 2000)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    p.add_argument("--mask-rate", type=float, default=0.4, help="fraction of tokens masked (default: 0.4)")
     p.set_defaults(run=_demo)
 
 
@@ -133,5 +137,6 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from jaroberta.train.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size))
+    run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
+                        lr=args.lr, mask_rate=args.mask_rate))
     return 0
