@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
@@ -54,8 +54,12 @@ class DemoConfig:
             raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
-        if not 0.0 < self.mask_rate < 1.0:
-            raise JarobertaError(f"--mask-rate must be between 0 and 1, got {self.mask_rate}")
+        from jaroberta.train.masking import RINNA_MASKING  # imports torch: not at module load
+
+        try:  # checked before the corpus and tokenizer stages spend minutes; the masking's own rule
+            replace(RINNA_MASKING, rate=self.mask_rate)
+        except ValueError as exc:
+            raise JarobertaError(f"--mask-rate: {exc}") from exc
         if self.lr <= 0:
             raise JarobertaError(f"--lr must be > 0, got {self.lr}")
 
