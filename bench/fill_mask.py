@@ -103,7 +103,7 @@ def train_briefly(folder: Path, steps: int, lr: float = 1e-3) -> float:
     import torch
 
     import jaroberta
-    from jaroberta.train.masking import RINNA_MASKING, mask_batch
+    from jaroberta.model.masking import RINNA_MASKING, mask_batch
 
     config_text = (folder / "config.json").read_text(encoding="utf-8")
     lm = jaroberta.load(folder)

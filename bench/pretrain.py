@@ -50,8 +50,8 @@ import numpy as np
 import torch
 
 from jaroberta.corpus.shards import ShardHeader, open_split
+from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
 from jaroberta.train.logs import read_log
-from jaroberta.train.masking import IGNORE_INDEX, MaskingConfig, mask_batch
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config
 from jaroberta.train.recipes import RECIPES
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path

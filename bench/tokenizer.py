@@ -66,9 +66,9 @@ def read_sentences(corpus: Path | None, limit: int) -> tuple[list[str], str]:
         return default_sentences()
     from itertools import islice
 
-    from jaroberta.text.training import iter_sentences
+    from jaroberta.corpus.layout import training_sentences
 
-    sentences = iter_sentences((corpus,))
+    sentences = training_sentences((corpus,))
     return list(islice(sentences, limit) if limit else sentences), str(corpus)
 
 
@@ -110,7 +110,8 @@ def report(name: str, n: int, ours: float, theirs: float, identical: int | None)
 def bench_mecab(train_texts: list[str], texts: list[str], repeats: int, workers: int) -> None:
     from transformers import AutoTokenizer
 
-    from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+    from jaroberta.api import train_tokenizer
+    from jaroberta.text import TokenizerTrainConfig, load_tokenizer
     from jaroberta.text.wordpiece import MIN_TEXTS_PER_WORKER
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +171,8 @@ def _in_threads(fn, chunks: list) -> list:
 def bench_sentencepiece(train_texts: list[str], texts: list[str], repeats: int) -> None:
     import sentencepiece as spm
 
-    from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+    from jaroberta.api import train_tokenizer
+    from jaroberta.text import TokenizerTrainConfig, load_tokenizer
 
     if SHARED_SP.exists():
         ours, label = load_tokenizer(SHARED_SP), "rinna google_sp.model"

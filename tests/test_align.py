@@ -9,11 +9,11 @@ the original text whatever normalization ran (lower-casing + NFKC, full-width).
 from __future__ import annotations
 
 import pytest
-
-from jaroberta.text import load_tokenizer
-from jaroberta.train.finetune.align import piece_cores, round_trip, spans_from_tags, tags_for_pieces
-from jaroberta.train.finetune.data import Span
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
+
+from jaroberta.tasks.align import piece_cores, round_trip, spans_from_tags, tags_for_pieces
+from jaroberta.tasks.data import Span
+from jaroberta.text import load_tokenizer
 
 HAND_CASES = [
     # (text, piece offsets, entities, expected piece tags, entities recovered exactly)

@@ -16,8 +16,8 @@ from jaroberta.cli import main
 from jaroberta.corpus import iter_documents, iter_sentences, read_manifest
 from jaroberta.corpus.build import BuildConfig, build_corpus
 from jaroberta.corpus.clean import (
-    Cleaner,
     CleanConfig,
+    Cleaner,
     japanese_share,
     nfkc,
     split_sentences,

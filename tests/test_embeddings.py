@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.embeddings import embed
 from jaroberta.model.loading import load
-from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
 
 TEXTS = ["今日は天気が良い。", "東京は日本の首都であり、人口が最も多い都市である。", "猫"]
 

@@ -9,12 +9,12 @@ import math
 
 import pytest
 import torch
+from layouts import jmed_dir, manbyo_dic, real_rinna_dir, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask, fill_span, target_pieces
 from jaroberta.model.loading import load
-from layouts import jmed_dir, manbyo_dic, real_rinna_dir, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 TEXTS = [
     "今日は[MASK]が良いので公園を散歩した。",
@@ -94,7 +94,7 @@ def test_the_mlm_head_runs_only_at_the_masks(rinna):
     ],
 )
 def test_length_buckets(lengths, batch_size, expected):
-    from jaroberta.infer.forward import length_buckets
+    from jaroberta.model.forward import length_buckets
 
     assert length_buckets(lengths, batch_size) == expected
 

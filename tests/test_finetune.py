@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import JA_SENTENCES
+from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
+
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.predict import load_finetuned, predict
-from jaroberta.train import metrics
-from jaroberta.train.finetune.data import Span, read_classification, read_ner, read_pairs
+from jaroberta.tasks import metrics
+from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
 from jaroberta.train.finetune.run import FinetuneConfig, finetune
-from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 MEDICAL = {14, 15, 16, 17}
 COMPUTER = {10, 11, 12, 13, 22, 23}
@@ -242,7 +242,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     import transformers
 
     import jaroberta
-    from jaroberta.train.finetune.kinds import row_logits
+    from jaroberta.tasks.kinds import row_logits
 
     name, task, kind, data, user_dicts, result = trained
     auto = transformers.AutoModelForTokenClassification if kind == "ner" else transformers.AutoModelForSequenceClassification
@@ -300,10 +300,11 @@ def _hironsan_test_entities() -> int:
 @pytest.fixture(scope="module")
 def hironsan_model(tmp_path_factory) -> Path:
     """A tiny model of our own layout whose SentencePiece vocabulary was trained on hironsan's train text."""
+    from jaroberta.api import train_tokenizer
     from jaroberta.model.presets import build_model, conventions_for, model_config
     from jaroberta.model.saving import save_model
-    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
-    from jaroberta.train.finetune.datasets import hironsan
+    from jaroberta.tasks.datasets import hironsan
+    from jaroberta.text import TokenizerTrainConfig
 
     root = tmp_path_factory.mktemp("hironsan")
     (root / "text.txt").write_text("\n".join(e.text for e in hironsan().train) + "\n", encoding="utf-8")

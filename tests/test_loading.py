@@ -9,11 +9,6 @@ import shutil
 
 import pytest
 import torch
-
-import jaroberta
-from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, RINNA
-from jaroberta.model.loading import detect_conventions, load, resolve_conventions
 from layouts import (  # noqa: F401  (module-scoped fixtures)
     MANBYO_FILE,
     MEDICAL_WORDS,
@@ -23,6 +18,11 @@ from layouts import (  # noqa: F401  (module-scoped fixtures)
     rinna_dir,
     write_rinna_layout,
 )
+
+import jaroberta
+from jaroberta.errors import JarobertaError
+from jaroberta.model.conventions import JMEDROBERTA, RINNA
+from jaroberta.model.loading import detect_conventions, load, resolve_conventions
 
 CARD_TEXT = "4年に1度オリンピックは開かれる。"
 CARD_IDS = [4, 1602, 44, 24, 368, 6, 11, 21583, 8]  # [CLS] ... with index 5 masked, from rinna's model card

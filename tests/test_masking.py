@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jaroberta.train.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
+from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
 
 MASK_ID, VOCAB = 6, 1000
 SPECIALS = (3, 4, 5, MASK_ID)  # pad, cls, sep, mask as in rinna's vocabulary

@@ -8,10 +8,16 @@ import threading
 
 import pytest
 
-from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
-from jaroberta.text import mecab, userdict
+from jaroberta.api import train_tokenizer
+from jaroberta.text import TokenizerTrainConfig, load_tokenizer, mecab, userdict
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
-from jaroberta.text.normalize import _FULL_WIDTH_TABLE, JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization, _full_width
+from jaroberta.text.normalize import (
+    _FULL_WIDTH_TABLE,
+    JMED_NORMALIZATION,
+    RINNA_NORMALIZATION,
+    Normalization,
+    _full_width,
+)
 from jaroberta.text.wordpiece import _staggered_chunks
 
 DISEASE = "糖尿病性腎症"  # IPAdic: 糖尿 / 病 / 性 / 腎 / 症

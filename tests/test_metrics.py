@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from jaroberta.train import metrics
+from jaroberta.tasks import metrics
 
 CLASSIFICATION = [
     # gold, predicted, accuracy, macro-F1

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from jaroberta.model.masking import IGNORE_INDEX
 from jaroberta.model.presets import build_model, model_config
-from jaroberta.train.masking import IGNORE_INDEX
 from jaroberta.train.objective import MaskedLMObjective
 
 SPECIALS = {"unk": 0, "pad": 3, "cls": 4, "sep": 5, "mask": 6}

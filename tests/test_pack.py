@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import JA_SENTENCES
+
+from jaroberta.api import pack, train_tokenizer
 from jaroberta.cli import main
 from jaroberta.corpus.layout import iter_documents, write_documents
-from jaroberta.corpus.pack import PackConfig, pack
+from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.shards import NO_WORD_STORED, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
-from jaroberta.text import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+from jaroberta.text import TokenizerTrainConfig, load_tokenizer
 
 SEQ_LEN = 48
 

@@ -17,16 +17,17 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_pack import SEQ_LEN, corpus_dir, shards_dir, tokenizer_dir, write_corpus  # noqa: F401  (fixtures)
 
+from jaroberta.api import pack
 from jaroberta.cli import main
-from jaroberta.corpus.pack import PackConfig, pack
+from jaroberta.corpus.pack import PackConfig
 from jaroberta.errors import JarobertaError
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.logs import read_log
 from jaroberta.train.loop import NonFiniteLoss
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, pretrain, resolve_recipe
 from jaroberta.train.recipes import RECIPES
-from test_pack import SEQ_LEN, corpus_dir, shards_dir, tokenizer_dir, write_corpus  # noqa: F401  (fixtures)
 
 LOSSES = Path(__file__).parent / "assets" / "pretrain_losses.json"
 
@@ -151,8 +152,8 @@ def test_logs_curve_and_config_in_the_run_dir(shards_dir, tmp_path):
 def test_dev_loss_is_the_inference_perplexity(corpus_dir, tokenizer_dir, tmp_path):
     """Pretraining's dev metric and `jaroberta eval perplexity` are one definition: where no
     dev document is truncated by packing, they are the same number."""
-    from jaroberta.infer.perplexity import masked_perplexity
     from jaroberta.model.loading import load
+    from jaroberta.model.perplexity import masked_perplexity
 
     shards = tmp_path / "shards"
     header = pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=shards, seq_len=160))
@@ -173,7 +174,8 @@ def test_recipes_scale_to_steps(shards_dir, tmp_path, recipe, lr, mask_fraction,
 
 # -- bad input ------------------------------------------------------------------------------------
 def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
-    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
+    from jaroberta.api import train_tokenizer
+    from jaroberta.text import TokenizerTrainConfig
 
     other_corpus = write_corpus(tmp_path / "corpus", seed=1)
     other_tok = tmp_path / "tok"
@@ -192,7 +194,7 @@ def test_corpus_smaller_than_a_batch_refused(shards_dir, tmp_path):
 
 
 def test_batch_that_does_not_fit_refused_before_starting(shards_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr("jaroberta.train.memory.available_bytes", lambda device: 1 << 20)
+    monkeypatch.setattr("jaroberta.train.loop.available_bytes", lambda device: 1 << 20)
     with pytest.raises(JarobertaError, match="lower --micro-batch"):
         _run(shards_dir, tmp_path / "run", steps=2)
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -285,7 +287,7 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
     [("steps", 0, "--steps"), ("minutes", 0.0, "--minutes"), ("mask_rate", 1.0, "--mask-rate"), ("lr", 0.0, "--lr")],
 )
 def test_demo_config_names_the_bad_option(field, value, message):
-    from jaroberta.train.demo import DemoConfig
+    from jaroberta.demo import DemoConfig
 
     with pytest.raises(JarobertaError, match=message):
         DemoConfig(**{field: value})
@@ -296,7 +298,7 @@ def test_demo_driver_end_to_end(tmp_path, capsys):
     """`make demo`'s stages top to bottom on a tiny corpus (the default corpus needs apt and minutes)."""
     from transformers import AutoModelForMaskedLM
 
-    from jaroberta.train.demo import DemoConfig, run_demo
+    from jaroberta.demo import DemoConfig, run_demo
 
     corpus = write_corpus(tmp_path / "demo" / "corpus", train_documents=200, dev_documents=20)
     (corpus / "corpus.json").write_text("{}\n", encoding="utf-8")  # a finished build: reused, not rebuilt

@@ -16,9 +16,9 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 from jaroberta.train.logs import read_log
-from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 COMMON = ["--steps", "4", "--micro-batch", "4", "--eval-rows", "8", "--log-every", "1", "--save-every", "2",
           "--model-config"]

@@ -8,13 +8,13 @@ import math
 
 import pytest
 import torch
+from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.perplexity import masked_perplexity
 from jaroberta.infer.scoring import pseudo_log_likelihood
 from jaroberta.model.loading import load
-from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
+from jaroberta.model.perplexity import masked_perplexity
 
 TEXTS = ["今日は天気が良い。", "東京は日本の首都である。", "猫が寝ている。"]
 
@@ -93,7 +93,7 @@ def corpus(tmp_path):
 
 
 def hand_perplexity(lm, seed: int, rate: float) -> float:
-    from jaroberta.train.masking import MaskingConfig, mask_batch
+    from jaroberta.model.masking import MaskingConfig, mask_batch
 
     generator = torch.Generator().manual_seed(seed)
     config = MaskingConfig(rate=rate, mask_fraction=1.0, random_fraction=0.0)

@@ -9,9 +9,9 @@ import pickle
 
 import pytest
 
+from jaroberta.api import train_tokenizer
 from jaroberta.errors import JarobertaError
-from jaroberta.text import MecabWordPieceTokenizer, TokenizerTrainConfig, load_tokenizer, train_tokenizer
-from jaroberta.text import userdict
+from jaroberta.text import MecabWordPieceTokenizer, TokenizerTrainConfig, load_tokenizer, userdict
 from jaroberta.text.base import SIDECAR, JaTokenizer
 
 DISEASE = "糖尿病性腎症"  # IPAdic: 糖尿 / 病 / 性 / 腎 / 症

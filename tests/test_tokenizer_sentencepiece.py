@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
+from jaroberta.api import train_tokenizer
 from jaroberta.model.conventions import RINNA
-from jaroberta.text import SentencePieceTokenizer, TokenizerTrainConfig, load_tokenizer, train_tokenizer
+from jaroberta.text import SentencePieceTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text.base import SIDECAR, JaTokenizer
 
 CARD_TEXT = "4年に1度オリンピックは開かれる。"

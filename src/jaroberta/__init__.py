@@ -2,12 +2,6 @@
 
 __version__ = "0.1.0"
 
-
-def load(path, **overrides):
-    """Load a model folder (ours, rinna's or JMedRoBERTa's layout) with its tokenizer and conventions."""
-    from jaroberta.model.loading import load as _load
-
-    return _load(path, **overrides)
-
+from jaroberta.model.loading import load  # noqa: E402  (after __version__, which the layers below read)
 
 __all__ = ["__version__", "load"]

@@ -17,12 +17,12 @@ from jaroberta.errors import JarobertaError
 
 # In the order a user walks through them.
 STAGES = (
-    "jaroberta.corpus.commands",
-    "jaroberta.text.commands",
-    "jaroberta.train.commands",
-    "jaroberta.train.finetune_commands",
-    "jaroberta.infer.commands",
-    "jaroberta.serve.commands",
+    "jaroberta.commands.corpus",
+    "jaroberta.commands.text",
+    "jaroberta.commands.train",
+    "jaroberta.commands.finetune",
+    "jaroberta.commands.infer",
+    "jaroberta.commands.serve",
 )
 
 

@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import time
@@ -32,9 +33,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from jaroberta.corpus import layout
-from jaroberta.corpus.clean import Cleaner, CleanConfig, CleanedChunk, document_hash
+from jaroberta.corpus.clean import CleanConfig, CleanedChunk, Cleaner, document_hash
+from jaroberta.corpus.debian import default_corpus
 from jaroberta.corpus.dedup import HashSet, NearDuplicates, digests
 from jaroberta.corpus.readers import (
     InputFile,
@@ -46,7 +49,7 @@ from jaroberta.corpus.readers import (
     parse_chunk,
     read_chunks,
 )
-from jaroberta.corpus.report import CorpusReport, summarize
+from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.errors import JarobertaError
 
@@ -124,7 +127,6 @@ def _resolve_sources(config: BuildConfig) -> tuple[list[dict], list[Path]]:
     if config.inputs:
         sources = [{"name": str(path), "license": "not recorded (user input)"} for path in config.inputs]
         return sources, list(config.inputs)
-    from jaroberta.corpus.debian import default_corpus
 
     default = default_corpus(config.cache_dir)
     return default.sources, default.files
@@ -277,7 +279,6 @@ class _Builder:
             return
         if done_bytes:
             log.info("resuming: %d of %d inputs already finished", len(inputs) - len(todo), len(inputs))
-        from tqdm.auto import tqdm
 
         job = _Job(self.config.read, Cleaner(self.config.clean), self.near)
         workers = _Workers(self.config.workers, job)
@@ -458,6 +459,32 @@ class _Parts:
             path.with_name(path.name + ".partial").unlink(missing_ok=True)
         self.handles = {}
 
+
+def summarize(config: BuildConfig, inputs: list[InputFile], state: BuildState, sources: list[dict], seconds: float) -> CorpusReport:
+    """Sum the completion markers of every input into the report."""
+    counts: Counter = Counter()
+    splits = {name: {"documents": 0, "sentences": 0, "characters": 0} for name in layout.SPLITS}
+    problems: list[str] = []
+    for record in state.records():
+        counts.update(record["counts"])
+        problems.extend(record["problems"])
+        for name, numbers in record["splits"].items():
+            for what, n in numbers.items():
+                splits[name][what] += n
+    megabytes = sum(item.size for item in inputs) / 1e6
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    run = {
+        "out": str(config.out),
+        "workers": config.workers,
+        "shard": f"{config.shard[0]}/{config.shard[1]}",
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(megabytes / seconds, 3) if seconds > 0 else 0.0,
+        "peak_rss_mb": round(peak, 1),
+        "memory": "exact dedup keeps 8 bytes per distinct sentence and document (sorted uint64 arrays, "
+                  "twice that while merging); text is streamed in chunks of about --chunk-bytes",
+    }
+    return CorpusReport(splits=splits, counts=dict(counts), sources=sources, problems=problems,
+                        options=config.fingerprint(), run=run)
 
 def move_one_document_to_dev_if_empty(out: Path, state: BuildState, report: CorpusReport) -> None:
     """Keep dev non-empty: move the train document with the smallest digest (deterministic)."""

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from jaroberta.corpus import layout
@@ -227,8 +228,6 @@ def extract_package(deb: Path, folder: Path) -> tuple[Path, dict]:
 # -- the fallback ----------------------------------------------------------------------------------
 def hironsan_corpus(folder: Path) -> DefaultCorpus:
     """hironsancorpus's sentences (IOB-tagged tokens joined back), one document per sentence."""
-    from importlib.metadata import version
-
     try:  # the distribution hironsancorpus installs the module `hironsan`
         from hironsan import corpus
     except ImportError as exc:

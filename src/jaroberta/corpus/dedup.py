@@ -17,6 +17,7 @@ import numpy as np
 
 from jaroberta.deps import require
 
+
 class HashSet:
     """A set of uint64 digests with batched, vectorised membership tests.
 

@@ -17,6 +17,7 @@ each write their own part without coordination.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def iter_sentences(corpus_dir: str | Path, split: str = "train") -> Iterator[str
         yield from document
 
 
+def training_sentences(inputs) -> Iterator[str]:
+    """Sentences of every input: a corpus folder's train split, or a text file's non-empty lines."""
+    for path in map(Path, inputs):
+        if path.is_dir():
+            yield from iter_sentences(path, "train")
+        elif path.is_file():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    line = line.rstrip("\n")
+                    if line.strip():
+                        yield line
+        else:
+            raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
+
+
 def read_documents(path: Path) -> Iterator[list[str]]:
     """Documents of one CC-100-format file: blank lines separate documents."""
     document: list[str] = []
@@ -77,8 +93,6 @@ def read_documents(path: Path) -> Iterator[list[str]]:
 
 def read_manifest(corpus_dir: str | Path) -> dict:
     """The corpus.json of a corpus folder (counts, sources with licenses, options)."""
-    import json
-
     path = Path(corpus_dir) / MANIFEST
     if not path.is_file():
         raise JarobertaError(f"{path} not found: is {corpus_dir} a folder made by `jaroberta corpus build`?")

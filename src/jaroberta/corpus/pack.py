@@ -8,7 +8,7 @@ Two layouts:
   separator (`[SEP]`) after each one and cut into rows of exactly `seq_len`, each row
   starting with the conventions' prefix (`[CLS]`); no padding except the last row.
 
-Framing tokens come from `InputConventions` (the model's, chosen by tokenizer family),
+Framing tokens come from the `InputConventions` the caller passes (the model family's),
 never decided here. Word ids travel with the pieces for whole-word masking.
 """
 
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from tqdm import tqdm
+
+from jaroberta.corpus.layout import iter_documents
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
 
@@ -70,14 +73,10 @@ Piece = tuple[int, int]
 """(token id, word index in its document; -1 for special tokens)."""
 
 
-def pack(config: PackConfig) -> ShardHeader:
-    """Tokenize both splits of `config.corpus` into `config.out`; returns the header written."""
-    from jaroberta.corpus import iter_documents
-    from jaroberta.model.presets import conventions_for
-    from jaroberta.text import load_tokenizer
-
-    tokenizer = load_tokenizer(config.tokenizer)
-    conventions = conventions_for(tokenizer.family, tokenizer.normalization, config.seq_len)
+def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
+    """Tokenize both splits of `config.corpus` into `config.out` with `tokenizer` (loaded from
+    `config.tokenizer`), framing rows by `conventions` (the model's `InputConventions`, resolved by
+    the caller from the model family); returns the header written."""
     framing = _framing(conventions, tokenizer)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,8 +136,6 @@ def _framing(conventions, tokenizer) -> Framing:
 
 def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, split: str) -> Iterator[list[Piece]]:
     """Each document as its pieces with document-level word indices (sentences concatenated)."""
-    from tqdm import tqdm
-
     batch: list[list[str]] = []
     with tqdm(desc=f"pack {split}", unit=" docs", mininterval=1.0) as bar:
         for document in documents:

@@ -9,19 +9,12 @@ reports the whole corpus, not just the last run.
 from __future__ import annotations
 
 import json
-import resource
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jaroberta import __version__
 from jaroberta.corpus import layout
 from jaroberta.corpus.clean import RULES
-
-if TYPE_CHECKING:
-    from jaroberta.corpus.build import BuildConfig, BuildState
-    from jaroberta.corpus.readers import InputFile
 
 # Reading problems: counter key -> how the table names it.
 INPUT_PROBLEMS = {
@@ -142,30 +135,3 @@ class CorpusReport:
             f"shard {run['shard']}, peak RSS of this process {run['peak_rss_mb']:.0f} MB"
         )
         return "\n".join(lines)
-
-
-def summarize(config: "BuildConfig", inputs: list["InputFile"], state: "BuildState", sources: list[dict], seconds: float) -> CorpusReport:
-    """Sum the completion markers of every input into the report."""
-    counts: Counter = Counter()
-    splits = {name: {"documents": 0, "sentences": 0, "characters": 0} for name in layout.SPLITS}
-    problems: list[str] = []
-    for record in state.records():
-        counts.update(record["counts"])
-        problems.extend(record["problems"])
-        for name, numbers in record["splits"].items():
-            for what, n in numbers.items():
-                splits[name][what] += n
-    megabytes = sum(item.size for item in inputs) / 1e6
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    run = {
-        "out": str(config.out),
-        "workers": config.workers,
-        "shard": f"{config.shard[0]}/{config.shard[1]}",
-        "seconds": round(seconds, 3),
-        "mb_per_s": round(megabytes / seconds, 3) if seconds > 0 else 0.0,
-        "peak_rss_mb": round(peak, 1),
-        "memory": "exact dedup keeps 8 bytes per distinct sentence and document (sorted uint64 arrays, "
-                  "twice that while merging); text is streamed in chunks of about --chunk-bytes",
-    }
-    return CorpusReport(splits=splits, counts=dict(counts), sources=sources, problems=problems,
-                        options=config.fingerprint(), run=run)

@@ -1,1 +1,1 @@
-"""Fill-mask, scoring, embeddings, perplexity."""
+"""Fill-mask, scoring, embeddings and predictions with a fine-tuned model."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.forward import hidden_states
+from jaroberta.model.forward import hidden_states
 from jaroberta.model.loading import LoadedModel
 
 POOLINGS = ("mean", "cls")

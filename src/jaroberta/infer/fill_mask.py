@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.forward import query_logits, token_log_probs
+from jaroberta.model.forward import query_logits, token_log_probs
 from jaroberta.model.loading import LoadedModel
 
 MAX_MASKS = 16

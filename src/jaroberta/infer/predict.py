@@ -4,7 +4,7 @@ A fine-tuned folder is a Hugging Face folder (`AutoModelForSequenceClassificatio
 `AutoModelForTokenClassification` load it as it is) plus jaroberta's tokenizer sidecar,
 input conventions and `jaroberta_meta.json`, whose `finetune` entry says which task the
 head solves. Predictions go through the same encoding and decoding as evaluation during
-training (`train/finetune/kinds.py`): the text is framed by the conventions, NER tags on
+training (`tasks/kinds.py`): the text is framed by the conventions, NER tags on
 pieces are mapped back to character spans of the *original* text.
 """
 
@@ -14,8 +14,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+import transformers
+
 from jaroberta.errors import JarobertaError
-from jaroberta.model.loading import LoadedModel
+from jaroberta.model.loading import LoadedModel, check_model_folder, detect_conventions
+from jaroberta.model.saving import read_meta
+from jaroberta.tasks.kinds import FINETUNE_META_KEY, make_kind, piece_budget, row_logits
+from jaroberta.text import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +40,6 @@ class FinetunedModel:
 
 def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: str = "cpu") -> FinetunedModel:
     """Load a folder written by `jaroberta finetune` (or `FinetuneTask.save_model`)."""
-    import torch
-    import transformers
-
-    from jaroberta.model.loading import check_model_folder, detect_conventions
-    from jaroberta.model.saving import read_meta
-    from jaroberta.text import load_tokenizer
-    from jaroberta.train.finetune.kinds import make_kind
-    from jaroberta.train.finetune.task import FINETUNE_META_KEY
-
     folder = check_model_folder(path)
     head = read_meta(folder).get(FINETUNE_META_KEY)
     if not head:
@@ -68,10 +65,6 @@ def predict(model: FinetunedModel, inputs: list, *, batch_size: int = 32, trunca
     NER: {"entities": [{"start", "end", "label", "text"}]} with character offsets into the input.
     Inputs longer than the model allows are an error unless `truncate` (then counted in the log).
     """
-    import torch
-
-    from jaroberta.train.finetune.kinds import piece_budget, row_logits
-
     kind, lm = model.kind, model.lm
     examples = [kind.example_from_input(value, f"{where} {i + 1}") for i, value in enumerate(inputs)]
     if not examples:

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.forward import token_log_probs
+from jaroberta.model.forward import token_log_probs
 from jaroberta.model.loading import LoadedModel
 
 

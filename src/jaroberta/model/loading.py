@@ -21,13 +21,21 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shlex
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+from torch.ao.quantization import quantize_dynamic
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+from transformers.utils import logging as hf_logging
+
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import CONVENTIONS_FILE, JMEDROBERTA, RINNA, InputConventions
+from jaroberta.model.conventions import CONVENTIONS_FILE, JMEDROBERTA, KNOWN, RINNA, InputConventions
+from jaroberta.text import load_tokenizer
+from jaroberta.text.normalize import Normalization
 
 if TYPE_CHECKING:
     import torch
@@ -132,8 +140,6 @@ class LoadedModel:
         `position_ids` are included when the conventions say so (rinna: 0..n-1, because
         Hugging Face RoBERTa would otherwise start them at padding_idx + 1 = 4).
         """
-        import torch
-
         width = max(len(ids) for ids in framed)
         input_ids = torch.full((len(framed), width), self.pad_id, dtype=torch.long)  # (B, T)
         attention_mask = torch.zeros((len(framed), width), dtype=torch.long)
@@ -197,8 +203,6 @@ def _read_json(path: Path) -> dict:
 
 def _mecab_user_dicts(mecab_option: str) -> tuple[str, ...]:
     """File names of the `-u` dictionaries in a MeCab option string."""
-    import shlex
-
     words = shlex.split(mecab_option or "")
     names = []
     for i, word in enumerate(words):
@@ -260,8 +264,6 @@ def resolve_conventions(path: str | Path, overrides: dict[str, str] | None = Non
 
     `name=rinna` / `name=jmedroberta` alone switches to that known family's conventions.
     """
-    from jaroberta.model.conventions import KNOWN
-
     overrides = dict(overrides or {})
     if overrides.get("name") in KNOWN:
         base = KNOWN[overrides.pop("name")]
@@ -272,8 +274,6 @@ def resolve_conventions(path: str | Path, overrides: dict[str, str] | None = Non
 
 def _parse_override_values(base: InputConventions, raw: dict) -> dict:
     """Turn `--convention` strings into typed values (bool, int, tuple, Normalization)."""
-    from jaroberta.text.normalize import Normalization
-
     typed = {}
     for key, value in raw.items():
         if not isinstance(value, str):
@@ -349,15 +349,10 @@ def load(
 
 
 def _load_tokenizer(folder: Path, conventions: InputConventions, user_dicts) -> "JaTokenizer":
-    from jaroberta.text import load_tokenizer
-
     return load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
 
 
 def _load_model(folder: Path, head: str) -> "PreTrainedModel":
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
-
     weights = _weights_file(folder)
     config = AutoConfig.from_pretrained(folder)
     auto = AutoModelForMaskedLM if head == "mlm" else AutoModel
@@ -385,14 +380,10 @@ class _quiet_transformers:
     """Silence transformers' logging for one call, restoring the caller's verbosity after."""
 
     def __enter__(self):
-        from transformers.utils import logging as hf_logging
-
         self._verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
 
     def __exit__(self, *exc_info):
-        from transformers.utils import logging as hf_logging
-
         hf_logging.set_verbosity(self._verbosity)
 
 
@@ -443,12 +434,9 @@ def quantize_int8(model: "PreTrainedModel") -> "PreTrainedModel":
     is still the fastest int8 path on a plain CPU build of torch 2.13, and needs no extra
     package; silence only its deprecation notices.
     """
-    import torch
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
         warnings.filterwarnings("ignore", message=r".*torch\.quantize_per_tensor.*")
         warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated.*")
-        from torch.ao.quantization import quantize_dynamic
 
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

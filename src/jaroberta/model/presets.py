@@ -16,7 +16,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, RobertaConfig
+
 from jaroberta.errors import JarobertaError
+from jaroberta.model.conventions import JMEDROBERTA, RINNA
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,6 @@ PRESETS: dict[str, Preset] = {
 
 def model_config(preset: str | Preset, vocab_size: int, special_ids: dict[str, int], seq_len: int):
     """A transformers config for `preset` sized to a tokenizer and a sequence length."""
-    from transformers import BertConfig, RobertaConfig
-
     if isinstance(preset, str):
         if preset not in PRESETS:
             raise JarobertaError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass --config FILE.json")
@@ -95,8 +96,6 @@ def model_config(preset: str | Preset, vocab_size: int, special_ids: dict[str, i
 
 def config_from_file(path: str | Path, vocab_size: int, special_ids: dict[str, int]):
     """Any Hugging Face config.json (e.g. shared/reference/rinna/config.json), checked against the tokenizer."""
-    from transformers import AutoConfig
-
     path = Path(path)
     try:
         config = AutoConfig.for_model(**json.loads(path.read_text(encoding="utf-8")))
@@ -114,8 +113,6 @@ def config_from_file(path: str | Path, vocab_size: int, special_ids: dict[str, i
 
 def build_model(config):
     """A freshly initialized masked LM for `config`, with PyTorch SDPA attention."""
-    from transformers import AutoModelForMaskedLM
-
     return AutoModelForMaskedLM.from_config(config, attn_implementation="sdpa")
 
 
@@ -132,8 +129,6 @@ def conventions_for(family: str, normalization, seq_len: int):
     MeCab + WordPiece models follow JMedRoBERTa ([CLS] ... [SEP], BERT positions). The
     tokenizer's own normalization is kept, so what was packed is what inference sees.
     """
-    from jaroberta.model.conventions import JMEDROBERTA, RINNA
-
     base = {"sentencepiece": RINNA, "mecab-wordpiece": JMEDROBERTA}.get(family)
     if base is None:
         raise JarobertaError(f"unknown tokenizer family {family!r}; expected 'sentencepiece' or 'mecab-wordpiece'")

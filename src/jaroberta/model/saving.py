@@ -16,6 +16,12 @@ import logging
 import platform
 from pathlib import Path
 
+import torch
+import transformers
+from transformers.utils import logging as hf_logging
+
+from jaroberta import __version__
+
 log = logging.getLogger(__name__)
 
 META_FILE = "jaroberta_meta.json"
@@ -44,8 +50,6 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    from transformers.utils import logging as hf_logging
-
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -62,10 +66,5 @@ def read_meta(directory: str | Path) -> dict:
 
 
 def _with_versions(meta: dict) -> dict:
-    import torch
-    import transformers
-
-    from jaroberta import __version__
-
     versions = {"jaroberta": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
     return {**meta, "versions": versions}

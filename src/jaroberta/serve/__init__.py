@@ -7,6 +7,8 @@ FastAPI and uvicorn are imported only when these names are first used.
 
 from __future__ import annotations
 
+import importlib
+
 _EXPORTS = {
     "ServeConfig": "jaroberta.serve.config",
     "create_app": "jaroberta.serve.app",
@@ -21,7 +23,5 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'jaroberta.serve' has no attribute {name!r}")

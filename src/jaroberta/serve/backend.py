@@ -12,6 +12,11 @@ import math
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from jaroberta.infer.embeddings import embed
+from jaroberta.infer.fill_mask import fill_mask, normalize_around_masks
+from jaroberta.infer.scoring import pseudo_log_likelihood
+from jaroberta.model.loading import load, resolve_conventions
+
 
 class Backend(Protocol):
     """A model the service can ask."""
@@ -60,8 +65,6 @@ class ModelBackend:
         }
 
     def tokenize(self, text: str) -> dict:
-        from jaroberta.infer.fill_mask import normalize_around_masks
-
         tokenizer, conventions = self.lm.tokenizer, self.lm.conventions
         encoding = tokenizer.encode(text)
         framed = self.lm.frame(encoding.ids)
@@ -90,14 +93,10 @@ class ModelBackend:
         }
 
     def fill_mask(self, texts: list[str], top_k: int) -> list[dict]:
-        from jaroberta.infer.fill_mask import fill_mask
-
         results = fill_mask(self.lm, texts, top_k=top_k, batch_size=len(texts))
         return [r.to_dict() for r in results]
 
     def score(self, texts: list[str]) -> list[dict]:
-        from jaroberta.infer.scoring import pseudo_log_likelihood
-
         scores = [s.to_dict() for s in pseudo_log_likelihood(self.lm, texts, batch_size=64)]
         for score in scores:
             # JSON has no NaN: a text with no pieces has no perplexity.
@@ -109,8 +108,6 @@ class ModelBackend:
         return sum(len(ids) for ids in self.lm.tokenizer.encode_ids_batch(texts))
 
     def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]:
-        from jaroberta.infer.embeddings import embed
-
         return embed(self.lm, texts, pooling=pooling, batch_size=len(texts), normalize=normalize).tolist()
 
 
@@ -123,8 +120,6 @@ def load_backend(
 ) -> ModelBackend:
     """Load a model folder (ours, rinna's or JMedRoBERTa's layout) for serving on CPU;
     `conventions` are `key=value` overrides of the stored / detected input conventions."""
-    from jaroberta.model.loading import load, resolve_conventions
-
     resolved = resolve_conventions(path, conventions) if conventions else None
     lm = load(path, conventions=resolved, user_dicts=list(user_dicts) or None, quantize="int8" if int8 else None)
     lm.model.eval()

@@ -9,8 +9,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
+from jaroberta.serve.app import create_app
+from jaroberta.serve.backend import load_backend
 from jaroberta.serve.config import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -27,14 +31,11 @@ def serve(
     """Load `model` and answer HTTP requests until interrupted (`conventions`: --convention overrides)."""
     uvicorn = require("uvicorn", "jaroberta serve")
     require("fastapi", "jaroberta serve")
-    from jaroberta.serve.app import create_app
-    from jaroberta.serve.backend import load_backend
 
     if not Path(model).exists():
         raise JarobertaError(f"model directory {model} does not exist: give a directory saved by jaroberta or Hugging Face")
     if not config.is_loopback:
         log.warning("binding %s: the service is reachable from other machines and has no authentication", config.host)
-    import torch
 
     torch.set_num_threads(config.torch_threads())  # this process serves only: set it for all of it
     backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions)

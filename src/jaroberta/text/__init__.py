@@ -1,7 +1,7 @@
 """Normalization, MeCab, the two tokenizer families, user dictionaries.
 
 - `load_tokenizer(path)`: any tokenizer folder (ours, rinna's, JMedRoBERTa's).
-- `train_tokenizer(TokenizerTrainConfig(...))`: train either family from a corpus.
+- `train_tokenizer(TokenizerTrainConfig(...), sentences)`: train either family.
 - `SentencePieceTokenizer` (rinna family), `MecabWordPieceTokenizer` (JMedRoBERTa family).
 """
 
@@ -9,6 +9,8 @@ from jaroberta.text.base import Encoding, JaTokenizer
 from jaroberta.text.loading import load_tokenizer
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.training import TokenizerTrainConfig, train_tokenizer
+from jaroberta.text.unigram import SentencePieceTokenizer
+from jaroberta.text.wordpiece import MecabWordPieceTokenizer
 
 __all__ = [
     "Encoding",
@@ -23,15 +25,3 @@ __all__ = [
     "train_tokenizer",
 ]
 
-
-def __getattr__(name: str):
-    # The family classes import sentencepiece / tokenizers / fugashi: load them on first use.
-    if name == "SentencePieceTokenizer":
-        from jaroberta.text.unigram import SentencePieceTokenizer
-
-        return SentencePieceTokenizer
-    if name == "MecabWordPieceTokenizer":
-        from jaroberta.text.wordpiece import MecabWordPieceTokenizer
-
-        return MecabWordPieceTokenizer
-    raise AttributeError(f"module 'jaroberta.text' has no attribute {name!r}")

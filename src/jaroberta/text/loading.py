@@ -23,6 +23,9 @@ from jaroberta.text.base import SIDECAR, JaTokenizer
 from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar
+from jaroberta.text.unigram import SentencePieceTokenizer
+from jaroberta.text.userdict import DictionaryRef, resolve_dictionary
+from jaroberta.text.wordpiece import MecabWordPieceTokenizer
 
 UserDicts = dict[str, Path] | list[Path] | tuple[Path, ...] | None
 
@@ -59,8 +62,6 @@ def _by_name(user_dicts: UserDicts) -> dict[str, Path]:
 
 
 def _sentencepiece(model_file: Path, normalization: Normalization) -> JaTokenizer:
-    from jaroberta.text.unigram import SentencePieceTokenizer
-
     return SentencePieceTokenizer.from_file(model_file, normalization)
 
 
@@ -82,9 +83,6 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         return _sentencepiece(model_file, normalization)
     if sidecar.family == "mecab-wordpiece":
-        from jaroberta.text.userdict import DictionaryRef
-        from jaroberta.text.wordpiece import MecabWordPieceTokenizer
-
         refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
         paths = _resolve(refs, directory, overrides)
         return MecabWordPieceTokenizer.from_vocab_file(
@@ -94,8 +92,6 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
 
 
 def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:
-    from jaroberta.text.userdict import resolve_dictionary
-
     return [resolve_dictionary(ref, search_paths=(directory,), override=overrides.get(ref.name)) for ref in refs]
 
 
@@ -120,9 +116,6 @@ def _is_jmed_layout(directory: Path) -> bool:
 
 
 def _load_jmed(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
-    from jaroberta.text.userdict import DictionaryRef
-    from jaroberta.text.wordpiece import MecabWordPieceTokenizer
-
     config = read_config(directory)
     mecab_kwargs = config.get("mecab_kwargs") or {}
     if config.get("subword_tokenizer_type", "wordpiece") != "wordpiece":

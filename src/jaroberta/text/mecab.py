@@ -46,7 +46,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import shlex
+import struct
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -232,8 +234,6 @@ largest line buffer (MAX_INPUT_BUFFER_SIZE, 8192 * 640 bytes), and mecab_do woul
 def _scratch_dir() -> str | None:
     """Memory-backed /dev/shm where there is one (MeCab writes each line with its own system
     call, cheaper there), else the default temporary folder."""
-    import os
-
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
@@ -339,13 +339,47 @@ def _build_tagger(config: MecabConfig):
         ) from exc
 
 
+@dataclass(frozen=True)
+class DictionaryHeader:
+    """The fixed header of a compiled MeCab dictionary (sys.dic, unk.dic or a user .dic)."""
+
+    kind: str
+    """'system', 'user' or 'unknown-word'."""
+    entries: int
+    """Number of entries."""
+    left_size: int
+    """Number of left context ids: equal to the system dictionary's for a compatible user dictionary."""
+    right_size: int
+    """Number of right context ids."""
+    charset: str
+    """Character set the dictionary was compiled to (jaroberta writes utf-8)."""
+
+
+_DICTIONARY_MAGIC = 0xEF718F77
+_DICTIONARY_KINDS = {0: "system", 1: "user", 2: "unknown-word"}
+
+
+def read_dictionary_header(path: Path) -> DictionaryHeader:
+    """Read and check the header of a compiled MeCab dictionary (see MeCab's dictionary.cpp)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(72)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise JarobertaError(f"cannot read MeCab dictionary {path}: {exc}") from exc
+    if len(raw) < 72:
+        raise JarobertaError(f"{path} is not a compiled MeCab dictionary (too short); build one with `jaroberta dict build`")
+    magic, version, kind, entries, left, right, _, _, _, _, charset = struct.unpack("<10I32s", raw)
+    if magic ^ _DICTIONARY_MAGIC != size or kind not in _DICTIONARY_KINDS:
+        raise JarobertaError(f"{path} is not a compiled MeCab dictionary (or is truncated); build one with `jaroberta dict build`")
+    return DictionaryHeader(_DICTIONARY_KINDS[kind], entries, left, right, charset.rstrip(b"\0").decode("ascii", "replace"))
+
+
 def check_user_dictionary(path: Path, system_dict: str) -> None:
     """Fail with a clear message unless `path` is a user dictionary compiled for `system_dict`.
 
     MeCab's own messages for these cases are a C++ assertion or "incompatible dictionary".
     """
-    from jaroberta.text.userdict import read_dictionary_header
-
     if not path.is_file():
         raise JarobertaError(f"MeCab user dictionary {path} does not exist; build one with `jaroberta dict build TERMS {path.name}`")
     header = read_dictionary_header(path)

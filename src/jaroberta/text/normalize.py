@@ -28,6 +28,8 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 _HALF_VOICED_MARKS = {"\uff9e", "\uff9f"}
 _FULL_WIDTH_TABLE = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
 # Characters for which whole-string str.lower()/translate could differ from the
@@ -51,7 +53,6 @@ def _full_width(text: str) -> str:
     """ASCII U+0021..U+007E to U+FF01..U+FF5E, everything else unchanged."""
     if len(text) < _VECTOR_MIN_CHARS:
         return text.translate(_FULL_WIDTH_TABLE)
-    import numpy as np
 
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
     codes[(codes >= 0x21) & (codes <= 0x7E)] += 0xFEE0

@@ -1,8 +1,8 @@
 """Training a tokenizer of either family from a corpus: one config, a registry of trainers.
 
-`train_tokenizer(TokenizerTrainConfig(...))` reads sentences (a corpus folder made by
-`jaroberta corpus build`, or plain text files with one sentence per line), applies the
-family's normalization *before* training (so the vocabulary is learned on exactly the
+`train_tokenizer(TokenizerTrainConfig(...), sentences)` takes the training sentences (by
+default the lines of the config's text files; `jaroberta.train_tokenizer` also reads corpus
+folders made by `jaroberta corpus build`), applies the family's normalization *before* training (so the vocabulary is learned on exactly the
 text that encoding will see), trains, saves to `out` when given, and returns the
 tokenizer. Each family registers one trainer function in `TRAINERS`.
 """
@@ -10,13 +10,15 @@ tokenizer. Each family registers one trainer function in `TRAINERS`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import JaTokenizer
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
+from jaroberta.text.unigram import train_sentencepiece
+from jaroberta.text.wordpiece import train_mecab_wordpiece
 
 log = logging.getLogger(__name__)
 
@@ -80,51 +82,32 @@ class TokenizerTrainConfig:
 
 
 def iter_sentences(inputs: tuple[Path, ...]) -> Iterator[str]:
-    """Sentences of every input: a corpus folder's train split, or a text file's non-empty lines."""
+    """The non-empty lines of text files, one sentence per line."""
     for path in inputs:
         if path.is_dir():
-            yield from _corpus_sentences(path)
-        elif path.is_file():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    line = line.rstrip("\n")
-                    if line.strip():
-                        yield line
-        else:
-            raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
+            raise JarobertaError(
+                f"training input {path} is a folder: give text files here, or read a corpus folder through "
+                f"`jaroberta.train_tokenizer` / `jaroberta tokenizer train`"
+            )
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                line = line.rstrip("\n")
+                if line.strip():
+                    yield line
 
 
-def _corpus_sentences(directory: Path) -> Iterator[str]:
-    try:
-        from jaroberta.corpus import iter_sentences as corpus_sentences
-    except ImportError as exc:
-        raise JarobertaError(
-            f"{directory} is a folder, but this jaroberta has no corpus reader; pass text files (one sentence per line)"
-        ) from exc
-    yield from corpus_sentences(directory, "train")
-
-
-def _train_sentencepiece(config: TokenizerTrainConfig) -> JaTokenizer:
-    from jaroberta.text.unigram import train_sentencepiece
-
-    return train_sentencepiece(config, iter_sentences(config.inputs))
-
-
-def _train_mecab_wordpiece(config: TokenizerTrainConfig) -> JaTokenizer:
-    from jaroberta.text.wordpiece import train_mecab_wordpiece
-
-    return train_mecab_wordpiece(config, iter_sentences(config.inputs))
-
-
-TRAINERS: dict[str, Callable[[TokenizerTrainConfig], JaTokenizer]] = {
-    "sentencepiece": _train_sentencepiece,
-    "mecab-wordpiece": _train_mecab_wordpiece,
+TRAINERS: dict[str, Callable[[TokenizerTrainConfig, Iterable[str]], JaTokenizer]] = {
+    "sentencepiece": train_sentencepiece,
+    "mecab-wordpiece": train_mecab_wordpiece,
 }
 
 
-def train_tokenizer(config: TokenizerTrainConfig) -> JaTokenizer:
-    """Train the configured family, save it to `config.out` when set, and return it."""
-    tokenizer = TRAINERS[config.family](config)
+def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | None = None) -> JaTokenizer:
+    """Train the configured family on `sentences` (default: the lines of `config.inputs`), save it
+    to `config.out` when set, and return it."""
+    if sentences is None:
+        sentences = iter_sentences(config.inputs)
+    tokenizer = TRAINERS[config.family](config, sentences)
     if config.out is not None:
         tokenizer.save(config.out)
         log.info("tokenizer (%s, vocab %d) saved to %s", tokenizer.family, tokenizer.vocab_size, config.out)

@@ -22,14 +22,17 @@ Unknown characters (emoji, rare kanji) become `<unk>` pieces, counted in
 
 from __future__ import annotations
 
+import io
 import re
 from itertools import accumulate
 from pathlib import Path
 
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
+from tqdm import tqdm
 
 from jaroberta.text.base import Encoding
+from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
@@ -210,8 +213,6 @@ class SentencePieceTokenizer:
     # -- saving --------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
         """Write rinna's Hugging Face layout (spiece.model + T5Tokenizer config) and the sidecar."""
-        from jaroberta.text.hf_layout import write_rinna_layout
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MODEL_FILE).write_bytes(self._proto)
@@ -237,10 +238,6 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
 
     `config` is a `jaroberta.text.training.TokenizerTrainConfig`.
     """
-    import io
-
-    from tqdm import tqdm
-
     normalize = config.normalization
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(

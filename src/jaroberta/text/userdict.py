@@ -40,7 +40,6 @@ import io
 import json
 import os
 import shlex
-import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from pathlib import Path
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
+from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, system_dicdir
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 
 DICT_PATH_ENV = "JAROBERTA_DICT_PATH"
@@ -102,42 +102,6 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class DictionaryHeader:
-    """The fixed header of a compiled MeCab dictionary (sys.dic, unk.dic or a user .dic)."""
-
-    kind: str
-    """'system', 'user' or 'unknown-word'."""
-    entries: int
-    """Number of entries."""
-    left_size: int
-    """Number of left context ids: equal to the system dictionary's for a compatible user dictionary."""
-    right_size: int
-    """Number of right context ids."""
-    charset: str
-    """Character set the dictionary was compiled to (jaroberta writes utf-8)."""
-
-
-_DICTIONARY_MAGIC = 0xEF718F77
-_DICTIONARY_KINDS = {0: "system", 1: "user", 2: "unknown-word"}
-
-
-def read_dictionary_header(path: Path) -> DictionaryHeader:
-    """Read and check the header of a compiled MeCab dictionary (see MeCab's dictionary.cpp)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(72)
-        size = path.stat().st_size
-    except OSError as exc:
-        raise JarobertaError(f"cannot read MeCab dictionary {path}: {exc}") from exc
-    if len(raw) < 72:
-        raise JarobertaError(f"{path} is not a compiled MeCab dictionary (too short); build one with `jaroberta dict build`")
-    magic, version, kind, entries, left, right, _, _, _, _, charset = struct.unpack("<10I32s", raw)
-    if magic ^ _DICTIONARY_MAGIC != size or kind not in _DICTIONARY_KINDS:
-        raise JarobertaError(f"{path} is not a compiled MeCab dictionary (or is truncated); build one with `jaroberta dict build`")
-    return DictionaryHeader(_DICTIONARY_KINDS[kind], entries, left, right, charset.rstrip(b"\0").decode("ascii", "replace"))
 
 
 # -- finding dictionaries ----------------------------------------------------------------
@@ -390,8 +354,6 @@ def build_user_dictionary(
     to every surface (default full-width, as the MeCab family normalizes text before
     MeCab; None keeps terms as given). Returns what was written and skipped.
     """
-    from jaroberta.text.mecab import system_dicdir
-
     out = Path(out)
     if cost is not None:
         cost = _parse_cost(cost, "--cost")
@@ -510,8 +472,6 @@ def _compile(rows: list[list[str]], dicdir: Path, out: Path) -> None:
 
 
 def _verify(report: BuildReport, surfaces: list[str], system_dict: str) -> None:
-    from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
-
     splitter = MecabWordSplitter(MecabConfig(system_dict, (str(report.out),)))
     for surface in surfaces:
         if splitter.surfaces(surface) == [surface]:

@@ -29,17 +29,24 @@ pickled tokenizer.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 
+from tqdm import tqdm
+
 from jaroberta.deps import require
+from jaroberta.errors import JarobertaError
 from jaroberta.text.base import Encoding
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
-from jaroberta.text.mecab import with_offsets
+from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
+from jaroberta.text.unigram import _span_map as span_map
+from jaroberta.text.userdict import DictionaryRef, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +137,6 @@ class MecabWordPieceTokenizer:
         mask_token: str = "[MASK]",
         unk_token: str = "[UNK]",
     ):
-        from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
-        from jaroberta.text.userdict import DictionaryRef, file_sha256
-
         self.vocab = list(vocab)
         self.system_dict = system_dict
         self.user_dicts = tuple(Path(p) for p in user_dicts)
@@ -141,8 +145,6 @@ class MecabWordPieceTokenizer:
         self.unk_token = unk_token
         self._vocab = {token: i for i, token in enumerate(self.vocab)}
         if unk_token not in self._vocab:
-            from jaroberta.errors import JarobertaError
-
             raise JarobertaError(f"the vocabulary has no unknown token {unk_token!r}")
         self._unk_id = self._vocab[unk_token]
         self._mask_id = self._vocab.get(mask_token)
@@ -303,8 +305,6 @@ class MecabWordPieceTokenizer:
 
 
 def _span_map(text: str, normalization: Normalization):
-    from jaroberta.text.unigram import _span_map as span_map
-
     return span_map(text, normalization)
 
 
@@ -351,14 +351,12 @@ def _in_workers(tokenizer: MecabWordPieceTokenizer, method: str, texts: list[str
     if tokenizer._splitter.native_parallel():
         if workers <= 1 or len(texts) < MIN_TEXTS_PER_THREAD * workers:
             return getattr(tokenizer, method)(texts)
-        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers, thread_name_prefix="jaroberta-mecab") as pool:
             results = list(pool.map(getattr(tokenizer, method), _staggered_chunks(texts, workers)))
         return [item for chunk in results for item in chunk]
     if workers <= 1 or len(texts) < MIN_TEXTS_PER_WORKER * workers:
         return getattr(tokenizer, method)(texts)
-    import multiprocessing
 
     size = max(1, min(2000, len(texts) // (workers * 4)))
     with multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(tokenizer,)) as pool:
@@ -372,8 +370,6 @@ def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTok
 
     `config` is a `jaroberta.text.training.TokenizerTrainConfig`.
     """
-    from tqdm import tqdm
-
     tokenizers = require("tokenizers", "training a WordPiece vocabulary")
     # Segment with a vocabulary-less tokenizer of the same settings: same words as encoding.
     segmenter = MecabWordPieceTokenizer(list(SPECIAL_TOKENS), config.system_dict, config.user_dicts, config.normalization)

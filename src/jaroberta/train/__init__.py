@@ -1,1 +1,1 @@
-"""Masking, the pretraining loop, optimizer and schedule, checkpoints, distributed setup, fine-tuning."""
+"""The pretraining loop, optimizer and schedule, checkpoints, distributed setup, fine-tuning."""

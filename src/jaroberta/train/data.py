@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from jaroberta.corpus.shards import NO_WORD_STORED, SplitArrays
-from jaroberta.train.masking import NO_WORD
+from jaroberta.model.masking import NO_WORD
 
 
 @dataclass

@@ -13,6 +13,8 @@ import logging
 import time
 from pathlib import Path
 
+from jaroberta.deps import require
+
 log = logging.getLogger(__name__)
 
 LOG_FILE = "log.jsonl"
@@ -70,8 +72,6 @@ class RunLogger:
 
     def plot(self) -> None:
         """Train loss and every eval loss-like metric against steps (matplotlib, no display needed)."""
-        from jaroberta.deps import require
-
         matplotlib = require("matplotlib", "the loss curve")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

@@ -50,10 +50,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from tqdm import tqdm
 
 from jaroberta.errors import JarobertaError
 from jaroberta.train import checkpoint as ckpt
-from jaroberta.train.distributed import Runtime, barrier, broadcast_object, init_runtime, no_sync_unless, shutdown, sum_across, wrap
+from jaroberta.train.distributed import (
+    Runtime,
+    barrier,
+    broadcast_object,
+    init_runtime,
+    no_sync_unless,
+    shutdown,
+    sum_across,
+    wrap,
+)
+from jaroberta.train.logs import RunLogger
+from jaroberta.train.memory import available_bytes, describe
 from jaroberta.train.optim import build_optimizer, linear_schedule
 
 log = logging.getLogger(__name__)
@@ -143,24 +155,6 @@ class StepBatch:
     """This process's micro-batches, one per accumulation step (each passed to `Task.loss`)."""
     tokens: int
     """Tokens in the whole global batch (all micro-batches, all processes): for tokens/s."""
-
-
-@dataclass
-class MemoryEstimate:
-    """Bytes a training step needs on its device, by kind."""
-
-    weights: int
-    """Parameters."""
-    gradients: int
-    """Their gradients."""
-    optimizer: int
-    """AdamW moments."""
-    activations: int
-    """Activations kept for backward, one micro-batch."""
-
-    @property
-    def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.activations
 
 
 class Task(Protocol):
@@ -266,7 +260,6 @@ def _due(run: _Run, every: int) -> bool:
 
 # -- start: device, precision, optimizer, resume -----------------------------------------
 def _start(task: Task, config: LoopConfig, runtime: Runtime) -> _Run:
-    from jaroberta.train.logs import RunLogger
 
     torch.manual_seed(config.seed + runtime.rank)
     precision = resolve_precision(config.precision, runtime.device)
@@ -319,7 +312,6 @@ def _autocast(run: _Run):
 
 
 def _check_memory(task: Task, precision: str, runtime: Runtime) -> None:
-    from jaroberta.train.memory import available_bytes, describe
 
     estimate_fn = getattr(task, "estimate_memory", None)
     if estimate_fn is None:
@@ -522,7 +514,6 @@ def _progress(run: _Run):
     if not (run.config.progress and run.runtime.is_main):
         yield None
         return
-    from tqdm import tqdm
 
     # tqdm's own [elapsed<remaining] is the time left; loss and tokens/s go in the postfix.
     with tqdm(total=run.config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True) as bar:

@@ -11,10 +11,27 @@ doubled at fp32), plus the embedding output and the MLM head on the masked posit
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
-from jaroberta.train.loop import MemoryEstimate
+
+@dataclass
+class MemoryEstimate:
+    """Bytes a training step needs on its device, by kind."""
+
+    weights: int
+    """Parameters."""
+    gradients: int
+    """Their gradients."""
+    optimizer: int
+    """AdamW moments."""
+    activations: int
+    """Activations kept for backward, one micro-batch."""
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.activations
 
 
 def transformer_estimate(model: torch.nn.Module, config, micro_batch: int, seq_len: int, precision: str,

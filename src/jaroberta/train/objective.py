@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.masking_utils import create_bidirectional_mask
 
-from jaroberta.train.masking import IGNORE_INDEX
+from jaroberta.model.masking import IGNORE_INDEX
 
 HEAD_ATTRIBUTES = ("lm_head", "cls")
 """Where transformers keeps the MLM head: RobertaForMaskedLM.lm_head, BertForMaskedLM.cls."""
@@ -66,8 +67,6 @@ class MaskedLMObjective(torch.nn.Module):
 
     def _encode_masked(self, input_ids, attention_mask, position_ids, chosen) -> torch.Tensor:
         """The encoder's output at the `chosen` positions, row by row: as `encoder(...)[chosen]`."""
-        from transformers.masking_utils import create_bidirectional_mask
-
         hidden = self.encoder.embeddings(input_ids=input_ids, position_ids=position_ids)
         layer_mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
         *layers, last = self.layers

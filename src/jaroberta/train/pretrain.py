@@ -10,9 +10,9 @@ reads config -> shards -> model -> loop -> model folder, top to bottom:
   *ForMaskedLM with SDPA attention;
 - the recipe (`rinna` / `jmedroberta`, by default the seed of the tokenizer's family)
   gives optimizer, schedule and masking, scaled to `steps`;
-- every step reads one global batch, masks it afresh (train/masking.py) with a generator
+- every step reads one global batch, masks it afresh (model/masking.py) with a generator
   that is part of the checkpoint, and hands each process its rows;
-- dev evaluation is rinna's metric, computed by `infer/perplexity.py`'s definition on
+- dev evaluation is rinna's metric, computed by `model/perplexity.py`'s definition on
   the packed dev rows: fixed-seed masks, exp of the masked-token cross-entropy.
 """
 
@@ -25,13 +25,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoModelForMaskedLM
 
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
-from jaroberta.train.data import Batch, Cursor, ShuffledRows
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.loading import LoadedModel
+from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
+from jaroberta.model.perplexity import masked_nll
+from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
+from jaroberta.model.saving import save_model
+from jaroberta.text import load_tokenizer
+from jaroberta.train.data import Batch, Cursor, ShuffledRows, read_rows
 from jaroberta.train.distributed import Runtime
-from jaroberta.train.loop import LoopConfig, MemoryEstimate, StepBatch, TrainResult, train
-from jaroberta.train.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
+from jaroberta.train.loop import LoopConfig, StepBatch, TrainResult, train
+from jaroberta.train.memory import MemoryEstimate, transformer_estimate
 from jaroberta.train.objective import MaskedLMObjective, trim_padding
 from jaroberta.train.recipes import DEFAULT_RECIPE_BY_FAMILY, Recipe, get_recipe
 
@@ -115,8 +123,6 @@ class MaskedLMTask:
     """The MLM objective as a task of the shared loop (see train/loop.py for the interface)."""
 
     def __init__(self, config: PretrainConfig, recipe: Recipe):
-        from jaroberta.model.conventions import InputConventions
-
         self.config = config
         self.recipe = recipe
         self.header = ShardHeader.load(config.shards)
@@ -162,9 +168,6 @@ class MaskedLMTask:
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
         """rinna's dev metric on the packed dev rows (same code as `jaroberta eval perplexity`)."""
-        from jaroberta.infer.perplexity import masked_nll
-        from jaroberta.model.loading import LoadedModel
-
         lm = LoadedModel(model=self.hf_model, tokenizer=self.tokenizer, conventions=self.conventions, path=self.config.shards)
         nll, n = masked_nll(lm, self._dev_windows(lm), seed=self.config.eval_seed, rate=self.masking.rate,
                             batch_size=self.config.eval_batch)
@@ -172,8 +175,6 @@ class MaskedLMTask:
         return {"dev_loss": loss, "dev_perplexity": math.exp(min(loss, 50.0)), "dev_masked": n}
 
     def save_model(self, directory: Path, meta: dict) -> None:
-        from jaroberta.model.saving import save_model
-
         provenance = {"shards": str(self.config.shards), "tokenizer_fingerprint": self.header.tokenizer_fingerprint,
                       "recipe": asdict(self.recipe) | {"masking": asdict(self.masking)}}
         save_model(directory, self.hf_model, self.tokenizer, self.conventions, {**meta, **provenance})
@@ -199,8 +200,6 @@ class MaskedLMTask:
                            "tokenizer_fingerprint": self.header.tokenizer_fingerprint}}
 
     def estimate_memory(self, precision: str) -> MemoryEstimate:
-        from jaroberta.train.memory import transformer_estimate
-
         return transformer_estimate(self.hf_model, self.hf_model.config, self.config.micro_batch, self.header.seq_len,
                                     precision, self.masking.rate)
 
@@ -219,8 +218,6 @@ class MaskedLMTask:
 
     def _dev_windows(self, lm):
         """Each dev row cut at its special tokens into documents, framed as inference frames them."""
-        from jaroberta.train.data import read_rows
-
         limit = len(self.dev_rows) if not self.config.eval_rows else min(self.config.eval_rows, len(self.dev_rows))
         width = lm.conventions.max_pieces
         for start in range(0, limit, 256):
@@ -247,8 +244,6 @@ def _runs(ids: list[int], words: list[int]) -> list[list[int]]:
 
 # -- config -> model ------------------------------------------------------------------------------
 def _shard_tokenizer(shards: Path, header: ShardHeader):
-    from jaroberta.text import load_tokenizer
-
     tokenizer = load_tokenizer(shards / TOKENIZER_DIR)
     if tokenizer.fingerprint != header.tokenizer_fingerprint:
         raise JarobertaError(f"{shards / TOKENIZER_DIR} is not the tokenizer these shards were packed with "
@@ -257,8 +252,6 @@ def _shard_tokenizer(shards: Path, header: ShardHeader):
 
 
 def _check_fingerprint(model_dir: Path, header: ShardHeader, what: str) -> None:
-    from jaroberta.text import load_tokenizer
-
     fingerprint = load_tokenizer(model_dir).fingerprint
     if fingerprint != header.tokenizer_fingerprint:
         raise JarobertaError(
@@ -269,8 +262,6 @@ def _check_fingerprint(model_dir: Path, header: ShardHeader, what: str) -> None:
 
 
 def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
-    from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
-
     if config.init_from is not None:
         _check_fingerprint(Path(config.init_from), header, what="model")
         model = _load_hf_model(Path(config.init_from))
@@ -287,8 +278,6 @@ def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
 
 
 def _load_hf_model(directory: Path):
-    from transformers import AutoModelForMaskedLM
-
     try:
         return AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="sdpa")
     except (OSError, ValueError) as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jaroberta.errors import JarobertaError
-from jaroberta.train.masking import BERT_MASKING, RINNA_MASKING, MaskingConfig
+from jaroberta.model.masking import BERT_MASKING, RINNA_MASKING, MaskingConfig
 
 
 @dataclass(frozen=True)

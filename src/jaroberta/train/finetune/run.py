@@ -16,13 +16,22 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+import transformers
+
 from jaroberta.errors import JarobertaError
-from jaroberta.train.finetune.data import label_set
-from jaroberta.train.finetune.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective
+from jaroberta.infer.predict import load_finetuned
+from jaroberta.model.loading import LoadedModel, load
+from jaroberta.tasks.data import label_set
+from jaroberta.tasks.datasets import load_dataset
+from jaroberta.tasks.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective, row_logits
+from jaroberta.train.finetune.task import Batching, FinetuneTask, evaluate_rows
+from jaroberta.train.loop import LoopConfig, train
 
 if TYPE_CHECKING:
     from jaroberta.train.finetune.task import FinetuneTask
@@ -164,8 +173,6 @@ class FinetuneResult:
 # -- the entry point -------------------------------------------------------------------------
 def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune, keep the best model, score it on dev and test, write the results."""
-    from jaroberta.train.loop import train
-
     run = prepare(config)
     before = dev_metrics_now(run.task)
     result = train(run.task, run.loop)
@@ -219,8 +226,6 @@ def prepare(config: FinetuneConfig) -> Prepared:
 
 def dev_metrics_now(task: "FinetuneTask") -> dict[str, float]:
     """The dev metrics of the model as it is (before training: what the head starts from)."""
-    import torch
-
     task.model.eval()
     with torch.no_grad():
         metrics = task.evaluate(task.model)
@@ -232,8 +237,6 @@ def dev_metrics_now(task: "FinetuneTask") -> dict[str, float]:
 def read_data(config: FinetuneConfig) -> Data:
     """Examples of the run: files (dev held out from train when absent) or a built-in dataset."""
     if config.dataset is not None:
-        from jaroberta.train.finetune.datasets import load_dataset
-
         splits = load_dataset(config.dataset, config.dev_fraction)
         if splits.kind != config.task:
             raise JarobertaError(f"--dataset {config.dataset} is a {splits.kind} dataset; run `jaroberta finetune {splits.kind}`")
@@ -260,19 +263,12 @@ def _check_label_count(kind, labels: list[str], config: FinetuneConfig) -> None:
 
 
 def _is_main_process() -> bool:
-    import os
-
     return int(os.environ.get("RANK", 0)) == 0  # torchrun's variable, as train/distributed.py reads it
 
 
 # -- 2. model ---------------------------------------------------------------------------------------
 def build_model(config: FinetuneConfig, kind, labels: list[str]):
     """The pretrained encoder (or the same architecture, random) under a transformers task head."""
-    import torch
-    import transformers
-
-    from jaroberta.model.loading import LoadedModel, load
-
     torch.manual_seed(config.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
     base = load(config.model, user_dicts=list(config.user_dicts) or None, head="base")
     model_config = base.model.config
@@ -301,9 +297,6 @@ def _copy_encoder(encoder, model, path: Path) -> None:
 
 # -- 3-4. rows, task, loop ------------------------------------------------------------------------------
 def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
-    from jaroberta.train.finetune.task import Batching, FinetuneTask
-    from jaroberta.train.loop import LoopConfig
-
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
@@ -336,12 +329,6 @@ def _log_encoding(kind, stats: dict) -> None:
 # -- 5. scoring the saved model ---------------------------------------------------------------------------
 def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: int, user_dicts=()) -> dict:
     """Reload the saved model as users will, and score it on dev and test."""
-    from jaroberta.infer.predict import load_finetuned
-    from jaroberta.train.finetune.kinds import row_logits
-    from jaroberta.train.finetune.task import evaluate_rows
-
-    import torch
-
     finetuned = load_finetuned(model_dir, user_dicts=list(user_dicts) or None)
     results: dict = {"task": kind.name, "objective": kind.objective, "labels": labels, "model": str(model_dir), "metrics": {}}
     for split, examples in (("dev", data.dev), ("test", data.test)):

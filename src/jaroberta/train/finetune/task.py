@@ -17,20 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from safetensors.torch import load_file
 
+from jaroberta.errors import JarobertaError
+from jaroberta.model.saving import save_model
+from jaroberta.tasks.kinds import FINETUNE_META_KEY, Row, row_logits
 from jaroberta.train.data import Cursor, ShuffledRows
-from jaroberta.train.finetune.kinds import Row, row_logits
 from jaroberta.train.loop import StepBatch
+from jaroberta.train.memory import transformer_estimate
 
 if TYPE_CHECKING:
     from jaroberta.model.loading import LoadedModel
     from jaroberta.train.distributed import Runtime
 
 log = logging.getLogger(__name__)
-
-FINETUNE_META_KEY = "finetune"
-"""Key of `jaroberta_meta.json` that tells `jaroberta predict` what the model does."""
-
 
 @dataclass
 class Batching:
@@ -79,8 +79,6 @@ class FinetuneTask:
         self.runtime = runtime
         per_process, rest = divmod(self.batching.batch_size, runtime.world_size)
         if rest or per_process % self.batching.micro_batch:
-            from jaroberta.errors import JarobertaError
-
             raise JarobertaError(
                 f"--batch-size {self.batching.batch_size} must split into {runtime.world_size} process(es) x "
                 f"micro-batches of --micro-batch {self.batching.micro_batch}; choose sizes that divide"
@@ -108,21 +106,15 @@ class FinetuneTask:
                                                                       self.dev_rows, logits).items()}
 
     def save_model(self, directory: Path, meta: dict) -> None:
-        from jaroberta.model.saving import save_model
-
         save_model(directory, self.model, self.lm.tokenizer, self.lm.conventions,
                    {**meta, FINETUNE_META_KEY: self.head_description()})
 
     def load_model(self, directory: Path) -> None:
-        from safetensors.torch import load_file
-
         state = load_file(str(Path(directory) / "model.safetensors"))
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         # save_pretrained leaves out weights tied to others; anything else missing is a broken checkpoint.
         tied = set(getattr(self.model, "all_tied_weights_keys", {}) or {})
         if unexpected or set(missing) - tied:
-            from jaroberta.errors import JarobertaError
-
             raise JarobertaError(f"{directory}: weights do not match the model (missing {sorted(set(missing) - tied)[:3]}, "
                                  f"unexpected {sorted(unexpected)[:3]})")
 
@@ -137,8 +129,6 @@ class FinetuneTask:
         return self.description
 
     def estimate_memory(self, precision: str):
-        from jaroberta.train.memory import transformer_estimate
-
         longest = max(len(row.ids) for row in self.train_rows)
         # No vocabulary projection here: the head is (hidden x labels).
         return transformer_estimate(self.model, self.model.config, self.batching.micro_batch, longest, precision,

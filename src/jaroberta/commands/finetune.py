@@ -7,6 +7,14 @@ import json
 import logging
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
+from jaroberta.errors import JarobertaError
+from jaroberta.infer import render
+from jaroberta.infer.predict import load_finetuned, predict
+from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
+from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
+
 log = logging.getLogger(__name__)
 
 _TASK_HELP = {
@@ -88,9 +96,6 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
 
 
 def run_finetune(args) -> int:
-    from jaroberta.errors import JarobertaError
-    from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
-
     dataset = getattr(args, "dataset", None)
     if dataset and args.out is not None:
         raise JarobertaError(f"--dataset {dataset} brings its data: give MODEL OUT, not a DATA file too")
@@ -116,7 +121,6 @@ def run_finetune(args) -> int:
 def _quiet_transformers() -> None:
     # Our own log says which weights start random; transformers' per-weight report and
     # progress bars are noise on the command line.
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -145,8 +149,6 @@ def _register_predict(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from jaroberta.infer.predict import load_finetuned, predict
-
     _quiet_transformers()
     model = load_finetuned(args.model, user_dicts=args.user_dict or None, device=args.device)
     inputs = _read_inputs(args, model.kind.name == "pair")
@@ -158,10 +160,6 @@ def run_predict(args) -> int:
 
 
 def _read_inputs(args, pairs: bool) -> list:
-    from jaroberta.errors import JarobertaError
-    from jaroberta.infer import render
-    from jaroberta.train.finetune.data import JSON_SUFFIXES, read_jsonl_inputs
-
     if args.input is not None and args.input.suffix.lower() in JSON_SUFFIXES:
         inputs = read_jsonl_inputs(args.input, pairs)
         texts = render.read_texts(args.text, None) if args.text else []

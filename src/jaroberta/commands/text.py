@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaroberta.api import train_tokenizer
+from jaroberta.text.report import print_encodings, print_info
+from jaroberta.text.training import TokenizerTrainConfig
+from jaroberta.text.userdict import build_from_cli
+
 
 def register(subparsers) -> None:
     tokenizer = subparsers.add_parser("tokenizer", help="train, inspect and run tokenizers of both families")
@@ -98,8 +103,6 @@ def _register_dict(subparsers) -> None:
 
 # -- handlers: one library call each ---------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    from jaroberta.text.training import TokenizerTrainConfig, train_tokenizer
-
     config = TokenizerTrainConfig(
         family=args.family,
         inputs=tuple(args.corpus),
@@ -118,18 +121,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from jaroberta.text.report import print_encodings
-
     return print_encodings(args.tokenizer, args.text, args.input, args.user_dict, as_json=args.json)
 
 
 def _info(args: argparse.Namespace) -> int:
-    from jaroberta.text.report import print_info
-
     return print_info(args.tokenizer, args.user_dict)
 
 
 def _dict_build(args: argparse.Namespace) -> int:
-    from jaroberta.text.userdict import build_from_cli
-
     return build_from_cli(args)

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
+from jaroberta.corpus import iter_documents
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.forward import query_logits
+from jaroberta.model.forward import query_logits
 from jaroberta.model.loading import LoadedModel
+from jaroberta.model.masking import MaskingConfig, mask_batch
 
 CHUNK_WINDOWS = 512
 """Windows masked and scored at a time (bounds memory on a large dev split)."""
@@ -95,8 +97,6 @@ def masked_nll(lm: LoadedModel, windows, *, seed: int = 0, rate: float = 0.15, b
     """(summed cross-entropy, masked tokens) over framed windows, masked in order from one
     seeded generator: the definition behind `masked_perplexity`, shared with pretraining's
     dev evaluation on packed shards."""
-    from jaroberta.train.masking import MaskingConfig
-
     config = MaskingConfig(rate=rate, mask_fraction=1.0, random_fraction=0.0)  # rinna: every chosen piece -> [MASK]
     generator = torch.Generator().manual_seed(seed)
     total_nll, n_masked = 0.0, 0
@@ -109,8 +109,6 @@ def masked_nll(lm: LoadedModel, windows, *, seed: int = 0, rate: float = 0.15, b
 
 
 def _documents(corpus_dir, split: str, max_documents: int | None) -> Iterator[list[str]]:
-    from jaroberta.corpus import iter_documents
-
     if not Path(corpus_dir).exists():
         raise JarobertaError(f"corpus folder {corpus_dir} does not exist; build one with `jaroberta corpus build`")
     for i, document in enumerate(iter_documents(corpus_dir, split=split)):
@@ -147,8 +145,6 @@ def _chunks(items: Iterator[list[int]], size: int) -> Iterator[list[list[int]]]:
 def _mask_window(lm: LoadedModel, ids: list[int], config, generator) -> tuple[list[int], list[int], list[int]]:
     """(masked ids, masked positions, true ids) of one window; one row at a time so the
     masks do not depend on how windows are batched."""
-    from jaroberta.train.masking import mask_batch
-
     input_ids = torch.tensor([ids], dtype=torch.long)  # (1, T)
     special = torch.tensor([[i < lm.prefix_length or i >= len(ids) - len(lm.conventions.suffix) for i in range(len(ids))]])
     masked, labels = mask_batch(input_ids, special, config, lm.mask_id, lm.tokenizer.vocab_size, generator)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from jaroberta.errors import JarobertaError
+from jaroberta.model.loading import parse_convention_args
 from jaroberta.serve.config import ServeConfig
+from jaroberta.serve.server import serve
 
 _DEFAULTS = ServeConfig()
 
@@ -65,10 +68,6 @@ def register(subparsers) -> None:
 
 
 def run_serve(args) -> int:
-    from jaroberta.errors import JarobertaError
-    from jaroberta.model.loading import parse_convention_args
-    from jaroberta.serve.server import serve
-
     try:
         config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
     except ValueError as exc:

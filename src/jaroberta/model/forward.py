@@ -26,7 +26,7 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def _progress(batches: list, what: str):
+def progress(batches: list, what: str):
     # disable=None: a bar on a terminal, silence in logs and tests.
     return tqdm(batches, desc=what, unit="batch", disable=None if len(batches) > 1 else True, leave=False)
 
@@ -46,7 +46,7 @@ def query_logits(
     """
     batches = length_buckets([len(s) for s in sequences], batch_size)
     with torch.inference_mode():
-        for batch_ids in _progress(batches, what):
+        for batch_ids in progress(batches, what):
             inputs = lm.batch_inputs([sequences[i] for i in batch_ids])
             rows = [row for row, i in enumerate(batch_ids) for _ in queries[i]]
             cols = [col for i in batch_ids for col in queries[i]]
@@ -81,6 +81,6 @@ def hidden_states(
     """(indices, hidden (B, T, H), attention_mask (B, T)) per length-bucketed batch."""
     batches = length_buckets([len(s) for s in sequences], batch_size)
     with torch.inference_mode():
-        for batch_ids in _progress(batches, what):
+        for batch_ids in progress(batches, what):
             inputs = lm.batch_inputs([sequences[i] for i in batch_ids])
             yield batch_ids, lm.hidden_states(inputs).float(), inputs["attention_mask"]

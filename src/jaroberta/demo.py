@@ -15,7 +15,25 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForMaskedLM
+from transformers.utils import logging as hf_logging
+
+from jaroberta.api import pack, train_tokenizer
+from jaroberta.corpus import iter_sentences
+from jaroberta.corpus.build import BuildConfig, build_corpus
+from jaroberta.corpus.layout import MANIFEST
+from jaroberta.corpus.pack import PackConfig
+from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
 from jaroberta.errors import JarobertaError
+from jaroberta.infer.fill_mask import fill_mask
+from jaroberta.model.loading import load
+from jaroberta.model.masking import RINNA_MASKING
+from jaroberta.model.perplexity import masked_perplexity
+from jaroberta.model.presets import build_model, model_config
+from jaroberta.text import TokenizerTrainConfig, load_tokenizer
+from jaroberta.train.objective import MaskedLMObjective
+from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +72,6 @@ class DemoConfig:
             raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
-        from jaroberta.train.masking import RINNA_MASKING  # imports torch: not at module load
-
         try:  # checked before the corpus and tokenizer stages spend minutes; the masking's own rule
             replace(RINNA_MASKING, rate=self.mask_rate)
         except ValueError as exc:
@@ -66,8 +82,6 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig) -> dict:
     """Run every stage; print and return where everything went."""
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()  # a bar per weight load is noise between the stages' own
     started = time.perf_counter()
     out = config.out
@@ -90,21 +104,15 @@ def run_demo(config: DemoConfig) -> dict:
 
 # -- stages ---------------------------------------------------------------------------------------
 def _corpus(directory: Path) -> Path:
-    from jaroberta.cli import main
-    from jaroberta.corpus.layout import MANIFEST
-
     if (directory / MANIFEST).exists():  # written last: a build killed half-way is resumed, not reused
         log.info("[1/6] corpus: %s exists, reused", directory)
         return directory
     log.info("[1/6] corpus: building the default corpus into %s", directory)
-    if main(["corpus", "build", str(directory)]) != 0:
-        raise JarobertaError(f"`jaroberta corpus build {directory}` failed (see above)")
+    build_corpus(BuildConfig(out=directory))
     return directory
 
 
 def _tokenizer(corpus: Path, directory: Path, vocab_size: int) -> Path:
-    from jaroberta.text import TokenizerTrainConfig, train_tokenizer
-
     if (directory / "jaroberta_tokenizer.json").exists():
         log.info("[2/6] tokenizer: %s exists, reused", directory)
         return directory
@@ -114,10 +122,6 @@ def _tokenizer(corpus: Path, directory: Path, vocab_size: int) -> Path:
 
 
 def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
-    from jaroberta.corpus.pack import PackConfig, pack
-    from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
-    from jaroberta.text import load_tokenizer
-
     if (directory / HEADER_FILE).exists():
         header = ShardHeader.load(directory)
         if (header.tokenizer_fingerprint, header.layout, header.seq_len) == (load_tokenizer(tokenizer).fingerprint, "full", SEQ_LEN):
@@ -131,8 +135,6 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
 
 
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
-    from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
-
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
     task_config = PretrainConfig(shards=shards, preset=config.preset, recipe="rinna", micro_batch=MICRO_BATCH,
@@ -148,12 +150,6 @@ def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
 
 def _steps_for_budget(shards: Path, config: DemoConfig) -> int:
     """Time a few steps of the model on random rows of the real shape; fill the budget with steps."""
-    import torch
-
-    from jaroberta.corpus.shards import ShardHeader
-    from jaroberta.model.presets import build_model, model_config
-    from jaroberta.train.objective import MaskedLMObjective
-
     header = ShardHeader.load(shards)
     model = build_model(model_config(config.preset, header.vocab_size, header.special_ids, header.seq_len))
     objective = MaskedLMObjective(model, explicit_position_ids=True)
@@ -176,19 +172,12 @@ def _steps_for_budget(shards: Path, config: DemoConfig) -> int:
 
 
 def _perplexity(model_dir: Path, corpus: Path):
-    from jaroberta.infer.perplexity import masked_perplexity
-    from jaroberta.model.loading import load
-
     log.info("[5/6] dev perplexity of %s (fixed-seed masks, as `jaroberta eval perplexity`)", model_dir)
     return masked_perplexity(load(model_dir), corpus, split="dev", max_documents=500)
 
 
 def _fill_mask(model_dir: Path, corpus: Path) -> list[dict]:
     """Mask one word in the middle of a few dev sentences and show what the model puts back."""
-    from jaroberta.corpus import iter_sentences
-    from jaroberta.infer.fill_mask import fill_mask
-    from jaroberta.model.loading import load
-
     lm = load(model_dir)
     texts, answers = [], []
     for sentence in iter_sentences(corpus, "dev"):
@@ -221,8 +210,6 @@ def _mask_middle_word(tokenizer, sentence: str) -> tuple[str, str] | None:
 
 
 def _check_transformers_loads(model_dir: Path) -> None:
-    from transformers import AutoModelForMaskedLM
-
     log.info("[6/6] transformers.AutoModelForMaskedLM.from_pretrained(%s)", model_dir)
     model = AutoModelForMaskedLM.from_pretrained(model_dir)
     log.info("      -> %s, %.1fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)

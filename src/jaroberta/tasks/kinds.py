@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from jaroberta.errors import JarobertaError
-from jaroberta.train import metrics
-from jaroberta.train.finetune import align
-from jaroberta.train.finetune.data import (
+from jaroberta.model.forward import length_buckets, progress
+from jaroberta.tasks import align, metrics
+from jaroberta.tasks.data import (
     OUTSIDE,
     NerExample,
     PairExample,
@@ -48,6 +48,9 @@ IGNORE = -100
 """Target of positions without a label (special tokens, whitespace-only pieces)."""
 
 OBJECTIVES = ("auto", "classification", "regression")
+
+FINETUNE_META_KEY = "finetune"
+"""Key of `jaroberta_meta.json` that tells `jaroberta predict` what the model does."""
 
 
 @dataclass
@@ -387,10 +390,8 @@ def row_logits(model: torch.nn.Module, lm: "LoadedModel", rows: list[Row], batch
     Rows are batched by length (little padding) and put back in order; `lm` frames
     nothing here, it pads and adds the conventions' position ids (rinna: from 0).
     """
-    from jaroberta.infer.forward import _progress, length_buckets
-
     out: list[torch.Tensor | None] = [None] * len(rows)
-    for batch in _progress(length_buckets([len(r.ids) for r in rows], batch_size), what):
+    for batch in progress(length_buckets([len(r.ids) for r in rows], batch_size), what):
         logits = model(**lm.batch_inputs([rows[i].ids for i in batch])).logits.float()  # (B, C) or (B, T, C)
         for position, i in enumerate(batch):
             out[i] = logits[position] if logits.dim() == 2 else logits[position, : len(rows[i].ids)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.train.finetune.data import NerExample, ReadStats, Source, sentence_from_tags
+from jaroberta.tasks.data import NerExample, ReadStats, Source, sentence_from_tags
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
+from jaroberta.infer import render
+from jaroberta.infer.embeddings import embed, save_embeddings
+from jaroberta.infer.fill_mask import fill_mask, fill_span
+from jaroberta.infer.scoring import pseudo_log_likelihood
+from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
+from jaroberta.model.perplexity import masked_perplexity
+
 
 def register(subparsers) -> None:
     _register_fill_mask(subparsers)
@@ -38,11 +47,8 @@ def _texts_options(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args, head: str = "mlm"):
-    from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
-
     overrides = parse_convention_args(args.convention)
     conventions = resolve_conventions(args.model, overrides) if overrides else None
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
     return load(args.model, conventions=conventions, user_dicts=args.user_dict or None,
@@ -76,9 +82,6 @@ def _register_fill_mask(subparsers) -> None:
 
 
 def run_fill_mask(args) -> int:
-    from jaroberta.infer import render
-    from jaroberta.infer.fill_mask import fill_mask, fill_span
-
     texts = render.read_texts(args.text, args.input)
     lm = _load(args)
     if args.span:
@@ -115,9 +118,6 @@ def _register_score(subparsers) -> None:
 
 
 def run_score(args) -> int:
-    from jaroberta.infer import render
-    from jaroberta.infer.scoring import pseudo_log_likelihood
-
     texts = render.read_texts(args.text, args.input)
     scores = pseudo_log_likelihood(_load(args), texts, batch_size=args.batch_size, truncate=args.truncate)
     if args.json:
@@ -147,9 +147,6 @@ def _register_embed(subparsers) -> None:
 
 
 def run_embed(args) -> int:
-    from jaroberta.infer import render
-    from jaroberta.infer.embeddings import embed, save_embeddings
-
     texts = render.read_texts([], args.input)
     vectors = embed(_load(args, head="base"), texts, pooling=args.pooling, batch_size=args.batch_size,
                     normalize=args.normalize, truncate=args.truncate)
@@ -179,8 +176,6 @@ def _register_eval(subparsers) -> None:
 
 
 def run_perplexity(args) -> int:
-    from jaroberta.infer.perplexity import masked_perplexity
-
     report = masked_perplexity(_load(args), args.corpus, split=args.split, seed=args.seed, rate=args.rate,
                                batch_size=args.batch_size, max_documents=args.max_documents)
     print(json.dumps(report.to_dict()) if args.json else report.describe())

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaroberta.corpus.build import BuildConfig, build_corpus
+from jaroberta.corpus.clean import CleanConfig
+from jaroberta.corpus.readers import ReadConfig
 from jaroberta.errors import JarobertaError
 
 
@@ -63,10 +66,6 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from jaroberta.corpus.build import BuildConfig, build_corpus
-    from jaroberta.corpus.clean import CleanConfig
-    from jaroberta.corpus.readers import ReadConfig
-
     *inputs, out = args.paths
     config = BuildConfig(
         out=out,

@@ -6,7 +6,11 @@ import argparse
 import os
 from pathlib import Path
 
+from jaroberta.api import pack
+from jaroberta.corpus.pack import PackConfig
+from jaroberta.demo import DemoConfig, run_demo
 from jaroberta.model.presets import PRESETS
+from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
 
 
 def register(subparsers) -> None:
@@ -104,8 +108,6 @@ def _register_demo(subparsers) -> None:
 
 # -- handlers: one library call each ---------------------------------------------------------
 def _pack(args: argparse.Namespace) -> int:
-    from jaroberta.corpus.pack import PackConfig, pack
-
     header = pack(PackConfig(corpus=args.corpus, tokenizer=args.tokenizer, out=args.out, seq_len=args.seq_len,
                              layout=args.layout, workers=args.workers))
     rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
@@ -114,8 +116,6 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
-
     config = PretrainConfig(
         shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from,
         recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
@@ -135,8 +135,6 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from jaroberta.train.demo import DemoConfig, run_demo
-
     run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
                         lr=args.lr, mask_rate=args.mask_rate))
     return 0
