@@ -51,9 +51,9 @@ import torch
 
 from jaroberta.corpus.shards import ShardHeader, open_split
 from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
+from jaroberta.model.recipes import RECIPES
 from jaroberta.train.logs import read_log
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config
-from jaroberta.train.recipes import RECIPES
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining
 
 RECIPE = RECIPES["rinna"]
 EVAL_SEED = 1234
@@ -130,7 +130,7 @@ class _CommonEval(MaskedLMTask):
 def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None,
           minutes: float | None = None) -> dict:
     config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch)
-    task = _CommonEval(config, RECIPE)
+    task = _CommonEval(plan_pretraining(config))
     task.eval_rows = args.eval_rows
     total = schedule_steps or steps
     loop = loop_config(RECIPE, out, total, progress=False, log_every=1, eval_every=eval_every)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, KNOWN, RINNA, InputConventions
+from jaroberta.model.conventions import JMEDROBERTA, RINNA, InputConventions
+from jaroberta.model.families import FAMILIES
 from jaroberta.text.normalize import Normalization
 
 VOCAB = {"[PAD]": 3, "[CLS]": 4, "[SEP]": 5, "[MASK]": 6}
@@ -67,5 +68,5 @@ def test_impossible_max_length_is_refused():
 
 
 def test_known_families_state_their_normalization():
-    assert KNOWN["rinna"].normalization == Normalization(lowercase=True)
-    assert KNOWN["jmedroberta"].normalization == Normalization(full_width=True)
+    assert FAMILIES["rinna"].conventions.normalization == Normalization(lowercase=True)
+    assert FAMILIES["jmedroberta"].conventions.normalization == Normalization(full_width=True)

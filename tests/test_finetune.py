@@ -301,7 +301,8 @@ def _hironsan_test_entities() -> int:
 def hironsan_model(tmp_path_factory) -> Path:
     """A tiny model of our own layout whose SentencePiece vocabulary was trained on hironsan's train text."""
     from jaroberta.api import train_tokenizer
-    from jaroberta.model.presets import build_model, conventions_for, model_config
+    from jaroberta.model.families import get_family
+    from jaroberta.model.presets import build_model, model_config
     from jaroberta.model.saving import save_model
     from jaroberta.tasks.datasets import hironsan
     from jaroberta.text import TokenizerTrainConfig
@@ -311,7 +312,7 @@ def hironsan_model(tmp_path_factory) -> Path:
     tokenizer = train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(root / "text.txt",), vocab_size=1500))
     torch.manual_seed(0)
     model = build_model(model_config("tiny", tokenizer.vocab_size, tokenizer.special_ids, 128))
-    return save_model(root / "tiny", model, tokenizer, conventions_for(tokenizer.family, tokenizer.normalization, 128), {})
+    return save_model(root / "tiny", model, tokenizer, get_family(tokenizer.family).conventions_for(tokenizer.normalization, 128), {})
 
 
 def test_hironsan_ner_end_to_end(tmp_path, hironsan_model, capsys):

@@ -61,10 +61,10 @@ def test_our_saved_folder_loads_with_its_stored_conventions(rinna, tmp_path):
     """A folder written by jaroberta's save_model states its conventions; load never guesses."""
     from jaroberta.infer.fill_mask import fill_mask
     from jaroberta.model.conventions import CONVENTIONS_FILE
-    from jaroberta.model.presets import conventions_for
+    from jaroberta.model.families import get_family
     from jaroberta.model.saving import save_model
 
-    conventions = conventions_for("sentencepiece", rinna.tokenizer.normalization, 128)
+    conventions = get_family("sentencepiece").conventions_for(rinna.tokenizer.normalization, 128)
     folder = save_model(tmp_path / "ours", rinna.model, rinna.tokenizer, conventions, {"step": 0})
     assert (folder / CONVENTIONS_FILE).is_file()
     ours = load(folder)

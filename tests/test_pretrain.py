@@ -23,11 +23,11 @@ from jaroberta.api import pack
 from jaroberta.cli import main
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.errors import JarobertaError
+from jaroberta.model.recipes import RECIPES
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.logs import read_log
 from jaroberta.train.loop import NonFiniteLoss
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, pretrain, resolve_recipe
-from jaroberta.train.recipes import RECIPES
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining, pretrain
 
 LOSSES = Path(__file__).parent / "assets" / "pretrain_losses.json"
 
@@ -60,8 +60,9 @@ def dropout_config(tmp_path_factory, shards_dir) -> Path:
 
 def _run(shards, out, steps=6, *, task_kwargs=None, **loop_kwargs):
     config = PretrainConfig(shards=shards, **{"micro_batch": 4, "accumulation": 2, "eval_rows": 8, **(task_kwargs or {})})
-    loop = loop_config(resolve_recipe(config), out, steps, progress=False, log_every=1, **loop_kwargs)
-    return pretrain(config, loop)
+    plan = plan_pretraining(config)
+    loop = loop_config(plan.recipe, out, steps, progress=False, log_every=1, **loop_kwargs)
+    return pretrain(plan, loop)
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -106,7 +107,7 @@ def test_checkpoint_loads_in_transformers_with_identical_logits(shards_dir, tmp_
     from jaroberta.model.loading import load
 
     result = _run(shards_dir, tmp_path / "run", steps=2)
-    task = MaskedLMTask(PretrainConfig(shards=shards_dir), RECIPES["rinna"])
+    task = MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, recipe="rinna")))
     task.load_model(result.model_dir)
     hf = AutoModelForMaskedLM.from_pretrained(result.model_dir).eval()
     ours = load(result.model_dir)
@@ -167,9 +168,10 @@ def test_dev_loss_is_the_inference_perplexity(corpus_dir, tokenizer_dir, tmp_pat
 @pytest.mark.parametrize("recipe, lr, mask_fraction, warmup", [("rinna", 6e-4, 1.0, 10), ("jmedroberta", 1e-4, 0.8, 10)])
 def test_recipes_scale_to_steps(shards_dir, tmp_path, recipe, lr, mask_fraction, warmup):
     config = PretrainConfig(shards=shards_dir, recipe=recipe)
-    loop = loop_config(resolve_recipe(config), tmp_path, 1000)
+    plan = plan_pretraining(config)
+    loop = loop_config(plan.recipe, tmp_path, 1000)
     assert (loop.lr, loop.warmup_steps) == (lr, warmup)
-    assert MaskedLMTask(config, resolve_recipe(config)).masking.mask_fraction == mask_fraction
+    assert MaskedLMTask(plan).masking.mask_fraction == mask_fraction
 
 
 # -- bad input ------------------------------------------------------------------------------------
@@ -184,13 +186,14 @@ def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
     pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, seq_len=SEQ_LEN))
     model = _run(other_shards, tmp_path / "other", steps=1).model_dir
     with pytest.raises(JarobertaError, match="different tokenizer than the shards"):
-        MaskedLMTask(PretrainConfig(shards=shards_dir, init_from=model), RECIPES["rinna"])
+        MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, init_from=model, recipe="rinna")))
 
 
 def test_corpus_smaller_than_a_batch_refused(shards_dir, tmp_path):
     with pytest.raises(JarobertaError, match="fewer than one global batch"):
         config = PretrainConfig(shards=shards_dir, micro_batch=64, accumulation=4)
-        pretrain(config, loop_config(resolve_recipe(config), tmp_path, 2, progress=False))
+        plan = plan_pretraining(config)
+        pretrain(plan, loop_config(plan.recipe, tmp_path, 2, progress=False))
 
 
 def test_batch_that_does_not_fit_refused_before_starting(shards_dir, tmp_path, monkeypatch):
@@ -294,7 +297,9 @@ def test_demo_config_names_the_bad_option(field, value, message):
 
 
 @pytest.mark.slow
-def test_demo_driver_end_to_end(tmp_path, capsys):
+@pytest.mark.parametrize("family, preset, model_type, folder", [("rinna", "tiny", "roberta", ""),
+                                                                 ("jmedroberta", "tiny-bert", "bert", "jmedroberta")])
+def test_demo_driver_end_to_end(tmp_path, capsys, family, preset, model_type, folder):
     """`make demo`'s stages top to bottom on a tiny corpus (the default corpus needs apt and minutes)."""
     from transformers import AutoModelForMaskedLM
 
@@ -302,11 +307,13 @@ def test_demo_driver_end_to_end(tmp_path, capsys):
 
     corpus = write_corpus(tmp_path / "demo" / "corpus", train_documents=200, dev_documents=20)
     (corpus / "corpus.json").write_text("{}\n", encoding="utf-8")  # a finished build: reused, not rebuilt
-    summary = run_demo(DemoConfig(out=tmp_path / "demo", steps=3, preset="tiny", vocab_size=300))
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", family=family, steps=3, preset=preset, vocab_size=300))
     out = capsys.readouterr().out
     for key in ("tokenizer", "shards", "model", "log", "loss_curve"):
         assert Path(summary[key]).exists() and summary[key] in out
-    assert AutoModelForMaskedLM.from_pretrained(summary["model"]).config.model_type == "roberta"
+    assert Path(summary["tokenizer"]) == tmp_path / "demo" / folder / "tokenizer"  # the default family's at the top
+    assert AutoModelForMaskedLM.from_pretrained(summary["model"]).config.model_type == model_type
+    assert len(summary["dictionaries"]) == (family == "jmedroberta")
     assert summary["dev_perplexity"]["n_masked"] > 0 and summary["fill_mask"]
     assert all("[MASK]" in example["text"] and example["predictions"] for example in summary["fill_mask"])
 

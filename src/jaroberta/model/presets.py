@@ -19,7 +19,6 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, RobertaConfig
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, RINNA
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # shared/reference/rinna/config.json
+    # rinna/japanese-roberta-base's config.json
     "rinna-base": Preset("roberta", layers=12, hidden=768, heads=12, ffn=3072),
     # BERT-base shape, as JMedRoBERTa
     "jmed-base": Preset("bert", layers=12, hidden=768, heads=12, ffn=3072),
@@ -58,6 +57,7 @@ PRESETS: dict[str, Preset] = {
     "mini": Preset("roberta", layers=4, hidden=128, heads=4, ffn=512, dropout=0.0),
     "small-bert": Preset("bert", layers=4, hidden=256, heads=4, ffn=1024),
     "tiny-bert": Preset("bert", layers=2, hidden=64, heads=2, ffn=256, dropout=0.0),
+    "mini-bert": Preset("bert", layers=4, hidden=128, heads=4, ffn=512, dropout=0.0),
 }
 
 
@@ -121,15 +121,3 @@ def max_sequence_length(config) -> int:
     extra = 2 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
     return config.max_position_embeddings - extra
 
-
-def conventions_for(family: str, normalization, seq_len: int):
-    """The input conventions of a model we pretrain with a tokenizer of `family`.
-
-    SentencePiece models follow rinna ([CLS] + pieces, explicit positions from 0);
-    MeCab + WordPiece models follow JMedRoBERTa ([CLS] ... [SEP], BERT positions). The
-    tokenizer's own normalization is kept, so what was packed is what inference sees.
-    """
-    base = {"sentencepiece": RINNA, "mecab-wordpiece": JMEDROBERTA}.get(family)
-    if base is None:
-        raise JarobertaError(f"unknown tokenizer family {family!r}; expected 'sentencepiece' or 'mecab-wordpiece'")
-    return base.with_overrides(name=f"{base.name}-style", normalization=normalization, max_length=seq_len)

@@ -32,7 +32,6 @@ from jaroberta.tasks.data import (
     OUTSIDE,
     NerExample,
     PairExample,
-    Span,
     TextExample,
     read_classification,
     read_ner,

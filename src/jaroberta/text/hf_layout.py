@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
+from jaroberta.text.mecab import SYSTEM_DICTS
 
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
@@ -36,8 +37,6 @@ BERT_SPECIAL_TOKENS = {
     "cls_token": "[CLS]",
     "mask_token": "[MASK]",
 }
-MECAB_DIC_NAMES = {"ipadic": "ipadic", "unidic-lite": "unidic_lite"}
-"""Our system-dictionary names -> the `mecab_dic` values of BertJapaneseTokenizer."""
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -72,7 +71,7 @@ def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_pat
     The user dictionaries' *absolute* paths go into `mecab_option` only so that plain
     `AutoTokenizer` works on this machine; jaroberta itself finds them by name and hash.
     """
-    mecab_kwargs: dict = {"mecab_dic": MECAB_DIC_NAMES[system_dict], "normalize_text": False}
+    mecab_kwargs: dict = {"mecab_dic": SYSTEM_DICTS[system_dict], "normalize_text": False}
     if dictionary_paths:
         # Quoted: fugashi splits its arguments like a shell, and paths may hold spaces.
         mecab_kwargs["mecab_option"] = "-u " + shlex.quote(",".join(str(Path(p).resolve()) for p in dictionary_paths))
@@ -104,9 +103,9 @@ def user_dictionary_names(mecab_option: str) -> list[str]:
 
 def system_dict_name(mecab_dic: str | None) -> str:
     """BertJapaneseTokenizer's `mecab_dic` value -> our system-dictionary name."""
-    for ours, theirs in MECAB_DIC_NAMES.items():
+    for ours, theirs in SYSTEM_DICTS.items():
         if mecab_dic == theirs:
             return ours
     raise JarobertaError(
-        f"unsupported mecab_dic {mecab_dic!r} in {CONFIG_FILE}; jaroberta supports {sorted(MECAB_DIC_NAMES.values())}"
+        f"unsupported mecab_dic {mecab_dic!r} in {CONFIG_FILE}; jaroberta supports {sorted(SYSTEM_DICTS.values())}"
     )

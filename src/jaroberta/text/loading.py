@@ -95,6 +95,16 @@ def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:
     return [resolve_dictionary(ref, search_paths=(directory,), override=overrides.get(ref.name)) for ref in refs]
 
 
+def published_layout(directory: Path) -> str | None:
+    """The tokenizer kind of a published Hugging Face folder: 'sentencepiece' (rinna's layout),
+    'mecab-wordpiece' (BertJapaneseTokenizer with MeCab, JMedRoBERTa's), or None."""
+    if _is_rinna_layout(directory):
+        return "sentencepiece"
+    if _is_jmed_layout(directory):
+        return "mecab-wordpiece"
+    return None
+
+
 # -- rinna's Hugging Face layout -----------------------------------------------------
 def _is_rinna_layout(directory: Path) -> bool:
     if _sp_model_file(directory) is None:

@@ -61,18 +61,16 @@ from jaroberta.errors import JarobertaError
 
 log = logging.getLogger(__name__)
 
-SYSTEM_DICTS = ("ipadic", "unidic-lite")
-"""System dictionaries jaroberta can use (both pip-installable, no root)."""
-
-_DICDIR_MODULES = {"ipadic": "ipadic", "unidic-lite": "unidic_lite"}
-"""System dictionary name -> the Python package whose `DICDIR` holds it."""
+SYSTEM_DICTS = {"ipadic": "ipadic", "unidic-lite": "unidic_lite"}
+"""System dictionaries jaroberta can use (both pip-installable, no root) -> the Python package
+whose `DICDIR` holds it, which is also BertJapaneseTokenizer's `mecab_dic` name for it."""
 
 
 def system_dicdir(system_dict: str) -> Path:
     """The folder of a pip-installed system dictionary ('ipadic' or 'unidic-lite')."""
-    if system_dict not in _DICDIR_MODULES:
-        raise JarobertaError(f"unknown MeCab system dictionary {system_dict!r}; choose one of {SYSTEM_DICTS}")
-    module = require(_DICDIR_MODULES[system_dict], f"MeCab with the {system_dict} dictionary")
+    if system_dict not in SYSTEM_DICTS:
+        raise JarobertaError(f"unknown MeCab system dictionary {system_dict!r}; choose one of {tuple(SYSTEM_DICTS)}")
+    module = require(SYSTEM_DICTS[system_dict], f"MeCab with the {system_dict} dictionary")
     return Path(module.DICDIR)
 
 
@@ -87,7 +85,7 @@ class MecabConfig:
 
     def __post_init__(self) -> None:
         if self.system_dict not in SYSTEM_DICTS:
-            raise JarobertaError(f"unknown MeCab system dictionary {self.system_dict!r}; choose one of {SYSTEM_DICTS}")
+            raise JarobertaError(f"unknown MeCab system dictionary {self.system_dict!r}; choose one of {tuple(SYSTEM_DICTS)}")
         object.__setattr__(self, "user_dicts", tuple(str(p) for p in self.user_dicts))
         for path in self.user_dicts:
             if "," in path:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import JaTokenizer
+from jaroberta.text.mecab import SYSTEM_DICTS
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.unigram import train_sentencepiece
 from jaroberta.text.wordpiece import train_mecab_wordpiece
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 DEFAULT_VOCAB = {"sentencepiece": 32000, "mecab-wordpiece": 30000}
 """rinna's and JMedRoBERTa's vocabulary sizes."""
 DEFAULT_NORMALIZATION = {"sentencepiece": RINNA_NORMALIZATION, "mecab-wordpiece": JMED_NORMALIZATION}
-SYSTEM_DICTS = ("ipadic", "unidic-lite")
 
 
 @dataclass
@@ -74,7 +74,7 @@ class TokenizerTrainConfig:
         if self.sample_sentences < 0 or self.workers < 1:
             raise JarobertaError("sample_sentences must be >= 0 and workers >= 1")
         if self.system_dict not in SYSTEM_DICTS:
-            raise JarobertaError(f"unknown system dictionary {self.system_dict!r}; choose one of {SYSTEM_DICTS}")
+            raise JarobertaError(f"unknown system dictionary {self.system_dict!r}; choose one of {tuple(SYSTEM_DICTS)}")
         if self.user_dicts and self.family != "mecab-wordpiece":
             raise JarobertaError("user dictionaries only apply to the mecab-wordpiece family")
         if self.normalization is None:

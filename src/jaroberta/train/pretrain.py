@@ -8,8 +8,8 @@ reads config -> shards -> model -> loop -> model folder, top to bottom:
 - the model is a preset sized to that tokenizer, any Hugging Face config file, or an
   existing model folder to continue from (`init_from`), always a transformers
   *ForMaskedLM with SDPA attention;
-- the recipe (`rinna` / `jmedroberta`, by default the seed of the tokenizer's family)
-  gives optimizer, schedule and masking, scaled to `steps`;
+- the recipe (by default the one of the tokenizer's family, `model/families.py`) gives
+  optimizer, schedule and masking, scaled to `steps`;
 - every step reads one global batch, masks it afresh (model/masking.py) with a generator
   that is part of the checkpoint, and hands each process its rows;
 - dev evaluation is rinna's metric, computed by `model/perplexity.py`'s definition on
@@ -30,18 +30,19 @@ from transformers import AutoModelForMaskedLM
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
+from jaroberta.model.families import Family, family_of_tokenizer
 from jaroberta.model.loading import LoadedModel
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
 from jaroberta.model.perplexity import masked_nll
 from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
+from jaroberta.model.recipes import Recipe, get_recipe
 from jaroberta.model.saving import save_model
-from jaroberta.text import load_tokenizer
+from jaroberta.text import JaTokenizer, load_tokenizer
 from jaroberta.train.data import Batch, Cursor, ShuffledRows, read_rows
 from jaroberta.train.distributed import Runtime
 from jaroberta.train.loop import LoopConfig, StepBatch, TrainResult, train
 from jaroberta.train.memory import MemoryEstimate, transformer_estimate
 from jaroberta.train.objective import MaskedLMObjective, trim_padding
-from jaroberta.train.recipes import DEFAULT_RECIPE_BY_FAMILY, Recipe, get_recipe
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class PretrainConfig:
     init_from: Path | None = None
     """A model folder to continue pretraining from (its tokenizer must be the shards')."""
     recipe: str | None = None
-    """'rinna' or 'jmedroberta'; None = the seed of the tokenizer's family."""
+    """A seed recipe ('rinna', 'jmedroberta', 'bert'); None = the recipe of the tokenizer's family."""
     micro_batch: int = 16
     """Rows per forward pass on each process."""
     accumulation: int = 1
@@ -98,16 +99,36 @@ def loop_config(recipe: Recipe, out: Path, steps: int, **overrides) -> LoopConfi
     return LoopConfig(**values)
 
 
-def resolve_recipe(config: PretrainConfig) -> Recipe:
-    """The named recipe, or the seed of the shards' tokenizer family."""
+@dataclass(frozen=True)
+class PretrainPlan:
+    """A `PretrainConfig` resolved once: the shards' header and tokenizer, their family, the recipe."""
+
+    config: PretrainConfig
+    header: ShardHeader
+    """The shards' `shards.json`."""
+    tokenizer: JaTokenizer
+    """The tokenizer the shards were packed with."""
+    family: Family
+    """The family of that tokenizer."""
+    recipe: Recipe
+    """The named recipe, or the family's."""
+
+
+def plan_pretraining(config: PretrainConfig) -> PretrainPlan:
+    """Read the shards once and resolve the family and the recipe."""
     header = ShardHeader.load(config.shards)
-    return get_recipe(config.recipe or DEFAULT_RECIPE_BY_FAMILY[header.tokenizer_family])
+    tokenizer = _shard_tokenizer(config.shards, header)
+    family = family_of_tokenizer(header.tokenizer_family, getattr(tokenizer, "system_dict", None))
+    recipe = get_recipe(config.recipe) if config.recipe else family.get_recipe()
+    return PretrainPlan(config, header, tokenizer, family, recipe)
 
 
-def pretrain(config: PretrainConfig, loop: LoopConfig) -> TrainResult:
-    """Pretrain a masked LM on packed shards; the model folder is `result.model_dir`."""
-    task = MaskedLMTask(config, resolve_recipe(config))
-    return train(task, loop)
+def pretrain(plan: PretrainPlan, loop: LoopConfig) -> TrainResult:
+    """Pretrain a masked LM on packed shards; the model folder is `result.model_dir`.
+
+    `loop` is usually `loop_config(plan.recipe, out, steps, ...)`: the recipe's optimizer and
+    schedule scaled to `steps`, with the caller's overrides."""
+    return train(MaskedLMTask(plan), loop)
 
 
 @dataclass
@@ -122,11 +143,12 @@ class _Micro:
 class MaskedLMTask:
     """The MLM objective as a task of the shared loop (see train/loop.py for the interface)."""
 
-    def __init__(self, config: PretrainConfig, recipe: Recipe):
+    def __init__(self, plan: PretrainPlan):
+        config, recipe = plan.config, plan.recipe
         self.config = config
         self.recipe = recipe
-        self.header = ShardHeader.load(config.shards)
-        self.tokenizer = _shard_tokenizer(config.shards, self.header)
+        self.header = plan.header
+        self.tokenizer = plan.tokenizer
         self.conventions = InputConventions.from_dict(self.header.conventions)
         self.seed = recipe.seed if config.seed is None else config.seed
         self.masking = _masking(config, recipe, self.header)

@@ -1,6 +1,6 @@
-"""The seeds' training recipes, as a small registry, scaled to any number of steps.
+"""The seeds' training recipes, scaled to any number of steps; each family (`families.py`) names one.
 
-Values from shared/SEEDS.md. Where a seed is silent we say what we chose:
+Values from the seeds' model cards and training code. Where a seed is silent we say what we chose:
 - rinna's card gives no warmup length: we use 1% of the steps, JMedRoBERTa's ratio.
 - JMedRoBERTa names plain Adam: weight decay 0 (transformers' default), clip 1.0 (the
   Trainer default its run_mlm.py-style training used).
@@ -53,10 +53,14 @@ RECIPES: dict[str, Recipe] = {
         lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip=1.0, warmup_ratio=20_000 / 2_000_000,
         masking=BERT_MASKING, whole_word_for_mecab=True, layout="full", seed=42,
     ),
+    # BERT's published pretraining recipe (Devlin et al., 2019: Adam 1e-4, betas 0.9/0.999,
+    # eps 1e-6, weight decay 0.01, 10k warmup steps of 1M), which cl-tohoku's Japanese BERTs
+    # follow with whole-word masking; the seed is our choice.
+    "bert": Recipe(
+        lr=1e-4, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, clip=1.0, warmup_ratio=10_000 / 1_000_000,
+        masking=BERT_MASKING, whole_word_for_mecab=True, layout="full", seed=42,
+    ),
 }
-
-DEFAULT_RECIPE_BY_FAMILY = {"sentencepiece": "rinna", "mecab-wordpiece": "jmedroberta"}
-"""The recipe used when none is named: the seed whose tokenizer family the shards use."""
 
 
 def get_recipe(name: str) -> Recipe:

@@ -1,0 +1,135 @@
+"""Model families: what makes a rinna-style, a JMedRoBERTa-style or a cl-tohoku-style model, in one
+entry each. Every stage asks this registry instead of keeping a table of its own:
+
+- tokenizer training: the tokenizer kind, its system dictionary and default vocabulary size;
+- packing, inference and fine-tuning: the input conventions (normalization, framing, positions);
+- pretraining: the architecture presets and the seed's recipe;
+- loading: how the family's published Hugging Face layout is recognised.
+
+A family is named by its seed ("rinna", "jmedroberta", "tohoku"); the tokenizer kinds
+("sentencepiece", "mecab-wordpiece") are accepted as names of the family that introduced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jaroberta.errors import JarobertaError
+from jaroberta.model.conventions import JMEDROBERTA, RINNA, InputConventions
+from jaroberta.model.recipes import RECIPES, Recipe
+from jaroberta.text.hf_layout import read_config, user_dictionary_names
+from jaroberta.text.loading import published_layout
+from jaroberta.text.normalize import Normalization
+from jaroberta.text.training import TokenizerTrainConfig
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: its tokenizer, input conventions, architecture and recipe."""
+
+    name: str
+    """Registry key, the seed's name."""
+    published: str
+    """The seed checkpoint on the Hugging Face hub."""
+    tokenizer: str
+    """Tokenizer kind: 'sentencepiece' or 'mecab-wordpiece'."""
+    system_dict: str | None
+    """MeCab system dictionary of the MeCab kinds ('ipadic', 'unidic-lite'); None for SentencePiece."""
+    vocab_size: int
+    """The seed's vocabulary size, the default when training a tokenizer."""
+    conventions: InputConventions
+    """How the seed frames its input."""
+    model_type: str
+    """'roberta' (RobertaForMaskedLM) or 'bert' (BertForMaskedLM)."""
+    base_preset: str
+    """The seed's architecture, as a preset name."""
+    cpu_preset: str
+    """The shape `jaroberta demo` trains on a CPU in half an hour."""
+    recipe: str
+    """The seed's pretraining recipe (a key of `RECIPES`)."""
+    demo_text: str
+    """A fill-mask sentence in the family's domain, for the demo and model cards."""
+
+    def tokenizer_config(self, **fields) -> TokenizerTrainConfig:
+        """A tokenizer training config of this family; `fields` override its defaults."""
+        defaults = {"vocab_size": self.vocab_size, "normalization": self.conventions.normalization}
+        if self.system_dict:
+            defaults["system_dict"] = self.system_dict
+        chosen = {**defaults, **{k: v for k, v in fields.items() if v is not None}}
+        return TokenizerTrainConfig(family=self.tokenizer, **chosen)
+
+    def conventions_for(self, normalization: Normalization, seq_len: int) -> InputConventions:
+        """The conventions of a model we pretrain in this family: the seed's framing, the
+        tokenizer's own normalization (what was packed is what inference sees), `seq_len` long."""
+        return self.conventions.with_overrides(name=f"{self.conventions.name}-style", normalization=normalization,
+                                               max_length=seq_len)
+
+    def get_recipe(self) -> Recipe:
+        return RECIPES[self.recipe]
+
+
+FAMILIES: dict[str, Family] = {
+    "rinna": Family(
+        name="rinna", published="rinna/japanese-roberta-base", tokenizer="sentencepiece", system_dict=None,
+        vocab_size=32000, conventions=RINNA, model_type="roberta", base_preset="rinna-base", cpu_preset="mini",
+        recipe="rinna", demo_text="4年に1度[MASK]は開かれる。",
+    ),
+    "jmedroberta": Family(
+        name="jmedroberta", published="alabnii/jmedroberta-base-manbyo-wordpiece", tokenizer="mecab-wordpiece",
+        system_dict="ipadic", vocab_size=30000, conventions=JMEDROBERTA, model_type="bert", base_preset="jmed-base",
+        cpu_preset="mini-bert", recipe="jmedroberta", demo_text="この患者は[MASK]と診断された。",
+    ),
+    # cl-tohoku/bert-base-japanese-v3: BertJapaneseTokenizer with MeCab + UniDic and WordPiece,
+    # NFKC applied by the tokenizer (normalize_text true), [CLS] ... [SEP], BERT positions.
+    "tohoku": Family(
+        name="tohoku", published="cl-tohoku/bert-base-japanese-v3", tokenizer="mecab-wordpiece",
+        system_dict="unidic-lite", vocab_size=32768,
+        conventions=JMEDROBERTA.with_overrides(name="tohoku", normalization=Normalization(nfkc=True)),
+        model_type="bert", base_preset="jmed-base", cpu_preset="mini-bert", recipe="bert",
+        demo_text="東北大学で[MASK]の研究をしています。",
+    ),
+}
+
+TOKENIZER_KINDS = {"sentencepiece": "rinna", "mecab-wordpiece": "jmedroberta"}
+"""Tokenizer kinds, accepted as family names: the family that introduced each."""
+
+NAMES = (*FAMILIES, *TOKENIZER_KINDS)
+"""Every name `get_family` accepts."""
+
+
+def get_family(name: str) -> Family:
+    """The family called `name` (a seed's name, or a tokenizer kind)."""
+    family = FAMILIES.get(TOKENIZER_KINDS.get(name, name))
+    if family is None:
+        raise JarobertaError(f"unknown model family {name!r}; choose one of {', '.join(NAMES)}")
+    return family
+
+
+def family_of_tokenizer(kind: str, system_dict: str | None = None) -> Family:
+    """The family a tokenizer of `kind` (and MeCab system dictionary) belongs to."""
+    for family in FAMILIES.values():
+        if family.tokenizer == kind and (system_dict is None or family.system_dict in (None, system_dict)):
+            return family
+    return get_family(kind)
+
+
+def detect_published(folder: Path, config: dict) -> InputConventions | None:
+    """The conventions of a published checkpoint folder (no jaroberta conventions file), or None.
+
+    `config` is its config.json. The tokenizer files say the kind (the same rule the tokenizer
+    loader uses); the model config and MeCab settings say which family of that kind it is.
+    """
+    kind = published_layout(folder)
+    limit = int(config.get("max_position_embeddings", 512))
+    if kind == "sentencepiece" and config.get("model_type") in ("roberta", "xlm-roberta") and config.get("pad_token_id") == 3:
+        # rinna: [PAD] is 3. Positions are passed from 0, so the whole table is usable, up to 512.
+        return RINNA.with_overrides(max_length=min(RINNA.max_length, limit))
+    if kind == "mecab-wordpiece":
+        mecab = read_config(folder).get("mecab_kwargs") or {}
+        family = FAMILIES["tohoku"] if mecab.get("mecab_dic", "ipadic") in ("unidic_lite", "unidic") else FAMILIES["jmedroberta"]
+        return family.conventions.with_overrides(
+            max_length=min(family.conventions.max_length, limit),
+            dictionaries=tuple(user_dictionary_names(mecab.get("mecab_option") or "")),
+        )
+    return None
