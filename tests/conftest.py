@@ -56,9 +56,17 @@ def ja_sentences() -> list[str]:
     return list(JA_SENTENCES)
 
 
+REQUIRE_SHARED = "JAROBERTA_REQUIRE_SHARED"
+"""Set (CI sets it) to make a missing ../shared a failure: there the reference tests must run."""
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """../shared beside the checkout (reference files); skip with a reason where absent."""
+    """../shared beside the checkout (reference files); skip with a reason where absent, fail
+    instead where $JAROBERTA_REQUIRE_SHARED is set."""
     if not (SHARED / "reference" / "rinna" / "google_sp.model").exists():
-        pytest.skip(f"../shared/reference/rinna not found at {SHARED}: reference tests need the shared folder beside the checkout")
+        message = f"../shared/reference/rinna not found at {SHARED}: reference tests need the shared folder beside the checkout"
+        if os.environ.get(REQUIRE_SHARED):
+            pytest.fail(f"{message} (${REQUIRE_SHARED} is set, so this is a failure, not a skip)")
+        pytest.skip(message)
     return SHARED

@@ -217,7 +217,7 @@ def write_rinna_layout(
 
     vocab_size = spm.SentencePieceProcessor(model_file=str(directory / "spiece.model")).get_piece_size()
 
-    # config.json: the published one (shared/reference/rinna/config.json), tiny sizes.
+    # config.json: the published one (rinna/japanese-roberta-base's), tiny sizes.
     published = {
         "architectures": ["RobertaForMaskedLM" if with_head else "RobertaModel"],
         "attention_probs_dropout_prob": 0.1,

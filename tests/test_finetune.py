@@ -323,6 +323,12 @@ def test_hironsan_ner_end_to_end(tmp_path, hironsan_model, capsys):
     assert results["labels"] == ["ART", "DAT", "LOC", "MON", "ORG", "PER", "PSN", "TIM"]
     test = results["metrics"]["test"]
     assert test["entities_gold"] == _hironsan_test_entities()
-    assert 0.0 <= test["entity_f1"] <= 1.0
+    # Three steps from random weights: the head decodes spans (predictions exist) and the scores
+    # are exactly what the counts of correct, predicted and gold entities make them.
+    correct, predicted, gold = test["entities_correct"], test["entities_predicted"], test["entities_gold"]
+    assert predicted > 0 and correct <= min(predicted, gold)
+    assert test["entity_precision"] == pytest.approx(correct / predicted)
+    assert test["entity_recall"] == pytest.approx(correct / gold)
+    assert test["entity_f1"] == pytest.approx(2 * correct / (predicted + gold))
     assert 0.5 < results["encoding"]["train"]["entities"]["alignment_ceiling"] <= 1.0
     assert "hironsancorpus (train 405, dev 45, test 50 sentences)" == results["data"]

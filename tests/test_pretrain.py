@@ -254,7 +254,7 @@ def test_pretrain_command_and_resume_of_a_finished_run(shards_dir, tmp_path, cap
 @pytest.mark.parametrize(
     "preset, model_type, layers, hidden, positions, eps",
     [
-        ("rinna-base", "roberta", 12, 768, 514, 1e-5),  # shared/reference/rinna/config.json
+        ("rinna-base", "roberta", 12, 768, 514, 1e-5),  # rinna/japanese-roberta-base's config.json
         ("jmed-base", "bert", 12, 768, 512, 1e-12),
         ("small", "roberta", 4, 256, 514, 1e-5),
         ("mini", "roberta", 4, 128, 514, 1e-5),

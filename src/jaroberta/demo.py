@@ -58,8 +58,8 @@ class DemoConfig:
     family: str = "rinna"
     """Model family: its tokenizer, architecture and recipe ('rinna', 'jmedroberta', 'tohoku')."""
     steps: int = 3600
-    """Pretraining steps. The mini shape leaves the unigram plateau after about 2,000 of them;
-    3,600 take about 26 minutes on 2 CPU cores (README, hironsan)."""
+    """Pretraining steps. The mini shape leaves the unigram plateau after about 2,000 of them
+    (README, hironsan)."""
     minutes: float | None = None
     """A time budget instead of `steps`: as many steps as fit, measured on this machine."""
     preset: str | None = None

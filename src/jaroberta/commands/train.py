@@ -92,8 +92,8 @@ def _register_demo(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
         help="the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
-        description="Build the default corpus, train a SentencePiece tokenizer, pack, pretrain a 4-layer model "
-                    "(3,600 steps: about half an hour on 2 CPU cores), report dev perplexity and fill-mask examples, "
+        description="Build the default corpus, train the family's tokenizer (and medical dictionary), pack, pretrain a small model "
+                    "(3,600 steps by default; --minutes for a time budget), report dev perplexity and fill-mask examples, "
                     "and print where everything went.",
     )
     p.add_argument("out", type=Path, nargs="?", default=Path("demo"), metavar="OUT", help="demo folder (default: demo)")

@@ -52,6 +52,7 @@ from jaroberta.corpus.readers import (
 from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.errors import JarobertaError
+from jaroberta.text.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class BuildState:
             shutil.rmtree(out / name, ignore_errors=True)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(plan_file, json.dumps(plan, ensure_ascii=False, indent=1))
+            write_atomic(plan_file, json.dumps(plan, ensure_ascii=False, indent=1) + "\n")
         except OSError as exc:
             raise JarobertaError(f"cannot write the corpus folder {out}: {exc.strerror or exc}") from exc
 
@@ -180,16 +181,10 @@ class BuildState:
         return self.folder / f"{self.part_name(key)}.{kind}.u64"
 
     def finish(self, key: str, record: dict) -> None:
-        _write_atomic(self.marker(key), json.dumps(record, ensure_ascii=False, indent=1))
+        write_atomic(self.marker(key), json.dumps(record, ensure_ascii=False, indent=1) + "\n")
 
     def records(self) -> list[dict]:
         return [record for key in self.keys if (record := self.finished(key)) is not None]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- workers -----------------------------------------------------------------------------------
@@ -520,7 +515,7 @@ def move_one_document_to_dev_if_empty(out: Path, state: BuildState, report: Corp
     else:
         train_part.unlink()
     _rewrite(dev_part, [moved])
-    _write_atomic(done, json.dumps({"document": moved, "copied": copied}, ensure_ascii=False))
+    write_atomic(done, json.dumps({"document": moved, "copied": copied}, ensure_ascii=False) + "\n")
     report.move_to_dev(moved, copied=copied)
 
 

@@ -15,7 +15,6 @@ never decided here. Word ids travel with the pieces for whole-word masking.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -25,6 +24,7 @@ from tqdm import tqdm
 from jaroberta.corpus.layout import iter_documents
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
+from jaroberta.text.files import fresh_dir
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
         header.splits[split] = _write_split(out, split, header, pieces, framing)
         header.splits[split].literal_masks = literal.count
         _check_not_empty(config, split, header.splits[split])
-    tokenizer.save(_fresh_dir(out / TOKENIZER_DIR))
+    tokenizer.save(fresh_dir(out / TOKENIZER_DIR))
     header.save(out)
     _report(out, header)
     return header
@@ -224,13 +224,6 @@ def _check_not_empty(config: PackConfig, split: str, stats: SplitStats) -> None:
             f"corpus {config.corpus}: the '{split}' split has no usable documents "
             f"({stats.empty_documents} empty); the corpus is too small: add text or rebuild it with a dev split"
         )
-
-
-def _fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
 
 
 def _report(out: Path, header: ShardHeader) -> None:

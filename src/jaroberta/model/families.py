@@ -45,7 +45,7 @@ class Family:
     base_preset: str
     """The seed's architecture, as a preset name."""
     cpu_preset: str
-    """The shape `jaroberta demo` trains on a CPU in half an hour."""
+    """The shape `jaroberta demo` trains on a CPU (its time: BENCHMARKS.md)."""
     recipe: str
     """The seed's pretraining recipe (a key of `RECIPES`)."""
     demo_text: str

@@ -53,7 +53,7 @@ PRESETS: dict[str, Preset] = {
     # CPU sizes: a few minutes of training show a falling loss
     "small": Preset("roberta", layers=4, hidden=256, heads=4, ffn=1024),
     "tiny": Preset("roberta", layers=2, hidden=64, heads=2, ffn=256, dropout=0.0),
-    # Half an hour on 2 CPU cores gets it well below the unigram plateau (README, hironsan)
+    # The demo's CPU shape: 3,600 steps get it well below the unigram plateau (README, hironsan)
     "mini": Preset("roberta", layers=4, hidden=128, heads=4, ffn=512, dropout=0.0),
     "small-bert": Preset("bert", layers=4, hidden=256, heads=4, ffn=1024),
     "tiny-bert": Preset("bert", layers=2, hidden=64, heads=2, ffn=256, dropout=0.0),
@@ -95,7 +95,7 @@ def model_config(preset: str | Preset, vocab_size: int, special_ids: dict[str, i
 
 
 def config_from_file(path: str | Path, vocab_size: int, special_ids: dict[str, int]):
-    """Any Hugging Face config.json (e.g. shared/reference/rinna/config.json), checked against the tokenizer."""
+    """Any Hugging Face config.json (e.g. rinna/japanese-roberta-base's), checked against the tokenizer."""
     path = Path(path)
     try:
         config = AutoConfig.for_model(**json.loads(path.read_text(encoding="utf-8")))

@@ -77,7 +77,7 @@ class ServeConfig:
     def torch_threads(self) -> int:
         """The model's intra-op thread count. Automatic: every core but one. The event loop
         (HTTP parsing, JSON) needs a core too, and an OpenMP worker that shares one with it
-        spins at every barrier: on 2 busy cores a forward pass was 10x slower with 2 threads."""
+        spins at every barrier, which slows every forward pass."""
         return self.threads or max(1, (os.cpu_count() or 2) - 1)
 
     def limits(self) -> dict:

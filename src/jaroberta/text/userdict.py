@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -52,6 +51,7 @@ from pathlib import Path
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
+from jaroberta.text.files import sha256_file
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, system_dicdir
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 
@@ -97,11 +97,7 @@ def file_sha256(path: str | Path) -> str:
 @lru_cache(maxsize=64)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     # size and mtime are part of the cache key: a rewritten file is hashed again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 # -- finding dictionaries ----------------------------------------------------------------

@@ -16,7 +16,6 @@ file; deleting that checkpoint makes the one before it the newest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 import torch
 
 from jaroberta.errors import JarobertaError
+from jaroberta.text.files import fresh_dir, sha256_file, write_atomic
 from jaroberta.train.distributed import Runtime, barrier
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def save(
     if runtime.is_main:
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         write_json(tmp / MANIFEST, {"step": step, "world_size": runtime.world_size,
-                                    "sha256": {str(p.relative_to(tmp)): _sha256(p) for p in files}})
+                                    "sha256": {str(p.relative_to(tmp)): sha256_file(p) for p in files}})
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the commit point: before it the checkpoint does not exist
@@ -102,7 +102,7 @@ def verify(directory: Path) -> None:
         path = directory / name
         if not path.exists():
             raise JarobertaError(f"checkpoint file {path} is missing; delete {directory} to resume from the one before")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise JarobertaError(f"checkpoint file {path} is corrupt (its sha256 differs from {manifest_path}); "
                                  f"delete {directory} to resume from the one before")
 
@@ -120,16 +120,8 @@ def refuse_to_overwrite(run_dir: Path) -> None:
                              f"or choose another --out")
 
 
-def fresh_dir(path: Path) -> Path:
-    path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
-
 def write_json(path: Path, data: dict) -> None:
-    _write_atomically(Path(path), json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    write_atomic(Path(path), json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -145,21 +137,6 @@ def _torch_load(path: Path):
     except Exception as exc:  # torch raises several types for damaged files
         raise JarobertaError(f"checkpoint file {path} cannot be read ({type(exc).__name__}: {exc}); "
                              f"delete {path.parent} to resume from the one before") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _complete(root: Path) -> list[Path]:

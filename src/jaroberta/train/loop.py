@@ -53,6 +53,7 @@ import torch
 from tqdm import tqdm
 
 from jaroberta.errors import JarobertaError
+from jaroberta.text.files import fresh_dir
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.distributed import (
     Runtime,
@@ -426,7 +427,7 @@ def _evaluate(run: _Run) -> dict[str, float]:
     improved = _track_best(run)
     run.logger.eval(step=run.step, tokens=run.tokens, elapsed=run.elapsed, **run.metrics)
     if improved and run.config.keep_best and run.runtime.is_main:
-        run.task.save_model(ckpt.fresh_dir(run.config.out / "best"), _meta(run))
+        run.task.save_model(fresh_dir(run.config.out / "best"), _meta(run))
     run.clock = time.perf_counter()  # evaluation is not training time
     return run.metrics
 
@@ -502,7 +503,7 @@ def _finish(run: _Run) -> TrainResult:
         _save_checkpoint(run)
     model_dir = config.out / "model"
     if run.runtime.is_main:
-        run.task.save_model(ckpt.fresh_dir(model_dir), _meta(run))
+        run.task.save_model(fresh_dir(model_dir), _meta(run))
         run.logger.close()
         log.info("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
     barrier(run.runtime)
