@@ -20,13 +20,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.forward import length_buckets, progress
+from jaroberta.model.loading import LoadedModel
 from jaroberta.tasks import align, metrics
 from jaroberta.tasks.data import (
     OUTSIDE,
@@ -37,9 +37,6 @@ from jaroberta.tasks.data import (
     read_ner,
     read_pairs,
 )
-
-if TYPE_CHECKING:
-    from jaroberta.model.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -19,23 +19,18 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.predict import load_finetuned
 from jaroberta.model.loading import LoadedModel, load
 from jaroberta.tasks.data import label_set
 from jaroberta.tasks.datasets import load_dataset
+from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.tasks.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective, row_logits
 from jaroberta.train.finetune.task import Batching, FinetuneTask, evaluate_rows
 from jaroberta.train.loop import LoopConfig, train
-
-if TYPE_CHECKING:
-    from jaroberta.train.finetune.task import FinetuneTask
-    from jaroberta.train.loop import LoopConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,21 +14,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file
 
 from jaroberta.errors import JarobertaError
+from jaroberta.model.loading import LoadedModel
 from jaroberta.model.saving import save_model
 from jaroberta.tasks.kinds import FINETUNE_META_KEY, Row, row_logits
 from jaroberta.train.data import Cursor, ShuffledRows
+from jaroberta.train.distributed import Runtime
 from jaroberta.train.loop import StepBatch
 from jaroberta.train.memory import transformer_estimate
-
-if TYPE_CHECKING:
-    from jaroberta.model.loading import LoadedModel
-    from jaroberta.train.distributed import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,48 @@
+"""A fine-tuned model folder loaded with its task: what `jaroberta predict` runs and what fine-tuning
+scores its saved model with, as users will load it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+
+from jaroberta.errors import JarobertaError
+from jaroberta.model.loading import LoadedModel, check_model_folder, detect_conventions
+from jaroberta.model.saving import read_meta
+from jaroberta.tasks.kinds import FINETUNE_META_KEY, make_kind
+from jaroberta.text import load_tokenizer
+
+
+@dataclass
+class FinetunedModel:
+    """A fine-tuned model with what it predicts."""
+
+    lm: LoadedModel
+    """Model (with its task head), tokenizer and conventions."""
+    kind: object
+    """The task kind (`train.finetune.kinds`): how inputs are encoded and outputs decoded."""
+    labels: list[str]
+    """Classes, or NER entity types ([] for regression)."""
+
+
+def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: str = "cpu") -> FinetunedModel:
+    """Load a folder written by `jaroberta finetune` (or `FinetuneTask.save_model`)."""
+    folder = check_model_folder(path)
+    head = read_meta(folder).get(FINETUNE_META_KEY)
+    if not head:
+        raise JarobertaError(
+            f"{folder} is not a fine-tuned model (its jaroberta_meta.json has no '{FINETUNE_META_KEY}' entry); "
+            f"fine-tune one with `jaroberta finetune classify|ner|pair`, or use fill-mask / embed for a pretrained model"
+        )
+    kind = make_kind(head["task"], head.get("objective", "classification"))
+    conventions = detect_conventions(folder)
+    tokenizer = load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
+    auto = getattr(transformers, kind.auto_class)
+    try:
+        model = auto.from_pretrained(folder, dtype=torch.float32).to(device).eval()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise JarobertaError(f"cannot load the fine-tuned weights in {folder}: {exc}") from exc
+    return FinetunedModel(LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder), kind, list(head["labels"]))
