@@ -15,9 +15,10 @@ from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scope
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.predict import load_finetuned, predict
+from jaroberta.infer.predict import predict
 from jaroberta.tasks import metrics
 from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
+from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.train.finetune.run import FinetuneConfig, finetune
 
 MEDICAL = {14, 15, 16, 17}

@@ -11,8 +11,9 @@ from transformers.utils import logging as hf_logging
 
 from jaroberta.errors import JarobertaError
 from jaroberta.infer import render
-from jaroberta.infer.predict import load_finetuned, predict
+from jaroberta.infer.predict import predict
 from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
+from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
 
 log = logging.getLogger(__name__)
