@@ -69,6 +69,7 @@ def decode_json_body(body: bytes) -> Any:
             f"it is not UTF-8 (byte 0x{body[exc.start]:02x} at byte {exc.start}); send JSON encoded as UTF-8, "
             f"not Shift-JIS, EUC-JP or UTF-16", "bad_encoding",
         ) from None
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows tools write one) is no content
     try:
         value = json.loads(
             text,

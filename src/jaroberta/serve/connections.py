@@ -72,8 +72,9 @@ class _GuardedH11Protocol(H11Protocol):
         if state is h11.SEND_BODY:
             return True
         # IDLE: a new connection, or a keep-alive one. uvicorn times out an idle keep-alive
-        # connection itself (its timer runs while no byte of the next request arrived).
-        return state is h11.IDLE and self.timeout_keep_alive_task is None
+        # connection itself (its timer runs while no byte of the next request arrived), but
+        # not one whose next request came in part, pipelined behind the last one.
+        return state is h11.IDLE and (self.timeout_keep_alive_task is None or bool(self.conn.trailing_data[0]))
 
     def _watch_reading(self) -> None:
         if self.transport.is_closing() or not self._reading():
