@@ -392,3 +392,17 @@ def test_tokenize_offsets_index_the_input_text(model_server, text):
 def test_health_after_the_properties(model_server):
     health = httpx.get(model_server.url + "/api/health", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+def test_cli_flags_reach_the_config():
+    from dataclasses import fields
+
+    from jaroberta.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["serve", "MODEL", "--allowed-hosts", "model.internal, localhost", "--read-timeout-s", "2.5", "--max-connections", "9"]
+    )
+    config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
+    assert config.allowed_hosts == ("model.internal", "localhost")
+    assert (config.read_timeout_s, config.max_connections) == (2.5, 9)
+    assert build_parser().parse_args(["serve", "MODEL"]).allowed_hosts == ()
