@@ -77,7 +77,14 @@ HOSTILE = [
     ("/api/fill-mask", b'{"text": "a[MASK]", "top_k": 99999999999999999999}', 422, "invalid_request", "a number of 20 digits"),
     ("/api/fill-mask", b'{"text": "a[MASK]", "truncate": "yes"}', 422, "invalid_request", "truncate"),
     ("/api/score", b'{"text": "a[MASK]"}', 422, "invalid_request", "contains [MASK]"),
+    ("/api/embed", b'"just a string"', 422, "invalid_request", "body: must be a JSON object"),
 ]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}])
+def test_a_body_not_declared_json_gets_415(client, headers):
+    response = client.post("/api/fill-mask", content=b'{"text": "a[MASK]"}', headers=headers)
+    assert "Content-Type: application/json" in _clear_error(response, 415)["message"]
 
 
 @pytest.mark.parametrize("path, body, status, kind, words", HOSTILE)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-_ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 408, 413, 421, 422, 500, 503, 504)}
+_ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 408, 413, 415, 421, 422, 500, 503, 504)}
 
 
 class ServeError(Exception):
@@ -92,6 +92,10 @@ def _validation_message(errors: list[dict]) -> str:
     parts = []
     for err in errors:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if where == "body" and err.get("type") in ("model_attributes_type", "model_type", "dict_type"):
+            # pydantic's words ('a valid dictionary or object to extract fields from') are its own.
+            parts.append("body: must be a JSON object of the request's fields (see /docs)")
+            continue
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
 

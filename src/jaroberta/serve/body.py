@@ -24,10 +24,10 @@ MAX_NUMBER_CHARS = 32
 
 
 class BodyError(HTTPException):
-    """A body that is not JSON the API can read: answered 400 with `kind` and the message."""
+    """A body that is not JSON the API can read: answered `status` with `kind` and the message."""
 
-    def __init__(self, message: str, kind: str = "malformed_json") -> None:
-        super().__init__(400, "request body is not valid JSON: " + message)
+    def __init__(self, message: str, kind: str = "malformed_json", status: int = 400) -> None:
+        super().__init__(status, "request body is not valid JSON: " + message)
         self.kind = kind
 
 
@@ -92,13 +92,26 @@ class _JsonRequest(Request):
         return self._json
 
 
+def _check_media_type(request: Request) -> None:
+    """A body must be declared JSON: FastAPI would otherwise validate the raw bytes and answer
+    an obscure 'Input should be a valid dictionary'."""
+    declared = request.headers.get("content-type", "")
+    media_type = declared.split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = f"Content-Type {declared[:60]!r}" if declared else "no Content-Type"
+        raise BodyError(f"it came with {shown}; send JSON with Content-Type: application/json", "unsupported_media_type", 415)
+
+
 class JsonRoute(APIRoute):
     """An API route whose JSON body is decoded by `decode_json_body`."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None
 
         async def route(request: Request):
+            if takes_body:
+                _check_media_type(request)
             return await handler(_JsonRequest(request.scope, request.receive))
 
         return route
