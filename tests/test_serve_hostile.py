@@ -100,6 +100,11 @@ def test_control_characters_and_odd_code_points_are_text(client, text):
     assert client.post("/api/fill-mask", json={"text": text}).status_code == 200
 
 
+def test_truncate_is_refused_where_the_backend_cannot_cut(client):
+    error = _clear_error(client.post("/api/embed", json={"text": "abc", "truncate": True}), 422)
+    assert error["message"].startswith("truncate: ")
+
+
 def test_a_utf8_byte_order_mark_is_accepted(client):
     response = client.post("/api/fill-mask", content=b'\xef\xbb\xbf{"text": "a[MASK]"}', headers=JSON)
     assert response.status_code == 200, response.text
@@ -363,7 +368,10 @@ BODIES = st.one_of(
     st.dictionaries(st.sampled_from(["text", "texts", "top_k", "pooling", "normalize", "truncate", "x"]), JSON_VALUES, max_size=3),
     JSON_VALUES,
 )
-PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(  # a few dozen examples: seconds on the tiny model; no example database left behind
+    max_examples=30, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _encoded(body, ascii_only: bool) -> bytes:

@@ -14,6 +14,7 @@ small page that renders /openapi.json.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -161,6 +162,17 @@ def _check_no_masks(texts: list[str], mask_token: str) -> None:
             raise ServeError(422, f"texts[{i}] contains {mask_token}; scoring masks every piece itself: give plain text")
 
 
+def _truncation(backend: Backend):
+    """A check that refuses `"truncate": true` when the backend's methods cannot cut texts."""
+    able = all("truncate" in inspect.signature(getattr(backend, name)).parameters for name in ("fill_mask", "score", "embed"))
+
+    def check(truncate: bool) -> None:
+        if truncate and not able:
+            raise ServeError(422, 'truncate: this server\'s model backend cannot cut texts; send "truncate": false')
+
+    return check
+
+
 async def _answer(awaitable, single: bool = False):
     """Await a batcher call, turning its failures into clear HTTP errors (`single`: the
     request gave `text`, not `texts`, which names the field in a refused text's message)."""
@@ -223,6 +235,8 @@ def _add_pages(app: FastAPI) -> None:
 
 
 def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: ServeConfig) -> None:
+    check_truncate = _truncation(backend)
+
     @app.get("/api/health", response_model=schemas.HealthResponse, tags=["service"])
     async def health():
         """Liveness plus the batching counters."""
@@ -249,6 +263,7 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         _check_texts(texts, config)
         _check_masks(texts, config, backend.mask_token)
         _check_top_k(request.top_k, config)
+        check_truncate(request.truncate)
         job = batcher.submit("fill_mask", texts, top_k=request.top_k, truncate=request.truncate)
         results = await _answer(job, single=request.text is not None)
         return {"top_k": request.top_k, "results": results}
@@ -259,6 +274,7 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         texts = request.all_texts
         _check_texts(texts, config)
         _check_no_masks(texts, backend.mask_token)
+        check_truncate(request.truncate)
         # Scoring costs one forward pass per piece: count them (in the model thread, where
         # the tokenizer lives) before the request may occupy the model.
         pieces = await _answer(batcher.call(backend.count_pieces, texts))
@@ -274,6 +290,7 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         """One vector per text."""
         texts = request.all_texts
         _check_texts(texts, config)
+        check_truncate(request.truncate)
         job = batcher.submit("embed", texts, pooling=request.pooling, normalize=request.normalize, truncate=request.truncate)
         vectors = await _answer(job, single=request.text is not None)
         dim = len(vectors[0]) if vectors else 0

@@ -9,7 +9,7 @@ service bound to loopback answers only requests addressed to a loopback name.
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from collections.abc import Callable
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 """What a loopback bind accepts in `Host` (with any port), unless told otherwise."""
