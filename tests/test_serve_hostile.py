@@ -353,7 +353,7 @@ ANY_CHAR = st.characters(exclude_categories=())
 TEXTS = st.one_of(
     st.text(ANY_CHAR, max_size=60),
     st.text(st.characters(categories=("Mn", "Me", "Cc", "Cf", "Zs", "Zl", "Zp", "Co")), max_size=30),
-    st.builds(lambda c, n: c * n, ANY_CHAR, st.integers(1, 1200)),
+    st.builds(lambda c, n: c * n, ANY_CHAR, st.integers(1, 700)),
     st.builds(lambda a, b: f"{a}{MASK}{b}", st.text(ANY_CHAR, max_size=30), st.text(ANY_CHAR, max_size=30)),
 )
 JSON_VALUES = st.recursive(
@@ -369,7 +369,7 @@ BODIES = st.one_of(
     JSON_VALUES,
 )
 PROPERTY = settings(  # a few dozen examples: seconds on the tiny model; no example database left behind
-    max_examples=30, deadline=None, database=None,
+    max_examples=25, deadline=None, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
