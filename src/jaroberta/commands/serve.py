@@ -27,6 +27,10 @@ _HELP = {
     "max_score_pieces": "most pieces one score request may ask to score (each is one forward pass of its text)",
     "timeout_s": "seconds before an unanswered request gets 504",
     "max_body_bytes": "largest request body in bytes; larger gets 413 before parsing",
+    "read_timeout_s": "seconds a client may take to send one request (headers and body); slower gets 408 and is disconnected",
+    "max_connections": "most open connections; one more gets 503 and is disconnected",
+    "allowed_hosts": "comma-separated names the Host header may give, any port ('*': any name); default: localhost, "
+    "127.0.0.1 and [::1] on a loopback bind (stops DNS rebinding), any name otherwise",
     "threads": "intra-op threads of the model; 0 = every core but one, left to the HTTP event loop",
 }
 
@@ -49,6 +53,12 @@ def register(subparsers) -> None:
                 help=f"{_HELP[field.name]} (default: {default})",
             )
             continue
+        if isinstance(default, tuple):
+            parser.add_argument(
+                "--" + field.name.replace("_", "-"), type=_names, default=default, metavar="NAMES",
+                help=_HELP[field.name],
+            )
+            continue
         parser.add_argument(
             "--" + field.name.replace("_", "-"), type=type(default), default=default,
             help=f"{_HELP[field.name]} (default: {default})",
@@ -65,6 +75,11 @@ def register(subparsers) -> None:
         "repeat for several",
     )
     parser.set_defaults(run=run_serve)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """'a, b,c' -> ('a', 'b', 'c')."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def run_serve(args) -> int:

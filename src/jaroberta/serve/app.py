@@ -2,8 +2,10 @@
 
 Every answer that is not a success is JSON of one shape,
 `{"error": {"status", "type", "message", "details"}}`, with a message a person can act
-on. No input takes the server down: bodies are capped before parsing, limits are
-checked before the model runs, and model errors are isolated per request.
+on, in the API's own terms (request fields, /api/info limits), never a command-line flag.
+No input takes the server down: the Host header is checked first, bodies are capped
+before parsing and decoded strictly (jaroberta.serve.body), texts and limits are checked
+before a request joins the batching queue, and model errors are isolated per request.
 
 The API docs are served from local files: FastAPI's default /docs page loads
 swagger-ui from a CDN, which breaks offline and leaks requests, so /docs is our own
@@ -12,6 +14,7 @@ small page that renders /openapi.json.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,14 +29,16 @@ from jaroberta import __version__
 from jaroberta.errors import JarobertaError
 from jaroberta.serve import schemas
 from jaroberta.serve.backend import Backend
-from jaroberta.serve.batching import MicroBatcher, QueueFull, RequestTimeout
+from jaroberta.serve.batching import MicroBatcher, QueueFull, RequestTimeout, TextRejected
+from jaroberta.serve.body import BodyError, JsonRoute
 from jaroberta.serve.config import ServeConfig
+from jaroberta.serve.hosts import HostCheck
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-_ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 413, 422, 500, 503, 504)}
+_ERRORS = {code: {"model": schemas.ErrorResponse} for code in (400, 408, 413, 415, 421, 422, 500, 503, 504)}
 
 
 class ServeError(Exception):
@@ -81,13 +86,17 @@ class BodyLimit:
         return await self.app(scope, counted_receive, send)
 
     def _message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes (server option --max-body-bytes)"
+        return f"request body larger than {self.max_bytes} bytes (the server's max_body_bytes, see /api/info)"
 
 
 def _validation_message(errors: list[dict]) -> str:
     parts = []
     for err in errors:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if where == "body" and err.get("type") in ("model_attributes_type", "model_type", "dict_type"):
+            # pydantic's words ('a valid dictionary or object to extract fields from') are its own.
+            parts.append("body: must be a JSON object of the request's fields (see /docs)")
+            continue
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
 
@@ -100,12 +109,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        if any(err.get("type") == schemas.UNUSABLE_TEXT for err in errors):
+            return error_response(400, "invalid_text", _validation_message(errors), errors)
         if any(err.get("type") == "json_invalid" for err in errors):
             return error_response(400, "malformed_json", "request body is not valid JSON: " + _validation_message(errors), errors)
         return error_response(422, "invalid_request", _validation_message(errors), errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc, BodyError):
+            return error_response(exc.status_code, exc.kind, exc.detail)
         return error_response(exc.status_code, "http", str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -118,12 +131,14 @@ def _check_texts(texts: list[str], config: ServeConfig) -> None:
     if not texts:
         raise ServeError(422, "'texts' is empty: give at least one text")
     if len(texts) > config.max_texts:
-        raise ServeError(422, f"{len(texts)} texts in one request; the limit is {config.max_texts} (--max-texts)")
+        raise ServeError(422, f"{len(texts)} texts in one request; the limit is {config.max_texts} (max_texts, see /api/info)")
     for i, text in enumerate(texts):
         if not text.strip():
             raise ServeError(422, f"texts[{i}] is empty")
         if len(text) > config.max_text_chars:
-            raise ServeError(422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_text_chars} (--max-text-chars)")
+            raise ServeError(
+                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_text_chars} (max_text_chars, see /api/info)"
+            )
 
 
 def _check_masks(texts: list[str], config: ServeConfig, mask_token: str) -> None:
@@ -132,22 +147,43 @@ def _check_masks(texts: list[str], config: ServeConfig, mask_token: str) -> None
         if n_masks == 0:
             raise ServeError(422, f"texts[{i}] has no {mask_token}: write {mask_token} where a word should be predicted")
         if n_masks > config.max_masks:
-            raise ServeError(422, f"texts[{i}] has {n_masks} masks; the limit is {config.max_masks} (--max-masks)")
+            raise ServeError(422, f"texts[{i}] has {n_masks} masks; the limit is {config.max_masks} (max_masks, see /api/info)")
 
 
 def _check_top_k(top_k: int, config: ServeConfig) -> None:
     if not 1 <= top_k <= config.max_top_k:
-        raise ServeError(422, f"top_k must be between 1 and {config.max_top_k} (--max-top-k), got {top_k}")
+        shown = str(top_k) if len(str(top_k)) <= 12 else f"a number of {len(str(top_k))} digits"
+        raise ServeError(422, f"top_k must be between 1 and {config.max_top_k} (max_top_k, see /api/info), got {shown}")
 
 
-async def _answer(awaitable):
-    """Await a batcher call, turning its failures into clear HTTP errors."""
+def _check_no_masks(texts: list[str], mask_token: str) -> None:
+    for i, text in enumerate(texts):
+        if mask_token in text:
+            raise ServeError(422, f"texts[{i}] contains {mask_token}; scoring masks every piece itself: give plain text")
+
+
+def _truncation(backend: Backend):
+    """A check that refuses `"truncate": true` when the backend's methods cannot cut texts."""
+    able = all("truncate" in inspect.signature(getattr(backend, name)).parameters for name in ("fill_mask", "score", "embed"))
+
+    def check(truncate: bool) -> None:
+        if truncate and not able:
+            raise ServeError(422, 'truncate: this server\'s model backend cannot cut texts; send "truncate": false')
+
+    return check
+
+
+async def _answer(awaitable, single: bool = False):
+    """Await a batcher call, turning its failures into clear HTTP errors (`single`: the
+    request gave `text`, not `texts`, which names the field in a refused text's message)."""
     try:
         return await awaitable
+    except TextRejected as exc:
+        raise ServeError(422, f"{'text' if single else f'texts[{exc.index}]'}: {exc}") from None
     except QueueFull as exc:
         raise ServeError(503, f"{exc}; retry shortly", "overloaded", headers={"Retry-After": "1"}) from None
     except RequestTimeout as exc:
-        raise ServeError(504, f"{exc} (--timeout-s)", "timeout") from None
+        raise ServeError(504, f"{exc} (timeout_s, see /api/info)", "timeout") from None
     except JarobertaError as exc:
         raise ServeError(422, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a model bug fails this request only
@@ -178,6 +214,8 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
     app.state.batcher = batcher
     app.state.config = config
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(HostCheck, allowed=config.host_names(), respond=error_response)  # added last: runs first
+    app.router.route_class = JsonRoute
     _install_error_handlers(app)
     _add_pages(app)
     _add_api(app, backend, batcher, config)
@@ -197,6 +235,8 @@ def _add_pages(app: FastAPI) -> None:
 
 
 def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: ServeConfig) -> None:
+    check_truncate = _truncation(backend)
+
     @app.get("/api/health", response_model=schemas.HealthResponse, tags=["service"])
     async def health():
         """Liveness plus the batching counters."""
@@ -223,7 +263,9 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         _check_texts(texts, config)
         _check_masks(texts, config, backend.mask_token)
         _check_top_k(request.top_k, config)
-        results = await _answer(batcher.submit("fill_mask", texts, top_k=request.top_k))
+        check_truncate(request.truncate)
+        job = batcher.submit("fill_mask", texts, top_k=request.top_k, truncate=request.truncate)
+        results = await _answer(job, single=request.text is not None)
         return {"top_k": request.top_k, "results": results}
 
     @app.post("/api/score", response_model=schemas.ScoreResponse, tags=["model"])
@@ -231,21 +273,25 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         """Pseudo-log-likelihood and pseudo-perplexity of each text."""
         texts = request.all_texts
         _check_texts(texts, config)
+        _check_no_masks(texts, backend.mask_token)
+        check_truncate(request.truncate)
         # Scoring costs one forward pass per piece: count them (in the model thread, where
         # the tokenizer lives) before the request may occupy the model.
         pieces = await _answer(batcher.call(backend.count_pieces, texts))
         if pieces > config.max_score_pieces:
             raise ServeError(
                 422, f"the texts have {pieces} pieces to score; the limit is {config.max_score_pieces} per request "
-                f"(--max-score-pieces): send fewer or shorter texts"
+                f"(max_score_pieces, see /api/info): send fewer or shorter texts"
             )
-        return {"results": await _answer(batcher.submit("score", texts))}
+        return {"results": await _answer(batcher.submit("score", texts, truncate=request.truncate), single=request.text is not None)}
 
     @app.post("/api/embed", response_model=schemas.EmbedResponse, tags=["model"])
     async def embed(request: schemas.EmbedRequest):
         """One vector per text."""
         texts = request.all_texts
         _check_texts(texts, config)
-        vectors = await _answer(batcher.submit("embed", texts, pooling=request.pooling, normalize=request.normalize))
+        check_truncate(request.truncate)
+        job = batcher.submit("embed", texts, pooling=request.pooling, normalize=request.normalize, truncate=request.truncate)
+        vectors = await _answer(job, single=request.text is not None)
         dim = len(vectors[0]) if vectors else 0
         return {"pooling": request.pooling, "normalized": request.normalize, "dim": dim, "embeddings": vectors}

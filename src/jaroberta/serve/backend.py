@@ -3,7 +3,9 @@
 The app only talks to a `Backend`: tests give it a fake one, `jaroberta serve` gives it
 `ModelBackend`. Every method is synchronous and is called from ONE worker thread (the
 MeCab tagger and the model are not shared between threads), and every method answers
-plain JSON-ready dicts shaped like `jaroberta.serve.schemas`.
+plain JSON-ready dicts shaped like `jaroberta.serve.schemas`. The batched methods may put
+an exception in place of one text's result (a text the model cannot take): only that
+text's request fails, the rest of the batch is answered from the same forward pass.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import math
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from jaroberta.errors import JarobertaError
 from jaroberta.infer.embeddings import embed
-from jaroberta.infer.fill_mask import fill_mask, normalize_around_masks
+from jaroberta.infer.fill_mask import MAX_MASKS, fill_mask, normalize_around_masks
 from jaroberta.infer.scoring import pseudo_log_likelihood
 from jaroberta.model.loading import load, resolve_conventions
 
@@ -28,15 +31,15 @@ class Backend(Protocol):
 
     def tokenize(self, text: str) -> dict: ...
 
-    def fill_mask(self, texts: list[str], top_k: int) -> list[dict]: ...
+    def fill_mask(self, texts: list[str], top_k: int, truncate: bool = False) -> list[dict]: ...
 
-    def score(self, texts: list[str]) -> list[dict]: ...
+    def score(self, texts: list[str], truncate: bool = False) -> list[dict]: ...
 
     def count_pieces(self, texts: list[str]) -> int:
         """How many pieces `score` would score (the cost of a score request)."""
         ...
 
-    def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]: ...
+    def embed(self, texts: list[str], pooling: str, normalize: bool, truncate: bool = False) -> list[list[float]]: ...
 
 
 class ModelBackend:
@@ -92,23 +95,56 @@ class ModelBackend:
             "unknown": encoding.unknown,
         }
 
-    def fill_mask(self, texts: list[str], top_k: int) -> list[dict]:
-        results = fill_mask(self.lm, texts, top_k=top_k, batch_size=len(texts))
-        return [r.to_dict() for r in results]
+    def fill_mask(self, texts: list[str], top_k: int, truncate: bool = False) -> list[dict]:
+        def run(fit: list[str]) -> list:
+            # The server's own mask limit was checked per request; the library's must not refuse more.
+            max_masks = max([MAX_MASKS] + [text.count(self.mask_token) for text in fit])
+            return [r.to_dict() for r in fill_mask(self.lm, fit, top_k=top_k, batch_size=len(fit), truncate=truncate, max_masks=max_masks)]
 
-    def score(self, texts: list[str]) -> list[dict]:
-        scores = [s.to_dict() for s in pseudo_log_likelihood(self.lm, texts, batch_size=64)]
-        for score in scores:
-            # JSON has no NaN: a text with no pieces has no perplexity.
-            if math.isnan(score["pseudo_perplexity"]):
-                score["pseudo_perplexity"] = None
-        return scores
+        return self._without_unfit(texts, run, truncate=truncate, masks=True)
+
+    def score(self, texts: list[str], truncate: bool = False) -> list[dict]:
+        def run(fit: list[str]) -> list:
+            scores = [s.to_dict() for s in pseudo_log_likelihood(self.lm, fit, batch_size=64, truncate=truncate)]
+            for score in scores:
+                # JSON has no NaN: a text with no pieces has no perplexity.
+                if math.isnan(score["pseudo_perplexity"]):
+                    score["pseudo_perplexity"] = None
+            return scores
+
+        return self._without_unfit(texts, run, truncate=truncate)
 
     def count_pieces(self, texts: list[str]) -> int:
         return sum(len(ids) for ids in self.lm.tokenizer.encode_ids_batch(texts))
 
-    def embed(self, texts: list[str], pooling: str, normalize: bool) -> list[list[float]]:
-        return embed(self.lm, texts, pooling=pooling, batch_size=len(texts), normalize=normalize).tolist()
+    def embed(self, texts: list[str], pooling: str, normalize: bool, truncate: bool = False) -> list[list[float]]:
+        def run(fit: list[str]) -> list:
+            return embed(self.lm, fit, pooling=pooling, batch_size=len(fit), normalize=normalize, truncate=truncate).tolist()
+
+        return self._without_unfit(texts, run, truncate=truncate)
+
+    def _without_unfit(self, texts: list[str], run, *, truncate: bool, masks: bool = False) -> list:
+        """`run` over the texts the model can take; an exception in the slot of each other one.
+        Messages speak of the request's fields: API clients have no command-line flags."""
+        limit, mask_id = self.lm.conventions.max_pieces, self.lm.mask_id
+        refused: dict[int, JarobertaError] = {}
+        for i, ids in enumerate(self.lm.tokenizer.encode_ids_batch(texts)):
+            if len(ids) > limit and not truncate:
+                refused[i] = JarobertaError(
+                    f"{len(ids)} pieces, but the model takes at most {limit}: shorten the text, or set "
+                    f'"truncate": true in the request to cut it'
+                )
+            elif masks and mask_id not in ids:
+                refused[i] = JarobertaError(f"no {self.mask_token} after tokenization: write {self.mask_token} where a word is missing")
+            elif masks and ids[:limit].count(mask_id) < ids.count(mask_id):
+                refused[i] = JarobertaError(
+                    f"a {self.mask_token} lies beyond the model's {limit} pieces (the text has {len(ids)}): "
+                    f"shorten the text before it"
+                )
+        if not refused:
+            return run(texts)
+        results = iter(run([t for i, t in enumerate(texts) if i not in refused]) if len(refused) < len(texts) else [])
+        return [refused[i] if i in refused else next(results) for i in range(len(texts))]
 
 
 def load_backend(

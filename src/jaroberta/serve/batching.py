@@ -9,8 +9,11 @@ loop keeps accepting requests meanwhile).
 The traps:
 - A request that timed out is still in the queue; its future is cancelled, and the
   worker skips it instead of spending the model on nobody.
-- One bad input must not fail its neighbours: if a batch raises, every job in it is
-  run again alone, and only the one that still fails gets the error.
+- One bad input must not fail its neighbours, nor cost them a forward pass: input the
+  schema can judge is refused before it is queued; a text only the model can judge (too
+  many pieces) comes back from the backend as an exception in its result slot, and only
+  its job fails. If a batch raises anyway, every job in it is run again alone, and only
+  the one that still fails gets the error.
 - Waiting costs a lone client max_wait_ms on every request for nothing, so with
   `adaptive_wait` the worker only waits when the last batch held more than one request
   (traffic is heavy enough to batch); requests that pile up during a forward pass are
@@ -45,6 +48,14 @@ class RequestTimeout(Exception):
     """The request was not answered within `timeout_s`."""
 
 
+class TextRejected(Exception):
+    """The backend refused text `index` of a request (the rest of its batch ran)."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 @dataclass
 class Job:
     """One request's texts on their way to the model."""
@@ -74,16 +85,21 @@ class BatchStats:
     failures: int = 0
 
 
+def _truncate(options: dict) -> dict:
+    # Passed only when asked for: a backend without truncation still serves every other request.
+    return {"truncate": True} if options.get("truncate") else {}
+
+
 def _run_fill_mask(backend: Backend, texts: list[str], options: dict) -> list:
-    return backend.fill_mask(texts, options["top_k"])
+    return backend.fill_mask(texts, options["top_k"], **_truncate(options))
 
 
 def _run_score(backend: Backend, texts: list[str], options: dict) -> list:
-    return backend.score(texts)
+    return backend.score(texts, **_truncate(options))
 
 
 def _run_embed(backend: Backend, texts: list[str], options: dict) -> list:
-    return backend.embed(texts, options["pooling"], options["normalize"])
+    return backend.embed(texts, options["pooling"], options["normalize"], **_truncate(options))
 
 
 _RUNNERS: dict[str, Callable[[Backend, list[str], dict], list]] = {
@@ -120,6 +136,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[Job] | None = None
         self._carry: Job | None = None  # a job that did not fit in the last batch
         self._light_traffic = False  # the last batch held a single request
+        self._calls = 0  # unbatched calls admitted and not yet answered
         self._worker: asyncio.Task | None = None
         # One thread: the model and the MeCab tagger are never used from two threads at once.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaroberta-model")
@@ -144,12 +161,19 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
+    def _admit(self) -> None:
+        """Refuse work beyond `queue_size` waiting requests, batched or not (tokenize, info)."""
+        if self.depth + self._calls >= self.config.queue_size:
+            self.stats.rejected += 1
+            raise QueueFull(f"the server is busy: {self.config.queue_size} requests are already waiting")
+
     # -- the request side -----------------------------------------------------------
     async def submit(self, kind: str, texts: list[str], **options) -> list:
         """Queue `texts` for the model and wait for their results (one per text)."""
         if kind not in _RUNNERS:
             raise ValueError(f"unknown job kind {kind!r}; known: {sorted(_RUNNERS)}")
         job = Job(kind, list(texts), options, asyncio.get_running_loop().create_future())
+        self._admit()
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -164,11 +188,15 @@ class MicroBatcher:
     async def call(self, fn: Callable, *args) -> Any:
         """Run a quick, unbatched backend call (tokenize, info) in the model thread."""
         loop = asyncio.get_running_loop()
+        self._admit()
+        self._calls += 1
         try:
             return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), self.config.timeout_s)
         except asyncio.TimeoutError:
             self.stats.timeouts += 1
             raise RequestTimeout(f"no answer within {self.config.timeout_s:g} s") from None
+        finally:
+            self._calls -= 1
 
     # -- the worker side ------------------------------------------------------------
     async def _work(self) -> None:
@@ -220,7 +248,10 @@ class MicroBatcher:
                 await self._run_isolated([job])
             return
         for job, job_results in zip(jobs, self._split(jobs, results)):
-            if not job.future.done():
+            refused = next(((i, r) for i, r in enumerate(job_results) if isinstance(r, Exception)), None)
+            if refused is not None:
+                self._fail(job, TextRejected(refused[0], str(refused[1])))
+            elif not job.future.done():
                 job.future.set_result(_keep_own_top_k(job, job_results))
 
     async def _run_batch(self, jobs: list[Job]) -> list:

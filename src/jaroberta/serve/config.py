@@ -6,6 +6,8 @@ import ipaddress
 import os
 from dataclasses import asdict, dataclass
 
+from jaroberta.serve.hosts import LOOPBACK_NAMES
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -39,13 +41,22 @@ class ServeConfig:
     """A request still unanswered after this many seconds gets 504."""
     max_body_bytes: int = 64 * 1024
     """Largest request body; larger bodies get 413 before anything is parsed."""
+    read_timeout_s: float = 10.0
+    """Most seconds a client may take to send one request, headers and body (counted from its
+    first byte, or from connecting); a slower one gets 408 and is disconnected."""
+    max_connections: int = 512
+    """Most open connections; one more gets 503 to its request and is disconnected."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Names the service answers to in the Host header (any port; '*': any name). Empty:
+    localhost, 127.0.0.1 and [::1] on a loopback bind (a page elsewhere cannot reach the
+    service by DNS rebinding), any name on another bind."""
     threads: int = 0
     """Intra-op threads of the model (torch.set_num_threads); 0: one per core but one, left to the event loop."""
 
     def __post_init__(self) -> None:
         positive = (
             "max_batch", "queue_size", "max_texts", "max_text_chars", "max_masks", "max_top_k", "max_score_pieces",
-            "max_body_bytes",
+            "max_body_bytes", "max_connections",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -58,6 +69,10 @@ class ServeConfig:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.read_timeout_s <= 0:
+            raise ValueError(f"read_timeout_s must be > 0, got {self.read_timeout_s}")
+        if not isinstance(self.allowed_hosts, tuple) or not all(isinstance(h, str) and h.strip() for h in self.allowed_hosts):
+            raise ValueError(f"allowed_hosts must be a tuple of host names, got {self.allowed_hosts!r}")
         if self.max_texts > self.max_batch:
             # A request bigger than a batch would never fit in one forward pass.
             raise ValueError(f"max_texts ({self.max_texts}) must not exceed max_batch ({self.max_batch})")
@@ -73,6 +88,12 @@ class ServeConfig:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    def host_names(self) -> tuple[str, ...]:
+        """The names the Host header may give (see `allowed_hosts`)."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        return LOOPBACK_NAMES if self.is_loopback else ("*",)
 
     def torch_threads(self) -> int:
         """The model's intra-op thread count. Automatic: every core but one. The event loop

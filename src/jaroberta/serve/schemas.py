@@ -8,9 +8,37 @@ routes, because they are settings of the running server, not of the schema.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+UNUSABLE_TEXT = "unusable_text"
+"""Error type of a text no tokenizer can take; the app answers it 400, not 422."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _usable_text(text: str) -> str:
+    """Refuse a lone surrogate (a JSON `\\ud800` escape without its pair): valid JSON, but
+    not Unicode text, and every tokenizer fails on it (SentencePiece, the Rust tokenizers
+    and MeCab all need UTF-8). Checked here, in the schema, so such a request never reaches
+    the batching queue. Control characters and NUL are accepted: both tokenizer families
+    take them (MeCab's NUL is handled in jaroberta.text.mecab)."""
+    found = _SURROGATE.search(text)
+    if found:
+        char, position = found.group(), found.start()
+        raise PydanticCustomError(
+            UNUSABLE_TEXT,
+            "lone surrogate U+{code} at character {position}: not Unicode text (an unpaired \\u escape); "
+            "send the character as a surrogate pair or as UTF-8",
+            {"code": f"{ord(char):04X}", "position": position},
+        )
+    return text
+
+
+Text = Annotated[str, AfterValidator(_usable_text)]
 
 
 class _Request(BaseModel):
@@ -20,8 +48,8 @@ class _Request(BaseModel):
 class _Texts(_Request):
     """One text (`text`) or several (`texts`): exactly one of the two."""
 
-    text: str | None = Field(None, description="One input text.")
-    texts: list[str] | None = Field(None, description="Several input texts, answered in order.")
+    text: Text | None = Field(None, description="One input text.")
+    texts: list[Text] | None = Field(None, description="Several input texts, answered in order.")
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -35,18 +63,22 @@ class _Texts(_Request):
 
 
 class TokenizeRequest(_Request):
-    text: str = Field(description="Text to tokenize; a literal [MASK] becomes the mask token after tokenization.")
+    text: Text = Field(description="Text to tokenize; a literal [MASK] becomes the mask token after tokenization.")
 
 
-class FillMaskRequest(_Texts):
+class _Truncatable(_Texts):
+    truncate: bool = Field(False, description="Cut a text longer than the model takes instead of refusing it (422).")
+
+
+class FillMaskRequest(_Truncatable):
     top_k: int = Field(5, description="Candidates per mask (1..max_top_k of the server).")
 
 
-class ScoreRequest(_Texts):
+class ScoreRequest(_Truncatable):
     pass
 
 
-class EmbedRequest(_Texts):
+class EmbedRequest(_Truncatable):
     pooling: Literal["mean", "cls"] = Field("mean", description="'mean' over pieces, or the first ([CLS]) vector.")
     normalize: bool = Field(False, description="Scale each vector to unit length.")
 

@@ -16,6 +16,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.serve.app import create_app
 from jaroberta.serve.backend import load_backend
 from jaroberta.serve.config import ServeConfig
+from jaroberta.serve.connections import guarded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ def serve(
     backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions)
     app = create_app(backend, config)
     log.info("serving %s on http://%s:%d/ (API docs at /docs; %d model threads)", model, config.host, config.port, torch.get_num_threads())
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5, **_connection_limits(config))
+
+
+def _connection_limits(config: ServeConfig) -> dict:
+    """uvicorn options that bound each connection: the read deadline and the connection cap."""
+    return {"http": guarded_protocol(config.read_timeout_s, config.max_connections)}
 
 
 class BackgroundServer:
@@ -53,7 +59,8 @@ class BackgroundServer:
         # Let uvicorn bind (port 0: the OS picks a free one, read back once started). A
         # socket bound by us and handed over would serve without TCP_NODELAY, and every
         # keep-alive response would wait ~40 ms for a delayed ACK.
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, backlog=2048)
+        limits = _connection_limits(getattr(app.state, "config", None) or ServeConfig())
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, backlog=2048, **limits)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._startup_timeout_s = startup_timeout_s
