@@ -211,7 +211,8 @@ class _Table:
         """The text column, one batch of rows at a time."""
         if self.parquet is not None:
             rows = _batch_rows(self.parquet, self.field, self.chunk_bytes)
-            batches = self.parquet.iter_batches(batch_size=rows, columns=[self.field])
+            # one column: decoding threads would only compete with the cleaning workers
+            batches = self.parquet.iter_batches(batch_size=rows, columns=[self.field], use_threads=False)
         elif self.arrow_file is not None:
             batches = (self.arrow_file.get_batch(i) for i in range(self.arrow_file.num_record_batches))
         else:
