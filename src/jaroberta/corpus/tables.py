@@ -1,20 +1,8 @@
-"""Tables: Parquet files and Hugging Face `datasets` folders (`save_to_disk`), through pyarrow.
+"""Tables: Parquet files and Hugging Face `datasets` folders (`save_to_disk`), read through pyarrow.
 
-Large corpora ship as Parquet (the Hugging Face Hub's format) or as `datasets` folders: a
-`state.json`, a `dataset_info.json` and Arrow IPC stream files (`data-00000-of-00003.arrow`);
-a `DatasetDict` is one such folder per split. Each Parquet or Arrow file is one input, with
-the same resume and `--shard` semantics as a text file.
-
-Only the text column (`--text-field`) is read, a batch of rows at a time (Parquet row groups
-are streamed with `ParquetFile.iter_batches`, Arrow streams message by message, neither
-memory-mapped, so resident memory stays at about one batch). Rows are cut into chunks of
-about `chunk_bytes` of text by their lengths alone, so the chunks (and the shards) do not
-depend on how the file was batched; a chunk travels to a worker as an Arrow IPC stream.
-
-Damage: a Parquet file keeps its row-group index in a footer at its end, so a truncated
-one is refused whole (nothing in it can be located); damage after a readable footer, and a
-cut-off Arrow stream, end the file early and what was read before is kept. Both say so in
-the report.
+Each Parquet or Arrow data file is one input, with the text path's resume and `--shard`
+semantics: only the `--text-field` column is read, a batch of rows at a time, and cut into
+chunks of about `chunk_bytes` of text that travel to the workers as Arrow IPC streams.
 """
 
 from __future__ import annotations
@@ -139,8 +127,11 @@ def _schema(item: InputFile):
 def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterator[tuple[bytes, int]]:
     """Yield (chunk, bytes of the file read so far) for one table; a chunk is an Arrow IPC stream of text rows.
 
-    Raises SkipInput where the file cannot be opened as a table (a truncated Parquet file:
-    refused whole); ReadError where it breaks off later (the rows before are yielded first).
+    Chunks are cut by the rows' lengths alone, so they (and the shards) do not depend on
+    how the file was batched. Raises SkipInput where the file cannot be opened: a Parquet
+    file keeps the index of its rows in a footer at its end, so a truncated one is refused
+    whole. Raises ReadError where it breaks off later (damage after a readable footer, a
+    cut-off Arrow stream); the rows read before are yielded first.
     """
     pa = require("pyarrow", f"reading {item.path}")
     try:
