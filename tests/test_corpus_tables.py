@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -210,6 +211,17 @@ def test_null_and_empty_rows_are_counted(tmp_path):
     assert saved["input"]["documents"] == 21  # the empty string is a document with no text
     assert report.documents == 20
     assert "null" in (out / "report.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("mode, kept", [("replace", ["東京は晴れです。", "\ufffd\ufffdの文です。"]), ("skip", ["東京は晴れです。"])])
+def test_invalid_utf8_in_a_string_column_is_replaced_or_skipped_and_counted(tmp_path, mode, kept):
+    row = "東京は晴れです。\n".encode() + b"\xff\xfe" + "の文です。".encode()
+    offsets = pa.py_buffer(np.array([0, len(row)], dtype=np.int32).tobytes())
+    column = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(row)])  # not validated, as some writers do
+    pq.write_table(pa.table({"text": column}), tmp_path / "bad.parquet")
+    _, report = build(tmp_path, [tmp_path / "bad.parquet"], read=ReadConfig(invalid_utf8=mode))
+    assert report.counts["input:invalid_utf8_lines"] == 1
+    assert corpus(tmp_path / "out")["dev"] == [kept]
 
 
 def test_missing_listed_data_file_is_a_clear_error(tmp_path):

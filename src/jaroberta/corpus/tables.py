@@ -266,9 +266,13 @@ def parse_table_chunk(chunk: bytes, fmt: str, config: ReadConfig, counts: Counte
     column = pa.ipc.open_stream(chunk).read_all().column(0)
     if column.null_count:
         counts["input:null_rows"] += column.null_count
+    try:
+        texts = column.to_pylist()
+    except UnicodeDecodeError:  # written by a tool that did not validate its strings
+        texts = [None if raw is None else _decode(raw, config, counts) for raw in column.cast(pa.large_binary()).to_pylist()]
     limit = config.max_line_bytes
     documents = []
-    for text in column.to_pylist():
+    for text in texts:
         if text is None:
             continue
         if "\x00" in text:
@@ -281,3 +285,16 @@ def parse_table_chunk(chunk: bytes, fmt: str, config: ReadConfig, counts: Counte
             lines = kept
         documents.append(lines)
     return documents
+
+
+def _decode(raw: bytes, config: ReadConfig, counts: Counter) -> str:
+    """A row's text with its invalid UTF-8 lines replaced or skipped (--invalid-utf8), and counted."""
+    lines = []
+    for line in raw.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            counts["input:invalid_utf8_lines"] += 1
+            if config.invalid_utf8 == "replace":
+                lines.append(line.decode("utf-8", "replace"))
+    return "\n".join(lines)
