@@ -151,7 +151,7 @@ def test_truncated_parquet_is_refused_whole_and_the_report_says_so(tmp_path):
     out, report = build(tmp_path, [tmp_path / "in"])
     assert report.documents == 10 and report.counts["input:skipped_files"] == 1
     saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert saved["input"]["skipped_files"] == 1
+    assert saved["input"]["skipped_files"] == saved["input"]["tables_refused"] == 1
     [problem] = saved["problems"]
     assert "cut.parquet" in problem and "whole file was refused" in problem and "footer" in problem
 

@@ -139,6 +139,7 @@ def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> I
     except (FileNotFoundError, PermissionError) as exc:
         raise SkipInput(f"cannot open: {exc.strerror or exc}") from exc
     except (OSError, pa.ArrowException) as exc:
+        counts["input:tables_refused"] += 1
         why = " (a truncated Parquet file has lost the footer that locates its rows)" if item.format == "parquet" else ""
         raise SkipInput(f"not a readable {_NAMES[item.format]} file ({exc}); the whole file was refused, "
                         f"nothing read from it{why}") from exc
