@@ -47,8 +47,8 @@ from jaroberta.corpus.readers import (
     read_chunks,
 )
 from jaroberta.corpus.report import CorpusReport, summarize
-from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.corpus.split import dev_threshold, split_of
+from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ INPUT_PROBLEMS = {
     "input:bad_json_lines": "JSON lines that did not parse",
     "input:records_without_text": "JSON records without the text field",
     "input:null_rows": "table rows whose text is null (Parquet, datasets)",
-    "input:tables_refused": "Parquet/Arrow files refused whole (truncated: no footer), among the files skipped",
+    "input:tables_refused": "Parquet/Arrow files refused whole (no readable footer: truncated, or not a table), among the files skipped",
     "input:non_content_pages": "CirrusSearch pages outside the main namespace",
 }
 
