@@ -99,6 +99,16 @@ def test_dataset_dict_reads_every_split_and_ignores_cache_files(tmp_path):
     assert report.documents == len(ROWS)
 
 
+def test_arrow_ipc_file_and_empty_table(tmp_path):
+    table = pa.table({"text": ROWS})
+    with pa.OSFile(str(tmp_path / "ja.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=64)  # the random-access format, as pyarrow's feather writes
+    write_parquet(tmp_path / "empty.parquet", pa.array([], pa.string()))
+    _, report = build(tmp_path, [tmp_path / "ja.arrow", tmp_path / "empty.parquet"])
+    assert report.documents == len(ROWS)
+    assert report.problems == [f"{tmp_path / 'empty.parquet'}: skipped: the table has no rows"]
+
+
 def test_text_field_picks_the_column(tmp_path, capsys):
     path = write_parquet(tmp_path / "ja.parquet", ["English only."] * len(ROWS), body=ROWS)
     out = tmp_path / "out"

@@ -162,6 +162,8 @@ def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> I
                 start, base = stop, int(ends[stop - 1])
         if pending:
             yield _to_ipc(pending), table.position()
+        if table.rows_read == 0:
+            raise SkipInput("the table has no rows")
     except (OSError, pa.ArrowException) as exc:
         if pending:  # complete rows read before the damage are kept
             yield _to_ipc(pending), table.position()
