@@ -1,19 +1,23 @@
-"""Benchmark `jaroberta corpus build`: throughput (MB/s) and peak memory with 1 and 2 workers.
+"""Benchmark `jaroberta corpus build`: throughput (MB/s) and peak memory, text and Parquet inputs, 1 and 2 workers.
 
     .venv/bin/python bench/corpus.py --size-mb 1000      # the issue's 1 GB run
     .venv/bin/python bench/corpus.py --size-mb 50        # a quick check
 
 Generates a CC-100-format file of realistic Japanese (sentences recombined from built-in
 clauses, so nearly all are distinct, like real text) with duplicates, markup, control
-characters, full-width ASCII and English lines mixed in, then runs the real command in a
-fresh process per worker count. Peak RSS is measured over the whole process tree (the
-main process plus its workers), by polling /proc, and as the largest single process
-(getrusage RUSAGE_CHILDREN). The issue's budget is 1 GiB.
+characters, full-width ASCII and English lines mixed in, converts the same documents to
+Parquet (one row per document, a `text` column, snappy, as Hugging Face datasets ship), then
+runs the real command in a fresh process per input format and worker count. MB/s is MB of
+text per second for both formats (the Parquet file is smaller on disk), and the ratio of
+Parquet to text is printed (goal: at least 0.8). Peak RSS is measured over the whole process
+tree (the main process plus its workers), by polling /proc, and as the largest single
+process (getrusage RUSAGE_CHILDREN of a fresh wrapper process per run). The budget is 1 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -71,6 +75,36 @@ def generate(path: Path, size_mb: float, seed: int = 0) -> None:
             written += len(document.encode("utf-8"))
 
 
+def to_parquet(text_file: Path, parquet_file: Path, rows_per_group: int = 50_000) -> None:
+    """The documents of a CC-100-format file as Parquet rows (lines joined by newlines), streamed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("text", pa.string())])
+    rows: list[str] = []
+    lines: list[str] = []
+    with open(text_file, encoding="utf-8") as source, pq.ParquetWriter(parquet_file, schema, compression="snappy") as writer:
+        for line in source:
+            if line != "\n":
+                lines.append(line.rstrip("\n"))
+                continue
+            if lines:
+                rows.append("\n".join(lines))
+                lines = []
+            if len(rows) == rows_per_group:
+                writer.write_table(pa.table({"text": rows}, schema=schema))
+                rows = []
+        if lines:
+            rows.append("\n".join(lines))
+        if rows:
+            writer.write_table(pa.table({"text": rows}, schema=schema))
+
+
+# Runs the build and reports the largest RSS of any process it waited for (itself, its workers).
+_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+            "print('maxrss_kib=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); sys.exit(code)")
+
+
 def tree_rss_bytes(pid: int) -> int:
     """Summed RSS of `pid` and its descendants, from /proc."""
     total, stack = 0, [pid]
@@ -86,13 +120,13 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def run(input_file: Path, out: Path, workers: int) -> dict:
-    """One build in a fresh process; returns seconds, MB/s and peak memory."""
+def run(fmt: str, input_file: Path, out: Path, workers: int, text_bytes: int) -> dict:
+    """One build in a fresh process; returns seconds, MB/s of text and peak memory."""
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-m", "jaroberta", "corpus", "build", str(input_file), str(out),
-               "--workers", str(workers), "--no-progress"]
+    command = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "jaroberta", "corpus", "build", str(input_file),
+               str(out), "--workers", str(workers), "--no-progress"]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak_tree = 0
@@ -104,17 +138,20 @@ def run(input_file: Path, out: Path, workers: int) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"jaroberta corpus build failed:\n{output}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    largest = usage.ru_maxrss  # KiB, max over finished children (workers are reaped by the build, so count)
+    output, _, largest = output.rpartition("maxrss_kib=")  # KiB, the build and its reaped workers
     cpu = usage.ru_utime + usage.ru_stime - cpu_before  # CPU seconds of the build and its workers
-    size = input_file.stat().st_size
-    return {"workers": workers, "seconds": seconds, "mb_per_s": size / 1e6 / seconds, "cpu_seconds": cpu,
-            "peak_tree_mib": peak_tree / 2**20, "peak_process_mib": max(largest, before) / 1024, "report": output}
+    return {"format": fmt, "workers": workers, "seconds": seconds,
+            "mb_per_s": text_bytes / 1e6 / seconds, "mb_per_cpu_s": text_bytes / 1e6 / cpu, "cpu_seconds": cpu,
+            "peak_tree_mib": peak_tree / 2**20, "peak_process_mib": int(largest) / 1024, "report": output,
+            "documents": json.loads((out / "report.json").read_text(encoding="utf-8"))["splits"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=1000, help="size of the generated input in MB (default: 1000)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to run (default: 1 2)")
+    parser.add_argument("--formats", nargs="+", default=["text", "parquet"], choices=["text", "parquet"],
+                        help="input formats to run (default: text parquet)")
     parser.add_argument("--dir", type=Path, default=Path("bench/out/corpus"), help="scratch folder (default: bench/out/corpus)")
     parser.add_argument("--keep", action="store_true", help="keep the generated input and corpora")
     args = parser.parse_args()
@@ -125,14 +162,35 @@ def main() -> None:
         started = time.perf_counter()
         generate(input_file, args.size_mb)
         print(f"generated {input_file} ({input_file.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
-    results = [run(input_file, args.dir / f"corpus-w{workers}", workers) for workers in args.workers]
+    inputs = {"text": input_file}
+    if "parquet" in args.formats:
+        inputs["parquet"] = input_file.with_suffix(".parquet")
+        if not inputs["parquet"].exists():
+            started = time.perf_counter()
+            to_parquet(input_file, inputs["parquet"])
+            print(f"converted to {inputs['parquet']} ({inputs['parquet'].stat().st_size / 1e6:.1f} MB) "
+                  f"in {time.perf_counter() - started:.1f} s")
+    text_bytes = input_file.stat().st_size
+    # text and Parquet side by side for each worker count, so both see the same machine load
+    results = [run(fmt, inputs[fmt], args.dir / f"corpus-{fmt}-w{workers}", workers, text_bytes)
+               for workers in args.workers for fmt in args.formats]
     print(results[-1]["report"])
-    print(f"input: {input_file.stat().st_size / 1e6:.1f} MB CC-100 format; {os.cpu_count()} CPUs")
+    print(f"input: {text_bytes / 1e6:.1f} MB of CC-100-format text"
+          + (f", as Parquet {inputs['parquet'].stat().st_size / 1e6:.1f} MB" if "parquet" in inputs else "")
+          + f"; {os.cpu_count()} CPUs")
     # CPU seconds show the cost where the machine is shared and wall time is noisy
-    print(f"{'workers':>8}{'seconds':>10}{'MB/s':>8}{'CPU s':>8}{'peak RSS tree (MiB)':>22}{'largest process (MiB)':>24}")
+    print(f"{'format':>8}{'workers':>8}{'seconds':>10}{'MB/s':>8}{'CPU s':>8}{'MB/CPU s':>10}"
+          f"{'peak RSS tree (MiB)':>22}{'largest process (MiB)':>24}")
     for r in results:
-        print(f"{r['workers']:>8}{r['seconds']:>10.1f}{r['mb_per_s']:>8.2f}{r['cpu_seconds']:>8.1f}"
-              f"{r['peak_tree_mib']:>22.0f}{r['peak_process_mib']:>24.0f}")
+        print(f"{r['format']:>8}{r['workers']:>8}{r['seconds']:>10.1f}{r['mb_per_s']:>8.2f}{r['cpu_seconds']:>8.1f}"
+              f"{r['mb_per_cpu_s']:>10.2f}{r['peak_tree_mib']:>22.0f}{r['peak_process_mib']:>24.0f}")
+    by_key = {(r["format"], r["workers"]): r for r in results}
+    for workers in args.workers:
+        text, parquet = by_key.get(("text", workers)), by_key.get(("parquet", workers))
+        if text and parquet:
+            same = "same" if text["documents"] == parquet["documents"] else "DIFFERENT"
+            print(f"{workers} worker(s): Parquet/text MB/s {parquet['mb_per_s'] / text['mb_per_s']:.2f}x "
+                  f"(per CPU second {parquet['mb_per_cpu_s'] / text['mb_per_cpu_s']:.2f}x; goal >= 0.8x); {same} output counts")
     worst = max(r["peak_tree_mib"] for r in results)
     print(f"peak RSS {'within' if worst < 1024 else 'OVER'} the 1 GiB budget ({worst:.0f} MiB)")
     if not args.keep:

@@ -18,16 +18,19 @@ def register(subparsers) -> None:
         "build",
         usage="jaroberta corpus build [options] [INPUT ...] OUT",
         help="read, clean, dedup and split raw Japanese text into a corpus folder",
-        description="Read plain text (CC-100 format, .gz/.xz/.bz2/.zst), Wikipedia CirrusSearch dumps or JSON Lines; "
+        description="Read plain text (CC-100 format, .gz/.xz/.bz2/.zst), Wikipedia CirrusSearch dumps, JSON Lines, "
+        "Parquet or Hugging Face datasets folders (save_to_disk); "
         "clean (NFKC, control characters, markup, sentence split, length, Japanese share, dedup); split train/dev "
         "by document digest; write OUT/train, OUT/dev, corpus.json and a report. With no INPUT, build the default "
         "corpus from Debian's Japanese documentation packages.",
     )
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH",
                    help="input files or folders (none = the default corpus), then the corpus folder to write")
-    p.add_argument("--format", default="auto", choices=["auto", "text", "cirrus", "jsonl"],
-                   help="input format; auto: *cirrussearch*.json[.gz] -> cirrus, .jsonl/.ndjson/.json -> jsonl, else text (default: auto)")
-    p.add_argument("--text-field", default="text", help="JSON Lines: field that holds the text (default: text)")
+    p.add_argument("--format", default="auto", choices=["auto", "text", "cirrus", "jsonl", "parquet", "arrow"],
+                   help="input format; auto: *cirrussearch*.json[.gz] -> cirrus, .jsonl/.ndjson/.json -> jsonl, .parquet -> parquet, "
+                        ".arrow (a datasets folder's data) -> arrow, else text (default: auto)")
+    p.add_argument("--text-field", default="text",
+                   help="JSON Lines: field that holds the text; Parquet and datasets folders: the string column (default: text)")
     p.add_argument("--invalid-utf8", default="replace", choices=["replace", "skip"],
                    help="lines that are not valid UTF-8: replace bad bytes with U+FFFD or skip the line; counted either way (default: replace)")
     p.add_argument("--max-line-bytes", type=int, default=4 << 20,

@@ -51,6 +51,7 @@ from jaroberta.corpus.readers import (
 )
 from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
+from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import write_atomic
 
@@ -108,7 +109,7 @@ class BuildConfig:
 def build_corpus(config: BuildConfig) -> CorpusReport:
     """Build the corpus folder `config.out`; returns (and writes, and prints) its report."""
     sources, paths = _resolve_sources(config)
-    inputs = discover_inputs(paths, config.read)
+    inputs = resolve_tables(discover_inputs(paths, config.read), config.read)
     state = BuildState(config, inputs)
     builder = _Builder(config, state)
     started = time.monotonic()
@@ -199,7 +200,8 @@ class _Job:
     def __call__(self, task: tuple[bytes, str, int]) -> tuple[CleanedChunk, list[np.ndarray] | None, int, int]:
         chunk, fmt, position = task
         counts: Counter = Counter()
-        result = self.cleaner.clean(parse_chunk(chunk, fmt, self.read, counts))
+        parse = parse_table_chunk if fmt in TABLE_FORMATS else parse_chunk
+        result = self.cleaner.clean(parse(chunk, fmt, self.read, counts))
         result.counts.update(counts)
         signatures = [self.near.signature(doc) for doc in result.documents] if self.near else None
         return result, signatures, position, len(chunk)
@@ -336,7 +338,8 @@ class _Builder:
     def _tasks(self, key: str, item: InputFile, counts: Counter) -> Iterator[tuple[bytes, str, int]]:
         index, shards = self.config.shard
         offset = self.state.keys.index(key)
-        for number, (chunk, position) in enumerate(read_chunks(item, self.config.read, counts)):
+        read = read_table_chunks if item.format in TABLE_FORMATS else read_chunks
+        for number, (chunk, position) in enumerate(read(item, self.config.read, counts)):
             if (offset + number) % shards == index:
                 yield chunk, item.format, position
 

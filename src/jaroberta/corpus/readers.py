@@ -1,12 +1,13 @@
 """Readers: find the input files, stream them in bounded chunks, parse chunks into documents.
 
-Three formats, chosen by file name (or `--format`):
+Formats, chosen by file name (or `--format`):
 
 - `text`   CC-100 style: one sentence or paragraph per line, a blank line between documents.
 - `cirrus` Wikipedia CirrusSearch dumps (`*-cirrussearch-content.json[.gz]`): JSON lines
            alternating an `{"index": ...}` action and a page; the page's `text` is kept.
 - `jsonl`  JSON Lines (`.jsonl`, `.ndjson`, `.json`): one document per record, its text in
            a configurable field.
+- `parquet`, `arrow`  Parquet files and Hugging Face `datasets` folders: read in `tables.py`.
 
 Compression (gzip, xz, bzip2, zstd) is recognised by magic bytes, not by name.
 
@@ -33,11 +34,12 @@ from pathlib import Path
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
 
-FORMATS = ("text", "cirrus", "jsonl")
+FORMATS = ("text", "cirrus", "jsonl", "parquet", "arrow")
 INVALID_UTF8 = ("replace", "skip")
 _BLOCK = 256 << 10
 _JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _COMPRESSED_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
+_TABLE_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow"}
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,9 @@ class ReadConfig:
     """How input files are read."""
 
     format: str = "auto"
-    """'auto' (by file name), 'text' (CC-100), 'cirrus' (Wikipedia CirrusSearch) or 'jsonl'."""
+    """'auto' (by file name), 'text' (CC-100), 'cirrus' (Wikipedia CirrusSearch), 'jsonl', 'parquet' or 'arrow'."""
     text_field: str = "text"
-    """JSON Lines: the field holding a record's text."""
+    """JSON Lines: the field holding a record's text; Parquet and datasets: the column."""
     invalid_utf8: str = "replace"
     """Lines that are not valid UTF-8: 'replace' bad bytes with U+FFFD, or 'skip' the line."""
     max_line_bytes: int = 4 << 20
@@ -90,7 +92,7 @@ def discover_inputs(paths: list[Path], config: ReadConfig) -> list[InputFile]:
     found: dict[Path, InputFile] = {}
     for path in paths:
         if not path.exists():
-            raise JarobertaError(f"input {path} does not exist: give text, .jsonl or CirrusSearch dump files or folders")
+            raise JarobertaError(f"input {path} does not exist: give text, .jsonl, .parquet or CirrusSearch dump files, or folders")
         if path.is_dir():
             # broken links are kept: reading them fails, and the report names them
             files = sorted(p for p in path.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists()))
@@ -122,6 +124,8 @@ def detect_format(path: Path, requested: str = "auto") -> str:
     if requested != "auto":
         return requested
     name = path.name.lower()
+    if path.suffix.lower() in _TABLE_SUFFIXES:
+        return _TABLE_SUFFIXES[path.suffix.lower()]
     for suffix in _COMPRESSED_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]

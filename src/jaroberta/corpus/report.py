@@ -18,7 +18,7 @@ from jaroberta.corpus.clean import RULES
 
 # Reading problems: counter key -> how the table names it.
 INPUT_PROBLEMS = {
-    "input:skipped_files": "files skipped (empty, binary, UTF-16, unopenable)",
+    "input:skipped_files": "files skipped (empty, binary, UTF-16, unopenable, a Parquet file without its footer)",
     "input:read_errors": "files cut short by a read error",
     "input:invalid_utf8_lines": "lines with invalid UTF-8",
     "input:nul_bytes": "NUL bytes removed",
@@ -26,6 +26,8 @@ INPUT_PROBLEMS = {
     "input:documents_cut": "over-long documents cut at a line end",
     "input:bad_json_lines": "JSON lines that did not parse",
     "input:records_without_text": "JSON records without the text field",
+    "input:null_rows": "table rows whose text is null (Parquet, datasets)",
+    "input:tables_refused": "Parquet/Arrow files refused whole (no readable footer: truncated, or not a table), among the files skipped",
     "input:non_content_pages": "CirrusSearch pages outside the main namespace",
 }
 
