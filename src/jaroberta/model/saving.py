@@ -16,6 +16,8 @@ import logging
 import platform
 from pathlib import Path
 
+from jaroberta.model.card import write_card
+
 log = logging.getLogger(__name__)
 
 META_FILE = "jaroberta_meta.json"
@@ -39,6 +41,7 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
         log.warning("%s: no tokenizer to save (synthetic data); the folder loads as a model only", directory)
     conventions.save(directory)
     (directory / META_FILE).write_text(json.dumps(_with_versions(meta), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_card(directory, parameters=sum(p.numel() for p in model.parameters()))
     return directory
 
 

@@ -53,14 +53,18 @@ def read_config(directory: Path) -> dict:
 
 
 def write_rinna_layout(directory: Path, lowercase: bool) -> None:
-    """tokenizer_config.json + special_tokens_map.json as rinna's repository has them."""
+    """tokenizer_config.json + special_tokens_map.json as rinna's repository has them, but
+    for the class: `PreTrainedTokenizerFast` reads the folder's tokenizer.json as written,
+    where transformers 5's `T5Tokenizer` rebuilds it from spiece.model (unknown -> `</s>`,
+    `</s>` appended, no lower-casing)."""
     config = {
         **RINNA_SPECIAL_TOKENS,
         "extra_ids": 0,
         "additional_special_tokens": [],
         "do_lower_case": lowercase,
         "model_max_length": 512,
-        "tokenizer_class": "T5Tokenizer",
+        "clean_up_tokenization_spaces": False,
+        "tokenizer_class": "PreTrainedTokenizerFast",
     }
     _write_json(directory / CONFIG_FILE, config)
     _write_json(directory / SPECIAL_TOKENS_FILE, dict(RINNA_SPECIAL_TOKENS))

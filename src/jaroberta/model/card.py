@@ -1,0 +1,313 @@
+"""Model cards (`README.md`) for every model folder jaroberta writes.
+
+The metadata block is huggingface_hub's `ModelCardData` (language, license,
+pipeline_tag, library_name, datasets, model-index with `EvalResult`s); the body is built
+from plain facts read from the folder (config.json, jaroberta_meta.json, the conventions,
+the tokenizer sidecar) and from what the caller knows (corpus.json, results, notes).
+A reader learns what the seed models' cards say: architecture and size, tokenizer and
+input conventions, corpus and licenses, the recipe, results, usage, and limitations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from jaroberta.model.conventions import CONVENTIONS_FILE
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "README.md"
+META_FILE = "jaroberta_meta.json"
+SIDECAR_FILE = "jaroberta_tokenizer.json"
+CORPUS_FILE = "corpus.json"
+REPORT_FILE = "report.json"
+
+_PIPELINES = {
+    "ForMaskedLM": "fill-mask",
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+}
+_PERPLEXITY_KEYS = ("dev_perplexity",)
+
+
+@dataclass
+class CardFacts:
+    """Everything a card says, as plain data."""
+
+    name: str
+    architecture: str
+    config: dict
+    parameters: int | None = None
+    family: str = ""
+    """Tokenizer family: 'sentencepiece' or 'mecab-wordpiece'."""
+    conventions: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    """jaroberta_meta.json: step, tokens, metrics, recipe, loop settings, versions."""
+    license: str | None = None
+    corpus: dict = field(default_factory=dict)
+    """corpus.json of the training corpus, when the run knows it."""
+    cleaning: dict = field(default_factory=dict)
+    """report.json totals of the corpus cleaning, when known."""
+    results: dict = field(default_factory=dict)
+    """Fine-tuning results (results.json), when known."""
+    source: str | None = None
+    """The model this folder was exported from."""
+    notes: list[str] = field(default_factory=list)
+    """What plain transformers does not reproduce exactly."""
+    has_loss_plot: bool = False
+    dictionaries: list[str] = field(default_factory=list)
+
+    @property
+    def pipeline_tag(self) -> str:
+        return next((tag for suffix, tag in _PIPELINES.items() if self.architecture.endswith(suffix)), "feature-extraction")
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def facts_from_folder(directory: Path, **known) -> CardFacts:
+    """The facts a model folder states about itself, plus what the caller knows."""
+    directory = Path(directory)
+    config = _read(directory / "config.json")
+    meta = _read(directory / META_FILE)
+    sidecar = _read(directory / SIDECAR_FILE)
+    task = meta.get("task") or {}
+    parameters = (task.get("model") or {}).get("parameters") if isinstance(task, dict) else None
+    corpus = known.pop("corpus", None) or _corpus_of(meta)
+    return CardFacts(
+        name=known.pop("name", None) or directory.resolve().name,
+        architecture=(config.get("architectures") or ["?"])[0],
+        config=config,
+        parameters=known.pop("parameters", None) or parameters,
+        family=sidecar.get("family", ""),
+        conventions=_read(directory / CONVENTIONS_FILE),
+        meta=meta,
+        corpus=corpus.get("corpus", {}) if corpus else {},
+        cleaning=corpus.get("cleaning", {}) if corpus else {},
+        dictionaries=[d.get("name", "") for d in sidecar.get("dictionaries", [])],
+        has_loss_plot=(directory / "loss.png").exists(),
+        **known,
+    )
+
+
+def _corpus_of(meta: dict) -> dict:
+    """corpus.json (+ report.json) of the run's corpus, if the run recorded where it was."""
+    shards = (meta.get("task") or {}).get("shards") if isinstance(meta.get("task"), dict) else None
+    shards = shards or meta.get("shards")
+    if not shards:
+        return {}
+    header = _read(Path(shards) / "shards.json")
+    corpus_dir = header.get("corpus")
+    if not corpus_dir:
+        return {}
+    return {"corpus": _read(Path(corpus_dir) / CORPUS_FILE), "cleaning": _read(Path(corpus_dir) / REPORT_FILE)}
+
+
+# -- metadata -------------------------------------------------------------------------------
+def _licenses(facts: CardFacts) -> list[str]:
+    sources = facts.corpus.get("sources") or []
+    found = sorted({s.get("license") for s in sources if isinstance(s, dict) and s.get("license")})
+    return found
+
+
+def card_data(facts: CardFacts) -> ModelCardData:
+    licenses = _licenses(facts)
+    license = facts.license or (licenses[0].lower() if len(licenses) == 1 else "other")
+    datasets = [s.get("name") for s in facts.corpus.get("sources") or [] if isinstance(s, dict) and s.get("name")]
+    return ModelCardData(
+        language="ja",
+        license=license,
+        library_name="transformers",
+        pipeline_tag=facts.pipeline_tag,
+        datasets=datasets or None,
+        tags=["jaroberta", "japanese", facts.family or "roberta"],
+        model_name=facts.name,
+        eval_results=_eval_results(facts) or None,
+        base_model=facts.source if facts.source and "/" in facts.source and not Path(facts.source).exists() else None,
+    )
+
+
+def _eval_results(facts: CardFacts) -> list[EvalResult]:
+    out = []
+    metrics = facts.meta.get("metrics") or {}
+    for key, value in metrics.items():
+        if not isinstance(value, (int, float)) or key.endswith("_masked"):
+            continue
+        metric = "perplexity" if key in _PERPLEXITY_KEYS else key.removeprefix("dev_")
+        out.append(EvalResult(task_type=facts.pipeline_tag, dataset_type="dev", dataset_name="dev split",
+                              dataset_split="dev", metric_type=metric, metric_name=key, metric_value=float(value)))
+    for split in ("test",):
+        for key, value in ((facts.results or {}).get(split) or {}).items():
+            if isinstance(value, (int, float)):
+                out.append(EvalResult(task_type=facts.pipeline_tag, dataset_type=split, dataset_name=f"{split} split",
+                                      dataset_split=split, metric_type=key, metric_name=f"{split}_{key}", metric_value=float(value)))
+    return out
+
+
+# -- body -----------------------------------------------------------------------------------
+def _architecture(facts: CardFacts) -> list[str]:
+    c = facts.config
+    lines = [f"- class: `{facts.architecture}` (`model_type` {c.get('model_type')})",
+             f"- {c.get('num_hidden_layers')} layers, hidden {c.get('hidden_size')}, {c.get('num_attention_heads')} heads, "
+             f"feed-forward {c.get('intermediate_size')}, vocabulary {c.get('vocab_size')}, "
+             f"{c.get('max_position_embeddings')} position rows"]
+    if facts.parameters:
+        lines.append(f"- parameters: {facts.parameters:,}")
+    return lines
+
+
+def _conventions(facts: CardFacts) -> list[str]:
+    conv = facts.conventions
+    if not conv:
+        return ["- not recorded"]
+    norm = conv.get("normalization") or {}
+    steps = [k for k, on in norm.items() if on] or ["none"]
+    positions = ("passed explicitly, from " + str(conv.get("position_start", 0)) if conv.get("explicit_position_ids")
+                 else "transformers' default (derived from the input ids)")
+    lines = [f"- tokenizer family: {facts.family or 'unknown'}",
+             f"- normalization before tokenization: {' + '.join(steps)}",
+             f"- framing: {' '.join(conv.get('prefix', []))} pieces {' '.join(conv.get('suffix', []))}".rstrip(),
+             f"- `{conv.get('mask_token', '[MASK]')}` is put in after tokenization (the text is split there)",
+             f"- position ids: {positions}",
+             f"- longest input: {conv.get('max_length')} tokens, special tokens included"]
+    if facts.dictionaries:
+        lines.append(f"- MeCab user dictionaries (in this folder): {', '.join(facts.dictionaries)}")
+    return lines
+
+
+def _corpus(facts: CardFacts) -> list[str]:
+    if not facts.corpus:
+        return ["Not recorded with this model (the run did not know its corpus folder)."]
+    lines = []
+    for key in ("documents", "sentences", "characters", "bytes"):
+        if key in facts.corpus:
+            lines.append(f"- {key}: {facts.corpus[key]}")
+    for source in facts.corpus.get("sources") or []:
+        if isinstance(source, dict):
+            lines.append(f"- source {source.get('name')}: license {source.get('license', 'unknown')}")
+    if facts.cleaning:
+        totals = {k: v for k, v in facts.cleaning.items() if isinstance(v, (int, float))}
+        if totals:
+            lines.append("- cleaning: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    return lines
+
+
+def _recipe(facts: CardFacts) -> list[str]:
+    meta = facts.meta
+    lines = []
+    for key in ("step", "tokens", "precision", "world_size"):
+        if key in meta:
+            lines.append(f"- {key}: {meta[key]}")
+    loop = meta.get("loop") or {}
+    if loop:
+        lines.append("- loop: " + ", ".join(f"{k}={v}" for k, v in loop.items() if k not in ("out",)))
+    recipe = meta.get("recipe") or {}
+    if recipe:
+        lines.append("- recipe: " + json.dumps(recipe, ensure_ascii=False, default=str))
+    task = meta.get("task") or {}
+    if isinstance(task, dict) and task:
+        lines.append("- task: " + json.dumps({k: v for k, v in task.items() if k != "model"}, ensure_ascii=False, default=str))
+    if meta.get("elapsed") is not None:
+        lines.append(f"- wall time: {meta['elapsed']:.0f} s")
+    if meta.get("versions"):
+        lines.append("- software: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    return lines or ["- not recorded"]
+
+
+def _results(facts: CardFacts) -> list[str]:
+    lines = []
+    for key, value in (facts.meta.get("metrics") or {}).items():
+        lines.append(f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}")
+    for split in ("dev", "test"):
+        for key, value in ((facts.results or {}).get(split) or {}).items():
+            if isinstance(value, (int, float)):
+                lines.append(f"- {split} {key}: {value:.4f}")
+    if facts.has_loss_plot:
+        lines.append("\n![loss curve](loss.png)")
+    return lines or ["- no evaluation recorded"]
+
+
+def _usage(facts: CardFacts) -> str:
+    repo = facts.source if facts.notes is not None and facts.source else "PATH_OR_HUB_ID"
+    jaroberta = f"""```python
+import jaroberta
+
+lm = jaroberta.load("PATH_OR_HUB_ID")  # this folder, or its hub id
+```
+
+```bash
+jaroberta fill-mask PATH_OR_HUB_ID "東京は日本の[MASK]である。" --top-k 5
+```"""
+    conv = facts.conventions
+    if facts.family == "sentencepiece" and not conv.get("explicit_position_ids", True):
+        plain = """```python
+from transformers import pipeline
+
+fill = pipeline("fill-mask", "PATH_OR_HUB_ID")
+fill("東京は日本の[MASK]である。")  # tokenizer.json frames [CLS] + pieces; positions are the default ones
+```"""
+    elif facts.family == "sentencepiece":
+        plain = ("Plain transformers needs `position_ids` from 0, `[CLS]` + pieces without `</s>`, and lower-cased "
+                 "text with this folder; `jaroberta export` writes a folder that needs none of it.")
+    elif facts.dictionaries:
+        d = facts.dictionaries[0]
+        plain = f"""```python
+from transformers import AutoTokenizer, AutoModelForMaskedLM
+
+path = "PATH"  # this folder on your machine
+tok = AutoTokenizer.from_pretrained(path, mecab_kwargs={{"mecab_dic": "ipadic", "mecab_option": f"-u {{path}}/{d}", "normalize_text": False}})
+model = AutoModelForMaskedLM.from_pretrained(path)
+# BertJapaneseTokenizer does not convert to full width: convert the text first (jaroberta does).
+```"""
+    else:
+        plain = """```python
+from transformers import AutoTokenizer, AutoModelForMaskedLM
+
+tok = AutoTokenizer.from_pretrained("PATH")
+model = AutoModelForMaskedLM.from_pretrained("PATH")
+```"""
+    del repo
+    return f"With jaroberta:\n\n{jaroberta}\n\nWith plain transformers:\n\n{plain}"
+
+
+def _limitations(facts: CardFacts) -> list[str]:
+    lines = [f"- {note}" for note in facts.notes]
+    lines.append("- A masked language model predicts likely words, not true ones; it reproduces the biases of its corpus.")
+    if facts.meta.get("tokens") is not None and facts.meta.get("tokens", 0) < 1e9:
+        lines.append("- Trained on little text: useful for testing the pipeline, not as a general Japanese model.")
+    return lines
+
+
+def build_card(facts: CardFacts) -> ModelCard:
+    """The card of `facts`: ModelCardData metadata + the sections below."""
+    sections = [
+        f"# {facts.name}",
+        "A Japanese RoBERTa-style model written by jaroberta" + (f", exported from `{facts.source}`." if facts.source else "."),
+        "## Model\n\n" + "\n".join(_architecture(facts)),
+        "## Tokenizer and input conventions\n\n" + "\n".join(_conventions(facts)),
+        "## Training data\n\n" + "\n".join(_corpus(facts)),
+        "## Training procedure\n\n" + "\n".join(_recipe(facts)),
+        "## Results\n\n" + "\n".join(_results(facts)),
+        "## How to use\n\n" + _usage(facts),
+        "## Limitations\n\n" + "\n".join(_limitations(facts)),
+    ]
+    content = f"---\n{card_data(facts).to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
+    return ModelCard(content)
+
+
+def write_card(directory: str | Path, **known) -> Path:
+    """Write `README.md` into a model folder from what it states and what the caller knows."""
+    directory = Path(directory)
+    card = build_card(facts_from_folder(directory, **known))
+    path = directory / CARD_FILE
+    card.save(path)
+    return path
