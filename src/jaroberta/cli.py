@@ -23,6 +23,7 @@ STAGES = (
     "jaroberta.train.finetune_commands",
     "jaroberta.infer.commands",
     "jaroberta.serve.commands",
+    "jaroberta.model.commands",
 )
 
 

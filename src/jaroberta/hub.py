@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 _TRUE = {"1", "on", "yes", "true"}
 
+REVISION_HELP = "with a hub id: the branch, tag or commit to use (default: main)"
+"""Help of every command's --revision option."""
+
 
 def hub_cache() -> Path:
     """The hub cache folder as huggingface_hub resolves it, read now (tests and users may

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from jaroberta.hub import REVISION_HELP, resolve_model
+
 
 def register(subparsers) -> None:
     _register_fill_mask(subparsers)
@@ -17,7 +19,9 @@ def register(subparsers) -> None:
 # -- options every command that loads a model shares --------------------------------
 def _model_options(p: argparse.ArgumentParser, *, int8: bool = True) -> None:
     p.add_argument("model", type=Path, metavar="MODEL",
-                   help="model folder: saved by jaroberta, or a Hugging Face checkpoint in rinna's or JMedRoBERTa's layout")
+                   help="model folder or Hugging Face hub id (e.g. rinna/japanese-roberta-base): saved by jaroberta, "
+                        "or a checkpoint in rinna's or JMedRoBERTa's layout")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
                    help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; overrides the "
                         "absolute path in JMedRoBERTa's tokenizer_config.json; repeat for several")
@@ -41,11 +45,12 @@ def _load(args, head: str = "mlm"):
     from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
 
     overrides = parse_convention_args(args.convention)
-    conventions = resolve_conventions(args.model, overrides) if overrides else None
+    folder = resolve_model(args.model, args.revision)
+    conventions = resolve_conventions(folder, overrides) if overrides else None
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
-    return load(args.model, conventions=conventions, user_dicts=args.user_dict or None,
+    return load(folder, conventions=conventions, user_dicts=args.user_dict or None,
                 quantize="int8" if getattr(args, "int8", False) else None, head=head)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from jaroberta.hub import REVISION_HELP, resolve_model
 from jaroberta.serve.config import ServeConfig
 
 _DEFAULTS = ServeConfig()
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
         help="override an input convention, e.g. name=rinna, max_length=256, explicit_position_ids=false; "
         "repeat for several",
     )
+    parser.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     parser.set_defaults(run=run_serve)
 
 
@@ -73,5 +75,5 @@ def run_serve(args) -> int:
         config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
     except ValueError as exc:
         raise JarobertaError(f"invalid server option: {exc}") from exc
-    serve(args.model, config, int8=args.int8, user_dicts=args.user_dict, conventions=parse_convention_args(args.convention))
+    serve(resolve_model(args.model, args.revision), config, int8=args.int8, user_dicts=args.user_dict, conventions=parse_convention_args(args.convention))
     return 0

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from jaroberta.hub import REVISION_HELP, resolve_model
 from jaroberta.model.presets import PRESETS
 
 
@@ -27,6 +28,7 @@ def _register_pack(subparsers) -> None:
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER",
                    help="tokenizer folder (`jaroberta tokenizer train`), or a model folder whose tokenizer to use")
     p.add_argument("out", type=Path, metavar="OUT", help="shard folder to write")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("--seq-len", type=int, default=512, help="row length, special tokens included (default: 512)")
     p.add_argument("--layout", choices=["document", "full"], default="document",
                    help="document (rinna: one document per row) or full (packed back to back, JMedRoBERTa) (default: document)")
@@ -50,7 +52,8 @@ def _register_pretrain(subparsers) -> None:
     model.add_argument("--model-config", type=Path, metavar="CONFIG.json",
                        help="build the model from any Hugging Face config.json instead of a preset")
     model.add_argument("--init-from", type=Path, metavar="MODEL",
-                       help="continue pretraining a model folder (its tokenizer must be the one the shards were packed with)")
+                       help="continue pretraining a model folder or hub id (its tokenizer must be the one the shards were packed with)")
+    model.add_argument("--revision", metavar="REV", help=REVISION_HELP + ", for --init-from")
     recipe = p.add_argument_group("recipe (defaults: the recipe's values, scaled to --steps)")
     recipe.add_argument("--recipe", choices=["rinna", "jmedroberta"],
                         help="hyperparameters of a seed model (default: the seed of the shards' tokenizer family)")
@@ -106,7 +109,7 @@ def _register_demo(subparsers) -> None:
 def _pack(args: argparse.Namespace) -> int:
     from jaroberta.corpus.pack import PackConfig, pack
 
-    header = pack(PackConfig(corpus=args.corpus, tokenizer=args.tokenizer, out=args.out, seq_len=args.seq_len,
+    header = pack(PackConfig(corpus=args.corpus, tokenizer=resolve_model(args.tokenizer, args.revision), out=args.out, seq_len=args.seq_len,
                              layout=args.layout, workers=args.workers))
     rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
     print(f"shards written to {args.out} ({header.layout} layout, seq_len {header.seq_len}): {rows}")
@@ -117,7 +120,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
 
     config = PretrainConfig(
-        shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from,
+        shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from and resolve_model(args.init_from, args.revision),
         recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
         whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed,
     )

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from jaroberta.hub import REVISION_HELP, resolve_model
+
 log = logging.getLogger(__name__)
 
 _TASK_HELP = {
@@ -39,7 +41,9 @@ def register(subparsers) -> None:
 
 
 def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
-    p.add_argument("model", type=Path, metavar="MODEL", help="pretrained model folder (jaroberta's, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("model", type=Path, metavar="MODEL",
+                   help="pretrained model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("data", metavar="DATA", help="training data file (with --dataset: the run directory OUT, given alone)")
     p.add_argument("out", nargs="?", metavar="OUT",
                    help="run directory: logs, checkpoints, best/ (the fine-tuned model), results.json and results.md")
@@ -99,7 +103,7 @@ def run_finetune(args) -> int:
     train, out = (None, Path(args.data)) if dataset else (Path(args.data), Path(args.out))
     _quiet_transformers()
     config = FinetuneConfig(
-        task=args.task, model=args.model, out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
+        task=args.task, model=resolve_model(args.model, args.revision), out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
         labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),
         objective=getattr(args, "objective", "auto"), join=getattr(args, "join", ""), init=args.init,
         epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, micro_batch=args.micro_batch, lr=args.lr,
