@@ -43,6 +43,8 @@ INEXACT = (
     "a combining accent (U+0300-U+036F) on a Latin or Greek letter may segment differently: the tokenizers "
     "library applies SentencePiece's character map per grapheme, SentencePiece per longest match",
     "a spacing voiced mark or accent (゛ ゜ ´) right after a typed [MASK] keeps a `▁` that SentencePiece drops",
+    "special-token strings typed in the text (</s>, <unk>, [CLS], [SEP], [PAD]) become those tokens in "
+    "transformers, which matches every special token in raw text; jaroberta reads them as text (only [MASK] is special)",
     "the Unicode noncharacters U+FDD0-U+FDD3 are dropped (they mark kana compositions inside the normalizer)",
 )
 """Where the tokenizer.json can differ from SentencePiece (both rare in Japanese text)."""
