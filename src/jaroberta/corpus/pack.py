@@ -90,6 +90,7 @@ def pack(config: PackConfig) -> ShardHeader:
         tokenizer_fingerprint=tokenizer.fingerprint,
         tokenizer_family=tokenizer.family,
         conventions=conventions.to_dict(),
+        corpus=str(Path(config.corpus).resolve()),
     )
     for split in SPLITS:
         literal = _LiteralMasks(tokenizer)

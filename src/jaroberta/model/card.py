@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def _read(path: Path) -> dict:
 def facts_from_folder(directory: Path, **known) -> CardFacts:
     """The facts a model folder states about itself, plus what the caller knows."""
     directory = Path(directory)
+    _copy_loss_curve(directory)
     config = _read(directory / "config.json")
     meta = _read(directory / META_FILE)
     sidecar = _read(directory / SIDECAR_FILE)
@@ -84,7 +86,7 @@ def facts_from_folder(directory: Path, **known) -> CardFacts:
     parameters = (task.get("model") or {}).get("parameters") if isinstance(task, dict) else None
     corpus = known.pop("corpus", None) or _corpus_of(meta)
     return CardFacts(
-        name=known.pop("name", None) or directory.resolve().name,
+        name=known.pop("name", None) or _name(directory),
         architecture=(config.get("architectures") or ["?"])[0],
         config=config,
         parameters=known.pop("parameters", None) or parameters,
@@ -97,6 +99,19 @@ def facts_from_folder(directory: Path, **known) -> CardFacts:
         has_loss_plot=(directory / "loss.png").exists(),
         **known,
     )
+
+
+def _name(directory: Path) -> str:
+    """The folder's name; for a run's model/ or best/, the run's."""
+    folder = directory.resolve()
+    return f"{folder.parent.name}-{folder.name}" if folder.name in ("model", "best") else folder.name
+
+
+def _copy_loss_curve(directory: Path) -> None:
+    """The run's loss.png (one folder up from model/ and best/) travels with the model."""
+    curve = directory.parent / "loss.png"
+    if curve.is_file() and not (directory / "loss.png").exists():
+        shutil.copyfile(curve, directory / "loss.png")
 
 
 def _corpus_of(meta: dict) -> dict:
@@ -188,16 +203,17 @@ def _corpus(facts: CardFacts) -> list[str]:
     if not facts.corpus:
         return ["Not recorded with this model (the run did not know its corpus folder)."]
     lines = []
-    for key in ("documents", "sentences", "characters", "bytes"):
-        if key in facts.corpus:
-            lines.append(f"- {key}: {facts.corpus[key]}")
+    for split, counts in (facts.corpus.get("splits") or {}).items():
+        sizes = ", ".join(f"{counts[k]:,} {k}" for k in ("documents", "sentences", "characters") if k in counts)
+        lines.append(f"- {split}: {sizes}")
     for source in facts.corpus.get("sources") or []:
         if isinstance(source, dict):
-            lines.append(f"- source {source.get('name')}: license {source.get('license', 'unknown')}")
-    if facts.cleaning:
-        totals = {k: v for k, v in facts.cleaning.items() if isinstance(v, (int, float))}
-        if totals:
-            lines.append("- cleaning: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+            version = f" {source['version']}" if source.get("version") else ""
+            lines.append(f"- source `{source.get('name')}`{version}: license {source.get('license', 'unknown')}")
+    for rule, counters in (facts.cleaning.get("rules") or {}).items():
+        dropped = ", ".join(f"{v:,} {k}" for k, v in counters.items() if isinstance(v, int) and v)
+        if dropped:
+            lines.append(f"- cleaning, {rule} ({counters.get('what', '')}): {dropped}")
     return lines
 
 
@@ -218,6 +234,8 @@ def _recipe(facts: CardFacts) -> list[str]:
         lines.append("- task: " + json.dumps({k: v for k, v in task.items() if k != "model"}, ensure_ascii=False, default=str))
     if meta.get("elapsed") is not None:
         lines.append(f"- wall time: {meta['elapsed']:.0f} s")
+    if meta.get("hardware"):
+        lines.append(f"- hardware: {meta['hardware']}")
     if meta.get("versions"):
         lines.append("- software: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     return lines or ["- not recorded"]
@@ -237,46 +255,58 @@ def _results(facts: CardFacts) -> list[str]:
 
 
 def _usage(facts: CardFacts) -> str:
-    repo = facts.source if facts.notes is not None and facts.source else "PATH_OR_HUB_ID"
-    jaroberta = f"""```python
+    example = "東京は日本の[MASK]である。" if facts.family != "mecab-wordpiece" else "この患者は[MASK]と診断された。"
+    ours = f"""```python
 import jaroberta
+from jaroberta.infer.fill_mask import fill_mask
 
-lm = jaroberta.load("PATH_OR_HUB_ID")  # this folder, or its hub id
+lm = jaroberta.load("PATH_OR_HUB_ID")  # this folder, or its hub id (revision="...")
+print(fill_mask(lm, ["{example}"], top_k=5)[0].to_dict())
 ```
 
 ```bash
-jaroberta fill-mask PATH_OR_HUB_ID "東京は日本の[MASK]である。" --top-k 5
+jaroberta fill-mask PATH_OR_HUB_ID "{example}" --top-k 5
 ```"""
+    return f"With jaroberta:\n\n{ours}\n\nWith plain transformers:\n\n{_plain_usage(facts, example)}"
+
+
+def _plain_usage(facts: CardFacts, example: str) -> str:
     conv = facts.conventions
     if facts.family == "sentencepiece" and not conv.get("explicit_position_ids", True):
-        plain = """```python
+        return f"""```python
 from transformers import pipeline
 
-fill = pipeline("fill-mask", "PATH_OR_HUB_ID")
-fill("東京は日本の[MASK]である。")  # tokenizer.json frames [CLS] + pieces; positions are the default ones
+fill = pipeline("fill-mask", "PATH_OR_HUB_ID")  # tokenizer.json: [CLS] + pieces, lower-casing, <unk> = 0
+print(fill("{example}"))  # positions: transformers' default ones, as trained
 ```"""
-    elif facts.family == "sentencepiece":
-        plain = ("Plain transformers needs `position_ids` from 0, `[CLS]` + pieces without `</s>`, and lower-cased "
-                 "text with this folder; `jaroberta export` writes a folder that needs none of it.")
-    elif facts.dictionaries:
-        d = facts.dictionaries[0]
-        plain = f"""```python
-from transformers import AutoTokenizer, AutoModelForMaskedLM
+    if facts.family == "sentencepiece":
+        return f"""```python
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-path = "PATH"  # this folder on your machine
+tok = AutoTokenizer.from_pretrained("PATH_OR_HUB_ID")  # tokenizer.json: [CLS] + pieces, lower-casing, <unk> = 0
+model = AutoModelForMaskedLM.from_pretrained("PATH_OR_HUB_ID")
+enc = tok("{example}", return_tensors="pt")
+positions = torch.arange(enc.input_ids.shape[1]).unsqueeze(0)  # trained from 0, not from padding_idx + 1
+logits = model(**enc, position_ids=positions).logits
+```
+The fill-mask pipeline cannot pass position ids: `jaroberta export` writes a folder where it needs none."""
+    if facts.dictionaries:
+        d = facts.dictionaries[0]
+        return f"""```python
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+path = "PATH"  # this folder on your machine: tokenizer_config.json names the dictionary by absolute path
 tok = AutoTokenizer.from_pretrained(path, mecab_kwargs={{"mecab_dic": "ipadic", "mecab_option": f"-u {{path}}/{d}", "normalize_text": False}})
 model = AutoModelForMaskedLM.from_pretrained(path)
-# BertJapaneseTokenizer does not convert to full width: convert the text first (jaroberta does).
-```"""
-    else:
-        plain = """```python
-from transformers import AutoTokenizer, AutoModelForMaskedLM
+```
+BertJapaneseTokenizer does not convert text to full width: convert it first (jaroberta does)."""
+    return """```python
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 tok = AutoTokenizer.from_pretrained("PATH")
 model = AutoModelForMaskedLM.from_pretrained("PATH")
 ```"""
-    del repo
-    return f"With jaroberta:\n\n{jaroberta}\n\nWith plain transformers:\n\n{plain}"
 
 
 def _limitations(facts: CardFacts) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import platform
 from pathlib import Path
 
@@ -71,4 +72,12 @@ def _with_versions(meta: dict) -> dict:
     from jaroberta import __version__
 
     versions = {"jaroberta": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-    return {**meta, "versions": versions}
+    return {**meta, "versions": versions, "hardware": _hardware(torch)}
+
+
+def _hardware(torch) -> str:
+    """What the model was trained or saved on, for the model card."""
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}, {cpu}"
+    return cpu
