@@ -255,6 +255,19 @@ def _results(facts: CardFacts) -> list[str]:
 
 
 def _usage(facts: CardFacts) -> str:
+    if facts.pipeline_tag != "fill-mask":
+        return f"""```bash
+jaroberta predict PATH "テキスト" --json
+```
+
+```python
+from jaroberta.infer.predict import load_finetuned
+
+model = load_finetuned("PATH")
+```
+
+Plain transformers loads the weights with `AutoModelFor{facts.architecture.split("For")[-1]}.from_pretrained("PATH")`;
+frame the input as in "Tokenizer and input conventions" above."""
     example = "東京は日本の[MASK]である。" if facts.family != "mecab-wordpiece" else "この患者は[MASK]と診断された。"
     ours = f"""```python
 import jaroberta
@@ -321,7 +334,7 @@ def build_card(facts: CardFacts) -> ModelCard:
     """The card of `facts`: ModelCardData metadata + the sections below."""
     sections = [
         f"# {facts.name}",
-        "A Japanese RoBERTa-style model written by jaroberta" + (f", exported from `{facts.source}`." if facts.source else "."),
+        "A Japanese RoBERTa-style model written by jaroberta" + (f" from `{facts.source}`." if facts.source else "."),
         "## Model\n\n" + "\n".join(_architecture(facts)),
         "## Tokenizer and input conventions\n\n" + "\n".join(_conventions(facts)),
         "## Training data\n\n" + "\n".join(_corpus(facts)),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaroberta.errors import JarobertaError
+from jaroberta.model.card import write_card
 from jaroberta.train.finetune.data import label_set
 from jaroberta.train.finetune.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective
 
@@ -178,6 +179,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                             "metric": run.loop.metric},
                     "config": config.to_dict(), "data": run.data.source, "encoding": run.task.description["encoding"]})
     write_results(config.out, results)
+    write_card(best, results=results["metrics"], source=str(config.model))  # now with the test metrics
     return FinetuneResult(config.out, best, results)
 
 
