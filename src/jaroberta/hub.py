@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from huggingface_hub import constants, snapshot_download
+from huggingface_hub import constants
 from huggingface_hub.errors import (
     GatedRepoError,
     HFValidationError,
@@ -79,6 +79,10 @@ def resolve_model(name_or_path: str | Path, revision: str | None = None) -> Path
 
 
 def _snapshot(repo_id: str, revision: str | None) -> Path:
+    # The download machinery (hf_api) costs about a second to import: only hub ids pay it,
+    # not every tokenizer load or pack worker that is given a folder.
+    from huggingface_hub import snapshot_download
+
     cache = hub_cache()
     offline = hub_offline()
     at = f" at revision {revision}" if revision else ""

@@ -30,7 +30,6 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
 from jaroberta.text.base import Encoding
-from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
@@ -212,6 +211,9 @@ class SentencePieceTokenizer:
     def save(self, directory: str | Path) -> None:
         """Write rinna's Hugging Face layout (spiece.model), a tokenizer.json that gives our
         framed ids in plain `AutoTokenizer`, and the sidecar."""
+        # tokenizer.json is built with transformers' SentencePiece converter: seconds to
+        # import, paid on save only, not by every tokenizer load.
+        from jaroberta.text.fast_unigram import write_fast_unigram
         from jaroberta.text.hf_layout import write_rinna_layout
 
         directory = Path(directory)
