@@ -33,7 +33,7 @@ def test_metadata_is_huggingface_hub_card_data():
     card = ModelCard(str(build_card(_facts())))
     data = card.data
     assert data.language == "ja" and data.library_name == "transformers" and data.pipeline_tag == "fill-mask"
-    assert data.license == "gpl-2+"  # the corpus' one license
+    assert data.license == "other" and data.license_name == "gpl-2"  # GPL-2+ is no hub license id
     assert data.datasets == ["debian-reference-ja"]
     results = {r.metric_name: r.metric_value for r in data.eval_results}
     assert results == {"dev_loss": 4.2, "dev_perplexity": 66.7}
@@ -66,6 +66,8 @@ def test_license_option_wins_and_mixed_licenses_are_other():
     assert build_card(_facts(license="apache-2.0")).data.license == "apache-2.0"
     mixed = {**CORPUS, "sources": [{"name": "a", "license": "MIT"}, {"name": "b", "license": "GPL-2+"}]}
     assert build_card(_facts(corpus=mixed)).data.license == "other"
+    one = {**CORPUS, "sources": [{"name": "a", "license": "Apache-2.0"}]}
+    assert build_card(_facts(corpus=one)).data.license == "apache-2.0"
 
 
 def test_exported_sentencepiece_card_uses_the_pipeline():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,12 @@ _PIPELINES = {
     "ForTokenClassification": "token-classification",
 }
 _PERPLEXITY_KEYS = ("dev_perplexity",)
+_HUB_LICENSES = {
+    "apache-2.0": "apache-2.0", "mit": "mit", "bsd-3-clause": "bsd-3-clause", "cc-by-4.0": "cc-by-4.0",
+    "cc-by-sa-3.0": "cc-by-sa-3.0", "cc-by-sa-4.0": "cc-by-sa-4.0", "cc-by-nc-sa-4.0": "cc-by-nc-sa-4.0",
+    "gpl-2.0": "gpl-2.0", "gpl-2": "gpl-2.0", "gpl-3.0": "gpl-3.0", "gpl-3": "gpl-3.0", "lgpl-2.1": "lgpl-2.1",
+}
+"""Corpus-source licenses (Debian's spelling too) -> the hub's license ids; others become 'other'."""
 
 
 @dataclass
@@ -134,13 +141,25 @@ def _licenses(facts: CardFacts) -> list[str]:
     return found
 
 
-def card_data(facts: CardFacts) -> ModelCardData:
+def _license(facts: CardFacts) -> tuple[str, str | None]:
+    """(hub license id, license_name for 'other'): --license, else the corpus sources' one license."""
+    if facts.license:
+        return facts.license, None
     licenses = _licenses(facts)
-    license = facts.license or (licenses[0].lower() if len(licenses) == 1 else "other")
+    if len(licenses) == 1 and _HUB_LICENSES.get(licenses[0].lower()):
+        return _HUB_LICENSES[licenses[0].lower()], None
+    if not licenses:
+        return "other", None
+    return "other", re.sub(r"[^a-z0-9.]+", "-", "-and-".join(licenses).lower()).strip("-")
+
+
+def card_data(facts: CardFacts) -> ModelCardData:
+    license, license_name = _license(facts)
     datasets = [s.get("name") for s in facts.corpus.get("sources") or [] if isinstance(s, dict) and s.get("name")]
     return ModelCardData(
         language="ja",
         license=license,
+        license_name=license_name,
         library_name="transformers",
         pipeline_tag=facts.pipeline_tag,
         datasets=datasets or None,

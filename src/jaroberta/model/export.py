@@ -85,11 +85,15 @@ def export_model(
 
 
 # -- SentencePiece family -----------------------------------------------------------------
+def _with_default_positions(lm: LoadedModel):
+    """The model and conventions, positions moved where the family passes them explicitly."""
+    if not lm.conventions.explicit_position_ids:
+        return lm.model, lm.conventions
+    return move_positions(lm.model, lm.conventions, where=str(lm.path))
+
+
 def _export_sentencepiece(lm: LoadedModel, out: Path) -> ExportResult:
-    conventions = lm.conventions
-    model = lm.model
-    if conventions.explicit_position_ids:
-        model, conventions = move_positions(model, conventions, where=str(lm.path))
+    model, conventions = _with_default_positions(lm)
     model.config.tokenizer_class = "PreTrainedTokenizerFast"  # rinna's config names T5Tokenizer
     model.save_pretrained(out, safe_serialization=True)
     lm.tokenizer.save(out)
@@ -141,9 +145,10 @@ def _position_key(state: dict) -> str:
 
 # -- MeCab family -------------------------------------------------------------------------
 def _export_mecab(lm: LoadedModel, out: Path) -> ExportResult:
-    lm.model.save_pretrained(out, safe_serialization=True)
+    model, conventions = _with_default_positions(lm)  # JMedRoBERTa is a BERT: nothing to move
+    model.save_pretrained(out, safe_serialization=True)
     lm.tokenizer.save(out)  # vocab.txt, BertJapaneseTokenizer config, copies of the user dictionaries
-    lm.conventions.save(out)
+    conventions.save(out)
     notes = []
     names = [d.name for d in getattr(lm.tokenizer, "dictionaries", [])]
     if names:
@@ -152,7 +157,7 @@ def _export_mecab(lm: LoadedModel, out: Path) -> ExportResult:
             f"-u path against the working directory): after moving the folder pass mecab_kwargs with "
             f"-u <folder>/{names[0]}"
         )
-    if lm.conventions.normalization.full_width:
+    if conventions.normalization.full_width:
         notes.append("BertJapaneseTokenizer does not convert text to full width: convert it before tokenizing "
                      "(jaroberta does this itself)")
-    return ExportResult(out, "mecab-wordpiece", lm.conventions, notes)
+    return ExportResult(out, "mecab-wordpiece", conventions, notes)
