@@ -85,6 +85,16 @@ def test_trained_saves_rinna_layout_and_reloads(trained, tmp_path):
     assert again.encode(CARD_TEXT).ids == trained.encode(CARD_TEXT).ids
 
 
+@pytest.mark.parametrize("text", [CARD_TEXT, "ABCは大文字😀", "ﾃﾞｰﾀの[MASK]を見る", "[MASK]", "  空白  の  文  "])
+def test_trained_folder_gives_the_same_ids_in_auto_tokenizer(trained, tmp_path, text):
+    """The README's promise: AutoTokenizer on a folder we write gives [CLS] + our ids."""
+    from transformers import AutoTokenizer
+
+    trained.save(tmp_path)
+    hf = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert hf(text)["input_ids"] == [trained.token_to_id("[CLS]"), *trained.encode(text).ids]
+
+
 @pytest.mark.parametrize(
     "text, expected_pieces",
     [
