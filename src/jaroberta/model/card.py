@@ -191,9 +191,9 @@ def _eval_results(facts: CardFacts) -> list[EvalResult]:
 def _architecture(facts: CardFacts) -> list[str]:
     c = facts.config
     lines = [f"- class: `{facts.architecture}` (`model_type` {c.get('model_type')})",
-             f"- {c.get('num_hidden_layers')} layers, hidden {c.get('hidden_size')}, {c.get('num_attention_heads')} heads, "
-             f"feed-forward {c.get('intermediate_size')}, vocabulary {c.get('vocab_size')}, "
-             f"{c.get('max_position_embeddings')} position rows"]
+             (f"- {c.get('num_hidden_layers')} layers, hidden {c.get('hidden_size')}, {c.get('num_attention_heads')} heads, "
+              f"feed-forward {c.get('intermediate_size')}, vocabulary {c.get('vocab_size')}, "
+              f"{c.get('max_position_embeddings')} position rows")]
     if facts.parameters:
         lines.append(f"- parameters: {facts.parameters:,}")
     return lines

@@ -31,7 +31,11 @@ from jaroberta.model.card import write_card
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.loading import LoadedModel, load
 from jaroberta.model.saving import META_FILE, read_meta
-from jaroberta.text.fast_unigram import INEXACT, fast_tokenizer_config, write_fast_unigram
+from jaroberta.text.fast_unigram import (
+    INEXACT,
+    fast_tokenizer_config,
+    write_fast_unigram,
+)
 from jaroberta.text.hf_layout import CONFIG_FILE, RINNA_SPECIAL_TOKENS
 
 log = logging.getLogger(__name__)
@@ -97,8 +101,8 @@ def _export_sentencepiece(lm: LoadedModel, out: Path) -> ExportResult:
     model.config.tokenizer_class = "PreTrainedTokenizerFast"  # rinna's config names T5Tokenizer
     model.save_pretrained(out, safe_serialization=True)
     lm.tokenizer.save(out)
-    framing = dict(prefix=conventions.prefix, suffix=conventions.suffix, pair_separator=conventions.pair_separator,
-                   mask_token=conventions.mask_token)
+    framing = {"prefix": conventions.prefix, "suffix": conventions.suffix, "pair_separator": conventions.pair_separator,
+               "mask_token": conventions.mask_token}
     write_fast_unigram(out, lm.tokenizer.model_proto, lm.tokenizer.normalization, **framing)
     config = fast_tokenizer_config(RINNA_SPECIAL_TOKENS, model_max_length=conventions.max_length)
     (out / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

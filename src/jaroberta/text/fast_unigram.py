@@ -40,14 +40,14 @@ _KANA = [*range(0x3040, 0x3100), *range(0xFF61, 0xFF9E)]
 _MARKERS = "\ufdd0\ufdd1\ufdd2\ufdd3"  # Unicode noncharacters: never in text
 
 INEXACT = (
-    "a combining accent (U+0300-U+036F) on a Latin or Greek letter may segment differently: the tokenizers "
-    "library applies SentencePiece's character map per grapheme, SentencePiece per longest match",
+    ("a combining accent (U+0300-U+036F) on a Latin or Greek letter may segment differently: the tokenizers "
+     "library applies SentencePiece's character map per grapheme, SentencePiece per longest match"),
     "a spacing voiced mark or accent (゛ ゜ ´) right after a typed [MASK] keeps a `▁` that SentencePiece drops",
-    "special-token strings typed in the text (</s>, <unk>, [CLS], [SEP], [PAD]) become those tokens in "
-    "transformers, which matches every special token in raw text; jaroberta reads them as text (only [MASK] is special)",
+    ("special-token strings typed in the text (</s>, <unk>, [CLS], [SEP], [PAD]) become those tokens in "
+     "transformers, which matches every special token in raw text; jaroberta reads them as text (only [MASK] is special)"),
     "the Unicode noncharacters U+FDD0-U+FDD3 are dropped (they mark kana compositions inside the normalizer)",
 )
-"""Where the tokenizer.json can differ from SentencePiece (both rare in Japanese text)."""
+"""Where the tokenizer.json can differ from jaroberta's SentencePiece tokenizer (all rare in Japanese text)."""
 
 
 def _kana_compositions() -> list[normalizers.Replace]:
