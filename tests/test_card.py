@@ -49,8 +49,10 @@ def test_metadata_is_huggingface_hub_card_data():
         ("## Training data", "train: 120 documents, 900 sentences, 40,000 characters"),
         ("## Training data", "license GPL-2+"),
         ("## Training data", "too_short"),
-        ("## Training procedure", "wall time: 93 s"),
-        ("## Training procedure", "hardware: 2 CPU cores"),
+        ("## Training procedure", "| wall time | 93 s |"),
+        ("## Training procedure", "| hardware | 2 CPU cores (x86_64) |"),
+        ("## Training procedure", "| lr | 0.0006 |"),
+        ("## Training procedure", "| tokens seen | 51200 |"),
         ("## Results", "dev_perplexity: 66.7000"),
         ("## How to use", "position_ids=positions"),
         ("## Limitations", "biases"),
@@ -68,6 +70,9 @@ def test_license_option_wins_and_mixed_licenses_are_other():
     assert build_card(_facts(corpus=mixed)).data.license == "other"
     one = {**CORPUS, "sources": [{"name": "a", "license": "Apache-2.0"}]}
     assert build_card(_facts(corpus=one)).data.license == "apache-2.0"
+    user_file = {**CORPUS, "sources": [{"name": "/data/ja.txt", "license": "not recorded (user input)"}]}
+    data = build_card(_facts(corpus=user_file)).data
+    assert (data.license, data.license_name, data.datasets) == ("other", None, None)
 
 
 def test_exported_sentencepiece_card_uses_the_pipeline():
@@ -82,4 +87,4 @@ def test_pretrain_writes_a_card_into_model(shards_dir, tmp_path):
     card = ModelCard.load(result.model_dir / "README.md")
     assert card.data.pipeline_tag == "fill-mask"
     assert "dev_perplexity" in {r.metric_name for r in card.data.eval_results}
-    assert "## Training procedure" in card.text and "- step: 2" in card.text
+    assert "## Training procedure" in card.text and "| optimizer steps | 2 |" in card.text

@@ -136,9 +136,16 @@ def _corpus_of(meta: dict) -> dict:
 
 # -- metadata -------------------------------------------------------------------------------
 def _licenses(facts: CardFacts) -> list[str]:
+    """The corpus sources' licenses, where recorded."""
     sources = facts.corpus.get("sources") or []
-    found = sorted({s.get("license") for s in sources if isinstance(s, dict) and s.get("license")})
-    return found
+    found = {s.get("license") for s in sources if isinstance(s, dict) and s.get("license")}
+    return sorted(lic for lic in found if not lic.startswith("not recorded"))
+
+
+def _datasets(facts: CardFacts) -> list[str]:
+    """Source names that can be dataset ids (a user's file path cannot)."""
+    names = [s.get("name") for s in facts.corpus.get("sources") or [] if isinstance(s, dict) and s.get("name")]
+    return [name for name in names if not name.startswith(("/", ".", "~")) and name.count("/") <= 1 and not Path(name).exists()]
 
 
 def _license(facts: CardFacts) -> tuple[str, str | None]:
@@ -155,7 +162,7 @@ def _license(facts: CardFacts) -> tuple[str, str | None]:
 
 def card_data(facts: CardFacts) -> ModelCardData:
     license, license_name = _license(facts)
-    datasets = [s.get("name") for s in facts.corpus.get("sources") or [] if isinstance(s, dict) and s.get("name")]
+    datasets = _datasets(facts)
     return ModelCardData(
         language="ja",
         license=license,
@@ -236,28 +243,36 @@ def _corpus(facts: CardFacts) -> list[str]:
     return lines
 
 
+_RUN_ONLY = {"out", "progress", "resume", "log_every", "keep_checkpoints", "save_every", "device"}
+"""Loop settings that change where and how a run reports, not what it trains."""
+
+
+def _flat(prefix: str, value) -> list[tuple[str, str]]:
+    """Nested settings as (dotted key, value) rows."""
+    if isinstance(value, dict):
+        return [row for key, inner in value.items() for row in _flat(f"{prefix}.{key}" if prefix else str(key), inner)]
+    return [(prefix, json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, (list, tuple)) else str(value))]
+
+
 def _recipe(facts: CardFacts) -> list[str]:
     meta = facts.meta
-    lines = []
-    for key in ("step", "tokens", "precision", "world_size"):
-        if key in meta:
-            lines.append(f"- {key}: {meta[key]}")
-    loop = meta.get("loop") or {}
-    if loop:
-        lines.append("- loop: " + ", ".join(f"{k}={v}" for k, v in loop.items() if k not in ("out",)))
-    recipe = meta.get("recipe") or {}
-    if recipe:
-        lines.append("- recipe: " + json.dumps(recipe, ensure_ascii=False, default=str))
-    task = meta.get("task") or {}
-    if isinstance(task, dict) and task:
-        lines.append("- task: " + json.dumps({k: v for k, v in task.items() if k != "model"}, ensure_ascii=False, default=str))
+    rows = [(label, str(meta[key])) for key, label in
+            (("step", "optimizer steps"), ("tokens", "tokens seen"), ("precision", "precision"), ("world_size", "processes"))
+            if key in meta]
     if meta.get("elapsed") is not None:
-        lines.append(f"- wall time: {meta['elapsed']:.0f} s")
+        rows.append(("wall time", f"{meta['elapsed']:,.0f} s"))
     if meta.get("hardware"):
-        lines.append(f"- hardware: {meta['hardware']}")
+        rows.append(("hardware", meta["hardware"]))
+    rows += _flat("", {k: v for k, v in (meta.get("loop") or {}).items() if k not in _RUN_ONLY and k not in meta})
+    rows += _flat("recipe", meta.get("recipe") or {})
+    task = meta.get("task")
+    if isinstance(task, dict):  # the task's own settings, e.g. mlm.preset, mlm.micro_batch
+        rows += _flat(str(task.get("task", "task")), {k: v for k, v in task.items() if k not in ("task", "model", "masking")})
     if meta.get("versions"):
-        lines.append("- software: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
-    return lines or ["- not recorded"]
+        rows.append(("software", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())))
+    if not rows:
+        return ["Not recorded with this model."]
+    return ["| setting | value |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)]
 
 
 def _results(facts: CardFacts) -> list[str]:
