@@ -8,6 +8,7 @@ probabilities, and AutoModelForMaskedLM's logits with its default position ids.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ import jaroberta
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
-from jaroberta.model.conventions import InputConventions
+from jaroberta.model.conventions import RINNA, InputConventions
 from jaroberta.model.export import export_model, move_positions
 from jaroberta.text.unigram import SentencePieceTokenizer
 
@@ -138,10 +139,36 @@ def test_too_short_position_table_cannot_be_moved(original):
     assert "\n" not in str(info.value)
 
 
-def test_export_refuses_a_non_empty_folder(real_rinna_dir, tmp_path, capsys):
-    (tmp_path / "keep.txt").write_text("x")
-    assert main(["export", str(real_rinna_dir), str(tmp_path)]) == 2
-    assert "not empty" in capsys.readouterr().err
+def _classifier(folder):
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["RobertaForSequenceClassification"]}))
+
+
+def _longer_conventions(folder):
+    """Conventions that promise positions the 514-row table does not have."""
+    RINNA.with_overrides(max_length=600).save(folder)
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (None, "not empty"),  # OUT already holds files
+        (_classifier, "not a masked language model"),
+        (_longer_conventions, "cannot be moved"),
+        (lambda d: (d / "spiece.model").unlink(), "not a tokenizer folder"),
+    ],
+)
+def test_bad_exports_are_one_line(real_rinna_dir, tmp_path, capsys, damage, expected):
+    model, out = tmp_path / "model", tmp_path / "out"
+    shutil.copytree(real_rinna_dir, model)
+    out.mkdir()
+    if damage is None:
+        (out / "keep.txt").write_text("x")
+    else:
+        damage(model)
+    assert main(["export", str(model), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1
 
 
 def test_mecab_export_carries_its_dictionary(jmed_dir, manbyo_dic, tmp_path):

@@ -29,8 +29,11 @@ def register(subparsers) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
     from jaroberta.model.export import export_model
 
+    hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
     result = export_model(args.model, args.out, revision=args.revision, user_dicts=args.user_dict or None,
                           license=args.license)
     print(f"exported {args.model} ({result.family}) to {result.out}; card: {result.out / 'README.md'}")

@@ -28,8 +28,8 @@ import torch
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.card import write_card
-from jaroberta.model.conventions import InputConventions
-from jaroberta.model.loading import LoadedModel, load
+from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
+from jaroberta.model.loading import LoadedModel, check_model_folder, load
 from jaroberta.model.saving import META_FILE, read_meta
 from jaroberta.text.fast_unigram import (
     INEXACT,
@@ -72,7 +72,9 @@ def export_model(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise JarobertaError(f"{out} exists and is not empty; give a new folder to export into")
-    lm = load(model, revision=revision, user_dicts=user_dicts)
+    folder = check_model_folder(model, revision)
+    _check_masked_lm(folder)
+    lm = load(folder, user_dicts=user_dicts)
     family = lm.tokenizer.family
     out.mkdir(parents=True, exist_ok=True)
     if family == "sentencepiece":
@@ -86,6 +88,19 @@ def export_model(
     for note in result.notes:
         log.warning("export: %s", note)
     return result
+
+
+def _check_masked_lm(folder: Path) -> None:
+    try:
+        architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, json.JSONDecodeError) as exc:
+        raise JarobertaError(f"cannot read {folder / 'config.json'}: {exc}") from exc
+    if architectures and not any(a.endswith("ForMaskedLM") for a in architectures):
+        raise JarobertaError(
+            f"{folder} holds a {architectures[0]}, not a masked language model: export takes a pretrained model "
+            f"(pretrain's model/, rinna's or JMedRoBERTa's checkpoint); a fine-tuned best/ loads in transformers as "
+            f"its README.md says"
+        )
 
 
 # -- SentencePiece family -----------------------------------------------------------------
@@ -126,8 +141,8 @@ def move_positions(model, conventions: InputConventions, *, where: str):
     if table.shape[0] < start + length:
         raise JarobertaError(
             f"{where}: the position table has {table.shape[0]} rows but the conventions use positions "
-            f"{start}..{start + length - 1}; its positions cannot be moved. Export with a shorter "
-            f"--convention max_length={max(table.shape[0] - start, 0)}"
+            f"{start}..{start + length - 1}; its positions cannot be moved. Set max_length to at most "
+            f"{max(table.shape[0] - start, 0)} in its {CONVENTIONS_FILE}"
         )
     moved = torch.zeros((pad + 1 + length, table.shape[1]), dtype=table.dtype)
     moved[pad + 1 :] = table[start : start + length]
