@@ -6,9 +6,8 @@ import pytest
 from huggingface_hub import ModelCard
 from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
+from jaroberta.cli import main
 from jaroberta.model.card import CardFacts, build_card
-from jaroberta.train.loop import LoopConfig
-from jaroberta.train.pretrain import PretrainConfig, pretrain
 
 CONFIG = {"architectures": ["RobertaForMaskedLM"], "model_type": "roberta", "num_hidden_layers": 2, "hidden_size": 64,
           "num_attention_heads": 2, "intermediate_size": 256, "vocab_size": 300, "max_position_embeddings": 50}
@@ -82,9 +81,11 @@ def test_exported_sentencepiece_card_uses_the_pipeline():
 
 
 def test_pretrain_writes_a_card_into_model(shards_dir, tmp_path):
-    config = PretrainConfig(shards=shards_dir, preset="tiny", micro_batch=4, eval_rows=8)
-    result = pretrain(config, LoopConfig(out=tmp_path / "run", steps=2, eval_every=2, progress=False))
-    card = ModelCard.load(result.model_dir / "README.md")
-    assert card.data.pipeline_tag == "fill-mask"
+    out = tmp_path / "run"
+    assert main(["pretrain", str(shards_dir), str(out), "--preset", "tiny", "--steps", "2", "--micro-batch", "4",
+                 "--eval-rows", "8", "--license", "apache-2.0"]) == 0
+    card = ModelCard.load(out / "model" / "README.md")
+    assert card.data.pipeline_tag == "fill-mask" and card.data.license == "apache-2.0"
+    assert (out / "model" / "loss.png").is_file() and "![loss curve](loss.png)" in card.text
     assert "dev_perplexity" in {r.metric_name for r in card.data.eval_results}
     assert "## Training procedure" in card.text and "| optimizer steps | 2 |" in card.text

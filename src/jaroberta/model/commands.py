@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from jaroberta.hub import REVISION_HELP
+from jaroberta.model.card import LICENSE_HELP
 
 
 def register(subparsers) -> None:
@@ -22,9 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
                    help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
-    p.add_argument("--license", metavar="ID",
-                   help="license of the weights for the card's metadata (e.g. apache-2.0, cc-by-nc-sa-4.0); "
-                        "default: from the corpus sources, else 'other'")
+    p.add_argument("--license", metavar="ID", help=LICENSE_HELP)
     p.set_defaults(run=run_export)
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from jaroberta.hub import REVISION_HELP, resolve_model
+from jaroberta.model.card import LICENSE_HELP, write_card
 from jaroberta.model.presets import PRESETS
 
 
@@ -74,6 +75,7 @@ def _register_pretrain(subparsers) -> None:
                      help="auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU (default: auto)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     run.add_argument("--compile", action="store_true", help="torch.compile the model (slow first step, faster after)")
+    run.add_argument("--license", metavar="ID", help=LICENSE_HELP)
     run.add_argument("--eval-every", type=int, default=0, help="dev evaluation every N steps, 0 = at the end only (default: 0)")
     run.add_argument("--eval-rows", type=int, default=512, help="dev rows evaluated, 0 = all (default: 512)")
     run.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps, 0 = at the end only (default: 0)")
@@ -131,6 +133,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         log_every=args.log_every, patience=args.patience, resume=args.resume,
     )
     result = pretrain(config, loop)
+    if args.license and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
+        write_card(result.model_dir, license=args.license)
     if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0
         print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "
               f"{result.steps} steps; model: {result.model_dir}; logs: {result.run_dir / 'log.jsonl'}")

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from jaroberta.hub import REVISION_HELP, resolve_model
+from jaroberta.model.card import LICENSE_HELP, write_card
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
                      help="mixed precision: auto = bf16/fp16 on GPUs, fp32 on CPU (default: auto)")
     opt.add_argument("--device", default="auto", help="auto, cpu or cuda; under torchrun LOCAL_RANK picks the GPU (default: auto)")
     opt.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    opt.add_argument("--license", metavar="ID", help=LICENSE_HELP)
 
 
 def run_finetune(args) -> int:
@@ -112,6 +114,8 @@ def run_finetune(args) -> int:
         seed=args.seed, precision=args.precision, device=args.device, user_dicts=tuple(args.user_dict), resume=args.resume,
     )
     result = finetune(config)
+    if args.license and result.results:  # rank 0 only: the others return no results
+        write_card(result.model_dir, license=args.license, results=result.results["metrics"], source=str(config.model))
     print(results_table(result.results))
     print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")
     return 0
