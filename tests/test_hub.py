@@ -8,14 +8,7 @@ import logging
 import pytest
 import torch
 from hub_cache import write_hub_cache
-from layouts import (  # noqa: F401
-    MANBYO_FILE,
-    _sentences,
-    jmed_dir,
-    manbyo_dic,
-    rinna_dir,
-    write_rinna_layout,
-)
+from layouts import MANBYO_FILE, _sentences, jmed_dir, manbyo_dic, rinna_dir, write_rinna_layout  # noqa: F401
 
 import jaroberta
 from jaroberta.cli import main

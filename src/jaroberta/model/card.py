@@ -230,6 +230,8 @@ def _conventions(facts: CardFacts) -> list[str]:
 
 def _corpus(facts: CardFacts) -> list[str]:
     if not facts.corpus:
+        if facts.source:
+            return [f"Not recorded in this folder; see the card of `{facts.source}`."]
         return ["Not recorded with this model (the run did not know its corpus folder)."]
     lines = []
     for split, counts in (facts.corpus.get("splits") or {}).items():
@@ -274,7 +276,7 @@ def _recipe(facts: CardFacts) -> list[str]:
     if meta.get("versions"):
         rows.append(("software", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())))
     if not rows:
-        return ["Not recorded with this model."]
+        return [f"Not recorded in this folder; see the card of `{facts.source}`." if facts.source else "Not recorded with this model."]
     return ["| setting | value |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)]
 
 

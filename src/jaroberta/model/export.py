@@ -20,7 +20,6 @@ in the card.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,14 +30,8 @@ from jaroberta.model.card import write_card
 from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
 from jaroberta.model.loading import LoadedModel, check_model_folder, load
 from jaroberta.model.saving import META_FILE, read_meta
-from jaroberta.text.fast_unigram import (
-    INEXACT,
-    fast_tokenizer_config,
-    write_fast_unigram,
-)
+from jaroberta.text.fast_unigram import INEXACT, fast_tokenizer_config, write_fast_unigram
 from jaroberta.text.hf_layout import CONFIG_FILE, RINNA_SPECIAL_TOKENS
-
-log = logging.getLogger(__name__)
 
 _ROBERTA_TYPES = ("roberta", "xlm-roberta")
 PIPELINE_NOTE = (
@@ -85,8 +78,6 @@ def export_model(
     meta["exported_from"] = {"model": str(model), "revision": revision, "folder": str(lm.path)}
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_card(out, license=license, source=str(model), notes=result.notes)
-    for note in result.notes:
-        log.warning("export: %s", note)
     return result
 
 
