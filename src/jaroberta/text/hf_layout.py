@@ -2,8 +2,10 @@
 
 rinna's repository ships `spiece.model` with a `T5Tokenizer` config; JMedRoBERTa ships
 `vocab.txt` with a `BertJapaneseTokenizer` config whose `mecab_kwargs` carry an absolute
-user-dictionary path. We write the same layouts so plain `AutoTokenizer` keeps working,
-and read them so the published folders load in jaroberta without hand-set attributes.
+user-dictionary path. We write the same layouts so plain `AutoTokenizer` keeps working
+(the SentencePiece family with a `tokenizer.json` and `PreTrainedTokenizerFast`, because
+transformers 5's `T5Tokenizer` gets rinna's ids wrong), and read them so the published
+folders load in jaroberta without hand-set attributes.
 """
 
 from __future__ import annotations
