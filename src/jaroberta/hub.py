@@ -14,14 +14,6 @@ import os
 from pathlib import Path
 
 from huggingface_hub import constants
-from huggingface_hub.errors import (
-    GatedRepoError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils import validate_repo_id
 
 from jaroberta.errors import JarobertaError
 
@@ -31,6 +23,9 @@ _TRUE = {"1", "on", "yes", "true"}
 
 REVISION_HELP = "with a hub id: the branch, tag or commit to use (default: main)"
 """Help of every command's --revision option."""
+LICENSE_HELP = ("license of the weights in the model card's metadata, a hub license id (e.g. apache-2.0, "
+                "cc-by-sa-4.0); default: the corpus sources' license, else 'other'")
+"""Help of every command's --license option (the model card's metadata)."""
 
 
 def hub_cache() -> Path:
@@ -52,9 +47,11 @@ def is_hub_id(name: str) -> bool:
     """'org/name' or 'name' as the hub accepts it (a path with ./, ../, ~ or / at the start is not)."""
     if not name or name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         return False
+    from huggingface_hub.utils import validate_repo_id  # pulls in httpx: only where a name may be an id
+
     try:
         validate_repo_id(name)
-    except HFValidationError:
+    except ValueError:  # huggingface_hub's HFValidationError
         return False
     return True
 
@@ -79,9 +76,10 @@ def resolve_model(name_or_path: str | Path, revision: str | None = None) -> Path
 
 
 def _snapshot(repo_id: str, revision: str | None) -> Path:
-    # The download machinery (hf_api) costs about a second to import: only hub ids pay it,
-    # not every tokenizer load or pack worker that is given a folder.
+    # The download machinery (hf_api, httpx) costs about a second to import: only hub ids
+    # pay it, not `jaroberta --help`, every tokenizer load or a pack worker given a folder.
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     cache = hub_cache()
     offline = hub_offline()

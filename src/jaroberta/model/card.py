@@ -24,9 +24,6 @@ from jaroberta.model.conventions import CONVENTIONS_FILE
 log = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
-LICENSE_HELP = ("license of the weights in the model card's metadata, a hub license id (e.g. apache-2.0, "
-                "cc-by-sa-4.0); default: the corpus sources' license, else 'other'")
-"""Help of every command's --license option."""
 META_FILE = "jaroberta_meta.json"
 SIDECAR_FILE = "jaroberta_tokenizer.json"
 CORPUS_FILE = "corpus.json"

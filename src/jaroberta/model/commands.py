@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaroberta.hub import REVISION_HELP
-from jaroberta.model.card import LICENSE_HELP
+from jaroberta.hub import LICENSE_HELP, REVISION_HELP
 
 
 def register(subparsers) -> None:

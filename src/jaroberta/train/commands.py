@@ -6,8 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from jaroberta.hub import REVISION_HELP, resolve_model
-from jaroberta.model.card import LICENSE_HELP, write_card
+from jaroberta.hub import LICENSE_HELP, REVISION_HELP, resolve_model
 from jaroberta.model.presets import PRESETS
 
 
@@ -134,6 +133,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     )
     result = pretrain(config, loop)
     if args.license and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
+        from jaroberta.model.card import write_card
+
         write_card(result.model_dir, license=args.license)
     if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0
         print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "

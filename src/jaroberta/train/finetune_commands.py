@@ -7,8 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from jaroberta.hub import REVISION_HELP, resolve_model
-from jaroberta.model.card import LICENSE_HELP, write_card
+from jaroberta.hub import LICENSE_HELP, REVISION_HELP, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +114,8 @@ def run_finetune(args) -> int:
     )
     result = finetune(config)
     if args.license and result.results:  # rank 0 only: the others return no results
+        from jaroberta.model.card import write_card
+
         write_card(result.model_dir, license=args.license, results=result.results["metrics"], source=str(config.model))
     print(results_table(result.results))
     print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")
