@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import JA_SENTENCES
+from huggingface_hub import ModelCard
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 from jaroberta.cli import main
@@ -185,6 +186,10 @@ def test_each_task_learns_and_writes_results(trained):
     assert "| metric | dev |" in (result.run_dir / "results.md").read_text(encoding="utf-8")
     meta = json.loads((result.model_dir / "jaroberta_meta.json").read_text(encoding="utf-8"))
     assert meta["finetune"]["task"] == kind
+    card = ModelCard.load(result.model_dir / "README.md")  # rewritten with the scored dev metrics
+    scored = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert card.data.pipeline_tag in ("text-classification", "token-classification")
+    assert scored["dev_loss"] == pytest.approx(meta["metrics"]["dev_loss"])
 
 
 def test_predict_reproduces_the_scored_metrics(trained):

@@ -75,12 +75,25 @@ def test_trained_layout_ids_0_to_6(trained):
 
 def test_trained_saves_rinna_layout_and_reloads(trained, tmp_path):
     trained.save(tmp_path)
-    assert {"spiece.model", "tokenizer_config.json", "special_tokens_map.json", SIDECAR} <= {p.name for p in tmp_path.iterdir()}
+    assert {"spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", SIDECAR} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     config = json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
-    assert config["tokenizer_class"] == "T5Tokenizer" and config["do_lower_case"] is True
+    # T5Tokenizer would rebuild the pipeline from spiece.model (unknown -> </s>, </s> appended).
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and config["do_lower_case"] is True
     again = load_tokenizer(tmp_path)
     assert again.fingerprint == trained.fingerprint
     assert again.encode(CARD_TEXT).ids == trained.encode(CARD_TEXT).ids
+
+
+@pytest.mark.parametrize("text", [CARD_TEXT, "ABCは大文字😀", "ﾃﾞｰﾀの[MASK]を見る", "[MASK]", "  空白  の  文  "])
+def test_trained_folder_gives_the_same_ids_in_auto_tokenizer(trained, tmp_path, text):
+    """The README's promise: AutoTokenizer on a folder we write gives [CLS] + our ids."""
+    from transformers import AutoTokenizer
+
+    trained.save(tmp_path)
+    hf = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert hf(text)["input_ids"] == [trained.token_to_id("[CLS]"), *trained.encode(text).ids]
 
 
 @pytest.mark.parametrize(

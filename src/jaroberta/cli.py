@@ -23,6 +23,7 @@ STAGES = (
     "jaroberta.commands.finetune",
     "jaroberta.commands.infer",
     "jaroberta.commands.serve",
+    "jaroberta.commands.export",
 )
 
 

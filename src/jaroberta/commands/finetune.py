@@ -12,8 +12,10 @@ from transformers.utils import logging as hf_logging
 from jaroberta.errors import JarobertaError
 from jaroberta.infer import render
 from jaroberta.infer.predict import predict
+from jaroberta.model.card import write_card
 from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
 from jaroberta.tasks.finetuned import load_finetuned
+from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP, resolve_model
 from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,9 @@ def register(subparsers) -> None:
 
 
 def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
-    p.add_argument("model", type=Path, metavar="MODEL", help="pretrained model folder (jaroberta's, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("model", type=Path, metavar="MODEL",
+                   help="pretrained model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("data", metavar="DATA", help="training data file (with --dataset: the run directory OUT, given alone)")
     p.add_argument("out", nargs="?", metavar="OUT",
                    help="run directory: logs, checkpoints, best/ (the fine-tuned model), results.json and results.md")
@@ -94,6 +98,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
                      help="mixed precision: auto = bf16/fp16 on GPUs, fp32 on CPU (default: auto)")
     opt.add_argument("--device", default="auto", help="auto, cpu or cuda; under torchrun LOCAL_RANK picks the GPU (default: auto)")
     opt.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    opt.add_argument("--license", metavar="ID", help=LICENSE_HELP)
 
 
 def run_finetune(args) -> int:
@@ -105,7 +110,7 @@ def run_finetune(args) -> int:
     train, out = (None, Path(args.data)) if dataset else (Path(args.data), Path(args.out))
     _quiet_transformers()
     config = FinetuneConfig(
-        task=args.task, model=args.model, out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
+        task=args.task, model=resolve_model(args.model, args.revision), out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
         labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),
         objective=getattr(args, "objective", "auto"), join=getattr(args, "join", ""), init=args.init,
         epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, micro_batch=args.micro_batch, lr=args.lr,
@@ -114,6 +119,9 @@ def run_finetune(args) -> int:
         seed=args.seed, precision=args.precision, device=args.device, user_dicts=tuple(args.user_dict), resume=args.resume,
     )
     result = finetune(config)
+    if args.license and result.results:  # rank 0 only: the others return no results
+
+        write_card(result.model_dir, license=args.license, results=result.results["metrics"], source=str(config.model))
     print(results_table(result.results))
     print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")
     return 0

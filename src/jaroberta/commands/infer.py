@@ -14,6 +14,7 @@ from jaroberta.infer.fill_mask import fill_mask, fill_span
 from jaroberta.infer.scoring import pseudo_log_likelihood
 from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
 from jaroberta.model.perplexity import masked_perplexity
+from jaroberta.text.hub import REVISION_HELP, resolve_model
 
 
 def register(subparsers) -> None:
@@ -26,7 +27,9 @@ def register(subparsers) -> None:
 # -- options every command that loads a model shares --------------------------------
 def _model_options(p: argparse.ArgumentParser, *, int8: bool = True) -> None:
     p.add_argument("model", type=Path, metavar="MODEL",
-                   help="model folder: saved by jaroberta, or a Hugging Face checkpoint in rinna's or JMedRoBERTa's layout")
+                   help="model folder or Hugging Face hub id (e.g. rinna/japanese-roberta-base): saved by jaroberta, "
+                        "or a checkpoint in rinna's or JMedRoBERTa's layout")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
                    help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; overrides the "
                         "absolute path in JMedRoBERTa's tokenizer_config.json; repeat for several")
@@ -48,10 +51,11 @@ def _texts_options(p: argparse.ArgumentParser) -> None:
 
 def _load(args, head: str = "mlm"):
     overrides = parse_convention_args(args.convention)
-    conventions = resolve_conventions(args.model, overrides) if overrides else None
+    folder = resolve_model(args.model, args.revision)
+    conventions = resolve_conventions(folder, overrides) if overrides else None
 
     hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
-    return load(args.model, conventions=conventions, user_dicts=args.user_dict or None,
+    return load(folder, conventions=conventions, user_dicts=args.user_dict or None,
                 quantize="int8" if getattr(args, "int8", False) else None, head=head)
 
 

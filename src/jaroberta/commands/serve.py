@@ -9,6 +9,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.model.loading import parse_convention_args
 from jaroberta.serve.config import ServeConfig
 from jaroberta.serve.server import serve
+from jaroberta.text.hub import REVISION_HELP, resolve_model
 
 _DEFAULTS = ServeConfig()
 
@@ -43,8 +44,8 @@ def register(subparsers) -> None:
         "a web page at / to try [MASK] sentences, and offline API docs at /docs. Requests from many clients "
         "are batched together.",
     )
-    parser.add_argument("model", help="model folder: saved by jaroberta, or a Hugging Face checkpoint in rinna's or "
-                        "JMedRoBERTa's layout")
+    parser.add_argument("model", help="model folder or Hugging Face hub id: saved by jaroberta, or a checkpoint in "
+                        "rinna's or JMedRoBERTa's layout")
     for field in fields(ServeConfig):
         default = getattr(_DEFAULTS, field.name)
         if isinstance(default, bool):
@@ -74,6 +75,7 @@ def register(subparsers) -> None:
         help="override an input convention, e.g. name=rinna, max_length=256, explicit_position_ids=false; "
         "repeat for several",
     )
+    parser.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     parser.set_defaults(run=run_serve)
 
 
@@ -87,5 +89,6 @@ def run_serve(args) -> int:
         config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
     except ValueError as exc:
         raise JarobertaError(f"invalid server option: {exc}") from exc
-    serve(args.model, config, int8=args.int8, user_dicts=args.user_dict, conventions=parse_convention_args(args.convention))
+    serve(resolve_model(args.model, args.revision), config, int8=args.int8, user_dicts=args.user_dict,
+          conventions=parse_convention_args(args.convention))
     return 0

@@ -9,9 +9,11 @@ from pathlib import Path
 from jaroberta.api import pack
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.demo import DemoConfig, run_demo
+from jaroberta.model.card import write_card
 from jaroberta.model.families import NAMES
 from jaroberta.model.presets import PRESETS
 from jaroberta.model.recipes import RECIPES
+from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP, resolve_model
 from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
 
 
@@ -33,6 +35,7 @@ def _register_pack(subparsers) -> None:
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER",
                    help="tokenizer folder (`jaroberta tokenizer train`), or a model folder whose tokenizer to use")
     p.add_argument("out", type=Path, metavar="OUT", help="shard folder to write")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
     p.add_argument("--seq-len", type=int, default=512, help="row length, special tokens included (default: 512)")
     p.add_argument("--layout", choices=["document", "full"], default="document",
                    help="document (rinna: one document per row) or full (packed back to back, JMedRoBERTa) (default: document)")
@@ -56,7 +59,8 @@ def _register_pretrain(subparsers) -> None:
     model.add_argument("--model-config", type=Path, metavar="CONFIG.json",
                        help="build the model from any Hugging Face config.json instead of a preset")
     model.add_argument("--init-from", type=Path, metavar="MODEL",
-                       help="continue pretraining a model folder (its tokenizer must be the one the shards were packed with)")
+                       help="continue pretraining a model folder or hub id (its tokenizer must be the one the shards were packed with)")
+    model.add_argument("--revision", metavar="REV", help=REVISION_HELP + ", for --init-from")
     recipe = p.add_argument_group("recipe (defaults: the recipe's values, scaled to --steps)")
     recipe.add_argument("--recipe", choices=sorted(RECIPES),
                         help="hyperparameters of a seed model (default: the recipe of the shards' tokenizer family)")
@@ -77,6 +81,7 @@ def _register_pretrain(subparsers) -> None:
                      help="auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU (default: auto)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     run.add_argument("--compile", action="store_true", help="torch.compile the model (slow first step, faster after)")
+    run.add_argument("--license", metavar="ID", help=LICENSE_HELP)
     run.add_argument("--eval-every", type=int, default=0, help="dev evaluation every N steps, 0 = at the end only (default: 0)")
     run.add_argument("--eval-rows", type=int, default=512, help="dev rows evaluated, 0 = all (default: 512)")
     run.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps, 0 = at the end only (default: 0)")
@@ -115,7 +120,7 @@ def _register_demo(subparsers) -> None:
 
 # -- handlers: one library call each ---------------------------------------------------------
 def _pack(args: argparse.Namespace) -> int:
-    header = pack(PackConfig(corpus=args.corpus, tokenizer=args.tokenizer, out=args.out, seq_len=args.seq_len,
+    header = pack(PackConfig(corpus=args.corpus, tokenizer=resolve_model(args.tokenizer, args.revision), out=args.out, seq_len=args.seq_len,
                              layout=args.layout, workers=args.workers))
     rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
     print(f"shards written to {args.out} ({header.layout} layout, seq_len {header.seq_len}): {rows}")
@@ -124,7 +129,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 def _pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(
-        shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from,
+        shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from and resolve_model(args.init_from, args.revision),
         recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
         whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed,
     )
@@ -136,6 +141,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         log_every=args.log_every, patience=args.patience, resume=args.resume,
     )
     result = pretrain(plan, loop)
+    if args.license and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
+        write_card(result.model_dir, license=args.license)
     if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0
         print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "
               f"{result.steps} steps; model: {result.model_dir}; logs: {result.run_dir / 'log.jsonl'}")

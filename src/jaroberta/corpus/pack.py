@@ -89,6 +89,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
         tokenizer_fingerprint=tokenizer.fingerprint,
         tokenizer_family=tokenizer.family,
         conventions=conventions.to_dict(),
+        corpus=str(Path(config.corpus).resolve()),
     )
     for split in SPLITS:
         literal = _LiteralMasks(tokenizer)

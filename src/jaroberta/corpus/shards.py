@@ -77,6 +77,8 @@ class ShardHeader:
     """Counts per split."""
     format_version: int = FORMAT_VERSION
     """Bumped when the file layout changes."""
+    corpus: str | None = None
+    """The corpus folder that was packed (absolute): model cards read its corpus.json and report.json."""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:

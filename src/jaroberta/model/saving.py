@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import platform
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import transformers
 from transformers.utils import logging as hf_logging
 
 from jaroberta import __version__
+from jaroberta.model.card import write_card
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
         log.warning("%s: no tokenizer to save (synthetic data); the folder loads as a model only", directory)
     conventions.save(directory)
     (directory / META_FILE).write_text(json.dumps(_with_versions(meta), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_card(directory, parameters=sum(p.numel() for p in model.parameters()))
     return directory
 
 
@@ -67,4 +70,12 @@ def read_meta(directory: str | Path) -> dict:
 
 def _with_versions(meta: dict) -> dict:
     versions = {"jaroberta": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-    return {**meta, "versions": versions}
+    return {**meta, "versions": versions, "hardware": _hardware(torch)}
+
+
+def _hardware(torch) -> str:
+    """What the model was trained or saved on, for the model card."""
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}, {cpu}"
+    return cpu

@@ -2,8 +2,10 @@
 
 rinna's repository ships `spiece.model` with a `T5Tokenizer` config; JMedRoBERTa ships
 `vocab.txt` with a `BertJapaneseTokenizer` config whose `mecab_kwargs` carry an absolute
-user-dictionary path. We write the same layouts so plain `AutoTokenizer` keeps working,
-and read them so the published folders load in jaroberta without hand-set attributes.
+user-dictionary path. We write the same layouts so plain `AutoTokenizer` keeps working
+(the SentencePiece family with a `tokenizer.json` and `PreTrainedTokenizerFast`, because
+transformers 5's `T5Tokenizer` gets rinna's ids wrong), and read them so the published
+folders load in jaroberta without hand-set attributes.
 """
 
 from __future__ import annotations
@@ -52,14 +54,18 @@ def read_config(directory: Path) -> dict:
 
 
 def write_rinna_layout(directory: Path, lowercase: bool) -> None:
-    """tokenizer_config.json + special_tokens_map.json as rinna's repository has them."""
+    """tokenizer_config.json + special_tokens_map.json as rinna's repository has them, but
+    for the class: `PreTrainedTokenizerFast` reads the folder's tokenizer.json as written,
+    where transformers 5's `T5Tokenizer` rebuilds it from spiece.model (unknown -> `</s>`,
+    `</s>` appended, no lower-casing)."""
     config = {
         **RINNA_SPECIAL_TOKENS,
         "extra_ids": 0,
         "additional_special_tokens": [],
         "do_lower_case": lowercase,
         "model_max_length": 512,
-        "tokenizer_class": "T5Tokenizer",
+        "clean_up_tokenization_spaces": False,
+        "tokenizer_class": "PreTrainedTokenizerFast",
     }
     _write_json(directory / CONFIG_FILE, config)
     _write_json(directory / SPECIAL_TOKENS_FILE, dict(RINNA_SPECIAL_TOKENS))

@@ -21,6 +21,7 @@ from pathlib import Path
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import SIDECAR, JaTokenizer
 from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
+from jaroberta.text.hub import resolve_model
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar
 from jaroberta.text.unigram import SentencePieceTokenizer
@@ -30,14 +31,17 @@ from jaroberta.text.wordpiece import MecabWordPieceTokenizer
 UserDicts = dict[str, Path] | list[Path] | tuple[Path, ...] | None
 
 
-def load_tokenizer(path: str | Path, *, user_dicts: UserDicts = None, normalization: Normalization | None = None) -> JaTokenizer:
+def load_tokenizer(
+    path: str | Path, *, user_dicts: UserDicts = None, normalization: Normalization | None = None, revision: str | None = None
+) -> JaTokenizer:
     """Load a tokenizer folder of either family (see module doc for how the family is found).
 
     `user_dicts`: where the MeCab user dictionaries are, as {file name: path} or a list of
     paths matched by file name; overrides the folder's own copies. `normalization`
-    overrides the recorded one (e.g. Normalization() for text already normalized).
+    overrides the recorded one (e.g. Normalization() for text already normalized). `path`
+    may be a hub id (a model's tokenizer), pinned with `revision`.
     """
-    path = Path(path)
+    path = Path(path) if Path(path).expanduser().is_file() else resolve_model(path, revision)
     overrides = _by_name(user_dicts)
     if path.is_file() and path.suffix == ".model":
         return _sentencepiece(path, normalization or RINNA_NORMALIZATION)
@@ -110,7 +114,7 @@ def _is_rinna_layout(directory: Path) -> bool:
     if _sp_model_file(directory) is None:
         return False
     config_file = directory / "tokenizer_config.json"
-    return not config_file.exists() or read_config(directory).get("tokenizer_class", "T5Tokenizer") in {"T5Tokenizer", "T5TokenizerFast"}
+    return not config_file.exists() or read_config(directory).get("tokenizer_class", "T5Tokenizer") in {"T5Tokenizer", "T5TokenizerFast", "PreTrainedTokenizerFast"}
 
 
 def _load_rinna(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:

@@ -32,6 +32,7 @@ from sentencepiece import sentencepiece_model_pb2
 from tqdm import tqdm
 
 from jaroberta.text.base import Encoding
+from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
@@ -212,11 +213,13 @@ class SentencePieceTokenizer:
 
     # -- saving --------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        """Write rinna's Hugging Face layout (spiece.model + T5Tokenizer config) and the sidecar."""
+        """Write rinna's Hugging Face layout (spiece.model), a tokenizer.json that gives our
+        framed ids in plain `AutoTokenizer`, and the sidecar."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MODEL_FILE).write_bytes(self._proto)
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
+        write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
         Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
 
 

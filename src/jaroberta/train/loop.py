@@ -457,7 +457,7 @@ def _track_best(run: _Run) -> bool:
 
 # -- checkpoints -----------------------------------------------------------------------------
 def _meta(run: _Run) -> dict:
-    return {"step": run.step, "tokens": run.tokens, "metrics": run.metrics, "task": run.task.describe(),
+    return {"step": run.step, "tokens": run.tokens, "elapsed": run.elapsed, "metrics": run.metrics, "task": run.task.describe(),
             "loop": run.config.to_dict(), "precision": run.precision, "world_size": run.runtime.world_size}
 
 

@@ -24,6 +24,7 @@ import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
+from jaroberta.model.card import write_card
 from jaroberta.model.loading import LoadedModel, load
 from jaroberta.tasks.data import label_set
 from jaroberta.tasks.datasets import load_dataset
@@ -180,6 +181,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                             "metric": run.loop.metric},
                     "config": config.to_dict(), "data": run.data.source, "encoding": run.task.description["encoding"]})
     write_results(config.out, results)
+    write_card(best, results=results["metrics"], source=str(config.model))  # now with the test metrics
     return FinetuneResult(config.out, best, results)
 
 

@@ -1,0 +1,39 @@
+"""CLI: `jaroberta export MODEL OUT`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from transformers.utils import logging as hf_logging
+
+from jaroberta.model.export import export_model
+from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a model folder that plain transformers uses correctly (AutoTokenizer, pipeline)",
+        description="Copy MODEL (a folder or hub id) into OUT so that plain transformers gives jaroberta's results: "
+                    "SentencePiece models get a tokenizer.json with the right framing, unknown id and lower-casing, "
+                    "and a position table moved to RoBERTa's default positions; MeCab models get their user "
+                    "dictionaries in the folder. A model card (README.md) says how to use it and what stays inexact.",
+    )
+    p.add_argument("model", type=Path, metavar="MODEL", help="model folder or Hugging Face hub id")
+    p.add_argument("out", type=Path, metavar="OUT", help="new folder to write")
+    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
+    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
+                   help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    p.add_argument("--license", metavar="ID", help=LICENSE_HELP)
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
+    result = export_model(args.model, args.out, revision=args.revision, user_dicts=args.user_dict or None,
+                          license=args.license)
+    print(f"exported {args.model} ({result.family}) to {result.out}; card: {result.out / 'README.md'}")
+    for note in result.notes:
+        print(f"  inexact in plain transformers: {note}")
+    return 0
