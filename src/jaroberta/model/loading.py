@@ -36,6 +36,7 @@ from jaroberta.model.families import FAMILIES, detect_published
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
 from jaroberta.text.hub import resolve_model
+from jaroberta.text.loading import not_a_tokenizer_folder, published_layout
 from jaroberta.text.normalize import Normalization
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,8 @@ def detect_conventions(path: str | Path) -> InputConventions:
     if (folder / CONVENTIONS_FILE).exists():
         return InputConventions.load(folder)
     conventions = detect_published(folder, _read_json(folder / "config.json"))
+    if conventions is None and published_layout(folder) is None:
+        raise not_a_tokenizer_folder(folder)
     if conventions is None:
         raise JarobertaError(
             f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "

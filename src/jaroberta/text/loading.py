@@ -50,11 +50,7 @@ def load_tokenizer(
     for detect, load in LAYOUTS:
         if detect(path):
             return load(path, overrides, normalization)
-    raise JarobertaError(
-        f"{path} is not a tokenizer folder jaroberta knows: expected {SIDECAR} (saved by jaroberta), "
-        f"{' or '.join(SP_MODEL_FILES)} (rinna layout), or {VOCAB_FILE} + tokenizer_config.json with "
-        "BertJapaneseTokenizer and MeCab (JMedRoBERTa layout)"
-    )
+    raise not_a_tokenizer_folder(path)
 
 
 def _by_name(user_dicts: UserDicts) -> dict[str, Path]:
@@ -97,6 +93,15 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
 
 def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:
     return [resolve_dictionary(ref, search_paths=(directory,), override=overrides.get(ref.name)) for ref in refs]
+
+
+def not_a_tokenizer_folder(path: Path) -> JarobertaError:
+    """The error for a folder without tokenizer files jaroberta knows (a model folder needs them too)."""
+    return JarobertaError(
+        f"{path} is not a tokenizer folder jaroberta knows: expected {SIDECAR} (saved by jaroberta), "
+        f"{' or '.join(SP_MODEL_FILES)} (rinna layout), or {VOCAB_FILE} + tokenizer_config.json with "
+        "BertJapaneseTokenizer and MeCab (JMedRoBERTa layout)"
+    )
 
 
 def published_layout(directory: Path) -> str | None:
