@@ -82,6 +82,8 @@ class FinetuneConfig:
     """Peak learning rate."""
     warmup_ratio: float = 0.1
     """Warmup as a share of all steps (linear, then linear decay to 0)."""
+    warmup_steps: int | None = None
+    """Warmup steps; when set, instead of `warmup_ratio`."""
     weight_decay: float = 0.01
     """AdamW decoupled weight decay (never on biases and LayerNorm)."""
     betas: tuple[float, float] = (0.9, 0.98)
@@ -296,6 +298,10 @@ def _copy_encoder(encoder, model, path: Path) -> None:
 
 
 # -- 3-4. rows, task, loop ------------------------------------------------------------------------------
+def _warmup_steps(config: FinetuneConfig, steps: int) -> int:
+    return min(config.warmup_steps, steps) if config.warmup_steps is not None else round(steps * config.warmup_ratio)
+
+
 def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -308,7 +314,7 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     task = FinetuneTask(kind, lm, labels, train_rows, data.dev, dev_rows, batching, description)
     loop = LoopConfig(
         out=config.out, steps=steps, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,
-        clip=config.clip, warmup_steps=round(steps * config.warmup_ratio), precision=config.precision, device=config.device,
+        clip=config.clip, warmup_steps=_warmup_steps(config, steps), precision=config.precision, device=config.device,
         seed=config.seed, log_every=max(1, min(10, steps_per_epoch)), eval_every=eval_every if eval_every < steps else 0,
         metric=metric, higher_is_better=metric != "dev_loss", patience=config.patience if eval_every < steps else 0,
         keep_best=True, resume=config.resume, progress=config.progress,
