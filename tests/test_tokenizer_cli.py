@@ -122,4 +122,4 @@ def test_errors_are_one_line(tmp_path, argv, message):
 
 def test_encode_without_text_is_an_error(folders):
     code, _, stderr = run("tokenizer", "encode", folders["sentencepiece"])
-    assert code == 2 and "no text to encode" in stderr
+    assert code == 2 and "no text given" in stderr
