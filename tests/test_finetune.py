@@ -268,10 +268,14 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
 def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     data = write_jsonl(tmp_path / "ner.jsonl", ner_records())
     out = tmp_path / "run"
-    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out), "--dev", str(data), "--test", str(data),
+    assert main(["finetune", "ner", str(rinna_dir), str(out), "--train", str(data), "--dev", str(data), "--test", str(data),
                  "--steps", "2", "--batch-size", "8"]) == 0
     printed = capsys.readouterr().out
     assert "| metric | dev | test |" in printed and "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
+    assert main(["finetune", "ner", str(rinna_dir), str(tmp_path / "run-json"), "--train", str(data), "--steps", "1",
+                 "--batch-size", "8", "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == str(tmp_path / "run-json" / "best") and "entity_f1" in report["metrics"]["dev"]
     assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json"]) == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     prediction = json.loads(line)
@@ -285,6 +289,7 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert "is not a fine-tuned model" in capsys.readouterr().err
     assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
     assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
+    # the old order MODEL DATA OUT still reaches the same checks
     assert main(["finetune", "ner", str(rinna_dir), str(data), str(out / "y"), "--dev", str(data), "--metric", "accuracy"]) == 2
     assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 

@@ -120,8 +120,8 @@ def run_finetune(args) -> int:
         dev_fraction=args.dev_fraction, seed=args.seed, precision=args.precision, device=args.device, resume=args.resume,
     )
     if args.json:
-        options.print_json({"model": str(result.model_dir), "results": str(result.run_dir / "results.json"),
-                            **result.results})
+        options.print_json({**result.results, "model": str(result.model_dir),
+                            "results_file": str(result.run_dir / "results.json")})
         return 0
     print(results_table(result.results))
     print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")

@@ -10,9 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from transformers.utils import logging as hf_logging
-
 from jaroberta.errors import JarobertaError
+from jaroberta.model.quiet import silence_transformers
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +88,7 @@ def read_texts(texts: list[str], input_file: str | Path | None) -> list[str]:
 def quiet_transformers(progress: bool = True) -> None:
     """Our own logs say which weights start random; transformers' per-weight report and its
     per-file progress bars are noise on the command line. `progress=False` silences tqdm too."""
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    silence_transformers()
     if not progress:
         os.environ["TQDM_DISABLE"] = "1"  # every tqdm bar created after this (tqdm reads TQDM_* as defaults)
 

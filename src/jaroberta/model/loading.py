@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch.ao.quantization import quantize_dynamic
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
-from transformers.utils import logging as hf_logging
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import CONVENTIONS_FILE, JMEDROBERTA, KNOWN, RINNA, InputConventions
+from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.normalize import Normalization
 
@@ -360,7 +360,7 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
     # building it avoids a randomly initialised layer and a warning about it.
     extra = {} if head == "mlm" or config.model_type not in _MLM_PARTS else {"add_pooling_layer": False}
     try:
-        with _quiet_transformers():  # its load report is replaced by the checks below
+        with quiet_transformers():  # its load report is replaced by the checks below
             # weights_only=True: a published pytorch_model.bin is unpickled without running code.
             model, info = auto.from_pretrained(
                 folder, config=config, dtype=torch.float32, weights_only=True, output_loading_info=True, **extra
@@ -374,17 +374,6 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
         raise JarobertaError(f"cannot load weights from {weights}: {exc}") from exc
     _check_missing_weights(model, list(info.get("missing_keys", ())), head, folder)
     return model
-
-
-class _quiet_transformers:
-    """Silence transformers' logging for one call, restoring the caller's verbosity after."""
-
-    def __enter__(self):
-        self._verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-
-    def __exit__(self, *exc_info):
-        hf_logging.set_verbosity(self._verbosity)
 
 
 def _tied_or_unused(key: str) -> bool:
