@@ -18,7 +18,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.infer.predict import load_finetuned, predict
 from jaroberta.tasks import metrics
 from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
-from jaroberta.train.finetune.run import FinetuneConfig, finetune
+from jaroberta.train.finetune.run import FinetuneConfig, finetune, finetune_loop
 
 MEDICAL = {14, 15, 16, 17}
 COMPUTER = {10, 11, 12, 13, 22, 23}
@@ -169,8 +169,8 @@ def trained(request, family, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"{name}-{request.param}")
     kind, data, _ = task_data(root, request.param)
     config = FinetuneConfig(task=kind, model=model_dir, out=root / "run", train=data, dev=data,
-                            user_dicts=user_dicts, steps=8, batch_size=16, micro_batch=8, lr=2e-3, warmup_ratio=0.0,
-                            eval_every=4, patience=0, metric="loss", seed=1, progress=False)
+                            user_dicts=user_dicts, steps=8, batch_size=16, micro_batch=8, warmup_ratio=0.0,
+                            eval_every=4, patience=0, metric="loss", loop=finetune_loop(lr=2e-3, seed=1, progress=False))
     return name, request.param, kind, data, user_dicts, finetune(config)
 
 

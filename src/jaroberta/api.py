@@ -39,9 +39,9 @@ from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
-from jaroberta.train.finetune.run import FinetuneConfig, FinetuneResult
+from jaroberta.train.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
 from jaroberta.train.finetune.run import finetune as finetune_config
-from jaroberta.train.loop import TrainResult
+from jaroberta.train.loop import LoopSettings, TrainResult
 from jaroberta.train.pretrain import PretrainConfig, loop_config, resolve_recipe
 from jaroberta.train.pretrain import pretrain as pretrain_config
 
@@ -246,11 +246,14 @@ def finetune(task: str | FinetuneConfig, model: str | Path | None = None, out: s
              no_progress: bool = False, **options) -> FinetuneResult:
     """Fine-tune a pretrained model folder on `train` (or a built-in `dataset`) into `out`
     (`jaroberta finetune TASK`): the best model is `result.model_dir`; `options` are
-    FinetuneConfig fields (dev, test, labels, epochs, batch_size, lr, seed, device...)."""
+    FinetuneConfig fields (dev, test, labels, epochs, batch_size...) and the loop's
+    settings (lr, seed, precision, device, resume...: LoopSettings)."""
     if isinstance(task, FinetuneConfig):
         return finetune_config(task)
+    loop, options = _take(LoopSettings, options)
     return finetune_config(FinetuneConfig(task=task, model=Path(model), out=Path(out), train=train, dataset=dataset,
-                                          user_dicts=tuple(user_dict), progress=not no_progress, **options))
+                                          user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop),
+                                          **options))
 
 
 # -- a fine-tuned model ----------------------------------------------------------------------------
