@@ -272,7 +272,7 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
                  "--steps", "2", "--batch-size", "8"]) == 0
     printed = capsys.readouterr().out
     assert "| metric | dev | test |" in printed and "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
-    assert main(["finetune", "ner", str(rinna_dir), str(tmp_path / "run-json"), "--train", str(data), "--steps", "1",
+    assert main(["finetune", "ner", str(rinna_dir), str(tmp_path / "run-json"), "--train", str(data), "--dev", str(data), "--steps", "1",
                  "--batch-size", "8", "--json", "--no-progress"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == str(tmp_path / "run-json" / "best") and "entity_f1" in report["metrics"]["dev"]

@@ -28,6 +28,7 @@ from jaroberta.infer.fill_mask import fill_mask as fill_masks
 from jaroberta.infer.predict import load_finetuned
 from jaroberta.infer.predict import predict as predict_inputs
 from jaroberta.infer.scoring import SentenceScore, pseudo_log_likelihood
+from jaroberta.model.conventions import InputConventions
 from jaroberta.model.device import resolve_device
 from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
 from jaroberta.model.loading import load as load_model
@@ -111,17 +112,22 @@ class Model:
                                  max_documents=eval_limit or None)
 
 
-def load(model: str | Path, *, user_dict: Iterable[str | Path] = (), convention: dict[str, str] | Iterable[str] = (),
-         device: str = "auto", int8: bool = False, head: str = "mlm") -> Model:
+def load(model: str | Path, *, user_dict: Iterable[str | Path] = (),
+         convention: InputConventions | dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
+         head: str = "mlm", user_dicts: Iterable[str | Path] | None = None) -> Model:
     """Load a model folder (jaroberta's, rinna's or JMedRoBERTa's layout) ready for inference.
 
-    `convention` overrides input conventions ({'max_length': '256'} or ['max_length=256']);
-    `device='auto'` is cuda when available, else cpu (cpu with `int8`); `head='base'` loads the
-    encoder alone (embeddings)."""
-    overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
-    conventions = resolve_conventions(model, overrides) if overrides else None
+    `convention`: input conventions, or overrides of the detected ones ({'max_length': '256'}
+    or ['max_length=256']); `device='auto'` is cuda when available, else cpu (cpu with `int8`);
+    `head='base'` loads the encoder alone (embeddings); `user_dicts` is `user_dict`'s old name."""
+    if isinstance(convention, InputConventions):
+        conventions = convention
+    else:
+        overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
+        conventions = resolve_conventions(model, overrides) if overrides else None
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
-    lm = load_model(model, conventions=conventions, user_dicts=list(user_dict) or None, device=device,
+    dictionaries = list(user_dict) + list(user_dicts or ())
+    lm = load_model(model, conventions=conventions, user_dicts=dictionaries or None, device=device,
                     quantize="int8" if int8 else None, head=head)
     return Model(lm)
 
