@@ -156,3 +156,11 @@ def test_help_does_not_import_torch():
     code = "import sys; from jaroberta.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n" \
            "assert 'torch' not in sys.modules, 'jaroberta --help imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_import_jaroberta_is_light_and_the_verbs_are_there():
+    code = ("import sys, jaroberta\nassert 'torch' not in sys.modules, 'import jaroberta imported torch'\n"
+            "from jaroberta import fill_mask, load, finetune, pretrain, Model\n"
+            "assert load is jaroberta.api.load and fill_mask is jaroberta.api.fill_mask\n"
+            "assert set(jaroberta.__all__) <= set(dir(jaroberta))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -70,8 +70,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
                        help="start from the pretrained weights, or the same architecture from random weights (a baseline)")
-    model.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                       help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    options.user_dict(model)
     model.add_argument("--max-length", type=int, metavar="N",
                        help="longest input in tokens, special tokens included (default: the model's limit); longer ones are cut and counted")
     opt = p.add_argument_group("training (the pretraining loop)")

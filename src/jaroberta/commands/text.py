@@ -40,8 +40,7 @@ def _register_train(commands) -> None:
                    help="sentencepiece: train on a random sample of this many sentences, 0 = all (default: 2000000)")
     p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
                    help="mecab-wordpiece: MeCab system dictionary (default: ipadic)")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
+    options.user_dict(p, "mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
     p.add_argument("--min-frequency", type=int, default=2, help="mecab-wordpiece: minimum count of a merge (default: 2)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers: threads (MeCab without the GIL, SentencePiece), processes where MeCab cannot run without the GIL (default: 1)")
     options.as_json(p, "print a JSON summary (family, vocab_size, out) instead of a line")
@@ -58,8 +57,7 @@ def _register_encode(commands) -> None:
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
     options.texts(p, "texts to tokenize")
     p.add_argument("--json", action="store_true", help="print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
     p.set_defaults(run=_encode)
 
 
@@ -70,8 +68,7 @@ def _register_info(commands) -> None:
         description="Print family, vocabulary size, special tokens, normalization, dictionaries and fingerprint.",
     )
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
     options.as_json(p, "print the description as one JSON object")
     p.set_defaults(run=_info)
 
