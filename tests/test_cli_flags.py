@@ -5,6 +5,7 @@ everywhere through one resolver, `--json` where a command reports something, and
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from test_pack import corpus_dir, tokenizer_dir  # noqa: F401  (module-scoped fi
 from jaroberta import api
 from jaroberta.cli import build_parser, main
 from jaroberta.commands import finetune as finetune_command
+from jaroberta.commands import train as train_command
 from jaroberta.commands.train import _batch_size
 from jaroberta.errors import JarobertaError
 from jaroberta.model.device import resolve_device
@@ -164,3 +166,17 @@ def test_import_jaroberta_is_light_and_the_verbs_are_there():
             "assert load is jaroberta.api.load and fill_mask is jaroberta.api.fill_mask\n"
             "assert set(jaroberta.__all__) <= set(dir(jaroberta))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_no_progress_holds_for_the_command_only(monkeypatch):
+    seen = []
+
+    def fake_pretrain(*args, **kwargs):
+        seen.append(os.environ.get("TQDM_DISABLE"))
+        raise JarobertaError("stop here")
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr(train_command.api, "pretrain", fake_pretrain)
+    assert main(["pretrain", "S", "O", "--steps", "1", "--no-progress"]) == 2
+    assert main(["pretrain", "S", "O", "--steps", "1"]) == 2
+    assert seen == ["1", None] and "TQDM_DISABLE" not in os.environ

@@ -10,8 +10,10 @@ asked, so `jaroberta --help` never imports torch. The shared flags and their mea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from typing import NamedTuple
 
@@ -75,6 +77,22 @@ def _command_named(argv: list[str]) -> str:
     return next((word for word in argv if not word.startswith("-")), "")
 
 
+@contextlib.contextmanager
+def _progress_bars(enabled: bool):
+    """`--no-progress`: no tqdm bar anywhere in the command (tqdm reads TQDM_* variables as its
+    defaults), restored after, so a caller of `main` keeps its own setting."""
+    before = os.environ.get("TQDM_DISABLE")
+    if not enabled:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -84,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if args.command is None else 2
     try:
-        result = args.run(args)
+        with _progress_bars(not getattr(args, "no_progress", False)):
+            result = args.run(args)
     except JarobertaError as exc:
         print(f"jaroberta {args.command}: error: {exc}", file=sys.stderr)
         return 2

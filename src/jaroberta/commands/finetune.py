@@ -108,7 +108,7 @@ def run_finetune(args) -> int:
     dataset = getattr(args, "dataset", None)
     if (train is None) == (dataset is None):
         raise JarobertaError("give MODEL OUT with --train FILE, or with --dataset NAME (a built-in dataset)")
-    options.quiet_transformers(progress=not args.no_progress)
+    options.quiet_transformers()
     result = api.finetune(
         args.task, args.model, out, train=train, dataset=dataset, user_dict=args.user_dict, no_progress=args.no_progress,
         dev=args.dev, test=args.test, labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),

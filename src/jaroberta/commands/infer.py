@@ -29,7 +29,7 @@ def _truncate(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args, head: str = "mlm") -> api.Model:
-    options.quiet_transformers(progress=not getattr(args, "no_progress", False))
+    options.quiet_transformers()
     return api.load(args.model, user_dict=args.user_dict, convention=args.convention, device=args.device,
                     int8=args.int8, head=head)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -85,12 +84,10 @@ def read_texts(texts: list[str], input_file: str | Path | None) -> list[str]:
     return texts
 
 
-def quiet_transformers(progress: bool = True) -> None:
+def quiet_transformers() -> None:
     """Our own logs say which weights start random; transformers' per-weight report and its
-    per-file progress bars are noise on the command line. `progress=False` silences tqdm too."""
+    per-file progress bars are noise on the command line (`--no-progress`: see `jaroberta.cli`)."""
     silence_transformers()
-    if not progress:
-        os.environ["TQDM_DISABLE"] = "1"  # every tqdm bar created after this (tqdm reads TQDM_* as defaults)
 
 
 def print_json(data) -> None:

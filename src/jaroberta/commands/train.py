@@ -113,7 +113,7 @@ def register_demo(subparsers, name: str, help: str) -> None:
 
 # -- handlers: one library call each ---------------------------------------------------------
 def _pack(args: argparse.Namespace) -> int:
-    options.quiet_transformers(progress=not args.no_progress)
+    options.quiet_transformers()
     header = api.pack(args.corpus, args.tokenizer, args.out, max_length=args.max_length, layout=args.layout,
                       workers=args.workers)
     if args.json:
@@ -126,7 +126,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    options.quiet_transformers(progress=not args.no_progress)
+    options.quiet_transformers()
     result = api.pretrain(
         args.shards, args.out, steps=args.steps, batch_size=_batch_size(args), micro_batch=args.micro_batch,
         warmup_steps=args.warmup_steps, warmup_ratio=args.warmup_ratio, eval_limit=args.eval_limit,
@@ -158,7 +158,7 @@ def _batch_size(args: argparse.Namespace) -> int | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    options.quiet_transformers(progress=not args.no_progress)
+    options.quiet_transformers()
     run_demo(DemoConfig(out=args.out, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
                         lr=args.lr, mask_rate=args.mask_rate))
     return 0
