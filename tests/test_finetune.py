@@ -280,6 +280,11 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     (line,) = capsys.readouterr().out.strip().splitlines()
     prediction = json.loads(line)
     assert prediction["text"] == JA_SENTENCES[2] and isinstance(prediction["entities"], list)
+    # the options every model-loading command has: --convention, --int8, --device
+    assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json", "--int8", "--convention", "max_length=64"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == JA_SENTENCES[2]
+    assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--convention", "max_length=4"]) == 2
+    assert "--truncate" in capsys.readouterr().err
     # JSON lines in (labels ignored), one prediction per line out, in order
     assert main(["predict", str(out / "best"), "--input", str(data), "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
