@@ -116,7 +116,6 @@ def _train(args: argparse.Namespace) -> int:
         min_frequency=args.min_frequency,
         workers=args.workers,
     )
-    options.quiet_transformers()
     tokenizer = api.train_tokenizer(config)
     if args.json:
         options.print_json({"family": tokenizer.family, "vocab_size": tokenizer.vocab_size, "out": str(args.out)})
