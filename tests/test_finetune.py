@@ -20,7 +20,7 @@ from jaroberta.infer.predict import predict
 from jaroberta.tasks import metrics
 from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
 from jaroberta.tasks.finetuned import load_finetuned
-from jaroberta.train.finetune.run import FinetuneConfig, finetune
+from jaroberta.train.finetune.run import FinetuneConfig, finetune, finetune_loop
 
 MEDICAL = {14, 15, 16, 17}
 COMPUTER = {10, 11, 12, 13, 22, 23}
@@ -171,8 +171,8 @@ def trained(request, family, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"{name}-{request.param}")
     kind, data, _ = task_data(root, request.param)
     config = FinetuneConfig(task=kind, model=model_dir, out=root / "run", train=data, dev=data,
-                            user_dicts=user_dicts, steps=8, batch_size=16, micro_batch=8, lr=2e-3, warmup_ratio=0.0,
-                            eval_every=4, patience=0, metric="loss", seed=1, progress=False)
+                            user_dicts=user_dicts, steps=8, batch_size=16, micro_batch=8, warmup_ratio=0.0,
+                            eval_every=4, patience=0, metric="loss", loop=finetune_loop(lr=2e-3, seed=1, progress=False))
     return name, request.param, kind, data, user_dicts, finetune(config)
 
 
@@ -274,14 +274,23 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
 def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     data = write_jsonl(tmp_path / "ner.jsonl", ner_records())
     out = tmp_path / "run"
-    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out), "--dev", str(data), "--test", str(data),
+    assert main(["finetune", "ner", str(rinna_dir), str(out), "--train", str(data), "--dev", str(data), "--test", str(data),
                  "--steps", "2", "--batch-size", "8"]) == 0
     printed = capsys.readouterr().out
     assert "| metric | dev | test |" in printed and "| entity_f1 |" in printed and f"model: {out / 'best'}" in printed
+    assert main(["finetune", "ner", str(rinna_dir), str(tmp_path / "run-json"), "--train", str(data), "--dev", str(data), "--steps", "1",
+                 "--batch-size", "8", "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == str(tmp_path / "run-json" / "best") and "entity_f1" in report["metrics"]["dev"]
     assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json"]) == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     prediction = json.loads(line)
     assert prediction["text"] == JA_SENTENCES[2] and isinstance(prediction["entities"], list)
+    # the options every model-loading command has: --convention, --int8, --device
+    assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--json", "--int8", "--convention", "max_length=64"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == JA_SENTENCES[2]
+    assert main(["predict", str(out / "best"), JA_SENTENCES[2], "--convention", "max_length=4"]) == 2
+    assert "--truncate" in capsys.readouterr().err
     # JSON lines in (labels ignored), one prediction per line out, in order
     assert main(["predict", str(out / "best"), "--input", str(data), "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -291,6 +300,7 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert "is not a fine-tuned model" in capsys.readouterr().err
     assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
     assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
+    # the old order MODEL DATA OUT still reaches the same checks
     assert main(["finetune", "ner", str(rinna_dir), str(data), str(out / "y"), "--dev", str(data), "--metric", "accuracy"]) == 2
     assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 

@@ -1,8 +1,8 @@
 """One code path for 1 and N processes: `torchrun --nproc_per_node 2` on CPU (gloo) gives
 the loss curve and weights of 1 process with the same global batch, within float tolerance.
 
-Two processes with micro-batch 4 and no accumulation against one process with micro-batch 4
-and accumulation 2: the same 8 rows per step, masked alike (every process masks the whole
+Two processes with micro-batch 4 and --batch-size 8 (no accumulation) against one process
+with micro-batch 4 and the old spelling --accumulation 2: the same 8 rows per step, masked alike (every process masks the whole
 global batch with the shared generator and keeps its slice), the loss summed and divided
 by the global count of masked tokens. Only the order of float additions differs.
 """
@@ -48,7 +48,7 @@ def test_two_gloo_processes_match_one_process(shards_dir, no_dropout_config, tmp
                     "--accumulation", "2"], check=True, env=_env(), capture_output=True, timeout=300)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                              "-m", "jaroberta", "pretrain", str(shards_dir), str(two), *COMMON, no_dropout_config,
-                             "--accumulation", "1"], env=_env(), capture_output=True, text=True, timeout=300)
+                             "--batch-size", "8"], env=_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
     losses = [[r["loss"] for r in read_log(run) if r["kind"] == "train"] for run in (one, two)]

@@ -93,6 +93,21 @@ def test_info_describes_family_and_dictionaries(folders, dic):
     assert code == 0 and "family            : sentencepiece" in stdout and "lower-case" in stdout
 
 
+def test_info_json_is_the_table_as_an_object(folders):
+    code, stdout, _ = run("tokenizer", "info", folders["mecab-wordpiece"], "--json")
+    assert code == 0
+    info = json.loads(stdout)
+    assert info["family"] == "mecab-wordpiece" and info["system dictionary"] == "ipadic"
+    assert info["vocab_size"] == load_tokenizer(folders["mecab-wordpiece"]).vocab_size
+
+
+def test_encode_reads_stdin(folders, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("今日は天気が良い。\n\n猫が好きだ。\n"))
+    code, stdout, stderr = run("tokenizer", "encode", folders["sentencepiece"], "--input", "-", "--json")
+    assert code == 0, stderr
+    assert [json.loads(line)["text"] for line in stdout.splitlines()] == ["今日は天気が良い。", "猫が好きだ。"]
+
+
 def test_missing_dictionary_then_user_dict_option(folders, dic, tmp_path):
     moved = tmp_path / "moved"
     shutil.copytree(folders["mecab-wordpiece"], moved)
@@ -122,4 +137,4 @@ def test_errors_are_one_line(tmp_path, argv, message):
 
 def test_encode_without_text_is_an_error(folders):
     code, _, stderr = run("tokenizer", "encode", folders["sentencepiece"])
-    assert code == 2 and "no text to encode" in stderr
+    assert code == 2 and "no text given" in stderr

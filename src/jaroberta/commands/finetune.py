@@ -1,4 +1,4 @@
-"""CLI: `jaroberta finetune classify|ner|pair MODEL [DATA] OUT` and `jaroberta predict MODEL`."""
+"""CLI: `jaroberta finetune classify|ner|pair MODEL OUT --train DATA` and `jaroberta predict MODEL`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import json
 import logging
 from pathlib import Path
 
-from transformers.utils import logging as hf_logging
-
+from jaroberta import api
+from jaroberta.commands import options
 from jaroberta.errors import JarobertaError
-from jaroberta.infer import render
-from jaroberta.infer.predict import predict
-from jaroberta.model.card import write_card
 from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
-from jaroberta.tasks.finetuned import load_finetuned
-from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP, resolve_model
-from jaroberta.train.finetune.run import FinetuneConfig, finetune, results_table
+from jaroberta.tasks.finetuned import read_head
+from jaroberta.train.finetune.run import results_table
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +29,31 @@ _TASK_HELP = {
 }
 
 
-def register(subparsers) -> None:
+def register(subparsers, name: str, help: str) -> None:
     finetune = subparsers.add_parser(
-        "finetune",
-        help="fine-tune a pretrained model: classify, ner or pair",
+        name,
+        help=help,
         description="Fine-tune a pretrained model (jaroberta's, rinna's or JMedRoBERTa's folder) with the pretraining "
                     "loop's optimizer, schedule, precision and torchrun support; early stopping on dev; the best model, "
                     "results.json and results.md go to OUT.",
     )
     tasks = finetune.add_subparsers(dest="task", metavar="TASK")
     for name, (short, data_help) in _TASK_HELP.items():
-        p = tasks.add_parser(name, help=short, description=f"{short}. {data_help}")
+        p = tasks.add_parser(name, help=short, description=f"{short}. {data_help}",
+                             usage=f"jaroberta finetune {name} [options] MODEL OUT (--train FILE | --dataset NAME)")
         _finetune_options(p, name)
         p.set_defaults(run=run_finetune)
-    _register_predict(subparsers)
 
 
 def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
-    p.add_argument("model", type=Path, metavar="MODEL",
+    p.add_argument("model", metavar="MODEL",
                    help="pretrained model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout)")
-    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
-    p.add_argument("data", metavar="DATA", help="training data file (with --dataset: the run directory OUT, given alone)")
-    p.add_argument("out", nargs="?", metavar="OUT",
+    options.revision(p)
+    p.add_argument("out", type=Path, metavar="OUT",
                    help="run directory: logs, checkpoints, best/ (the fine-tuned model), results.json and results.md")
+    p.add_argument("legacy_out", nargs="?", type=Path, help=argparse.SUPPRESS)  # the old MODEL DATA OUT order
     data = p.add_argument_group("data")
+    data.add_argument("--train", type=Path, metavar="FILE", help="training data (or --dataset)")
     data.add_argument("--dev", type=Path, metavar="FILE", help="dev data for early stopping (default: hold out --dev-fraction of DATA)")
     data.add_argument("--test", type=Path, metavar="FILE", help="test data, scored once with the best model")
     data.add_argument("--dev-fraction", type=float, default=0.1,
@@ -75,8 +72,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
                        help="start from the pretrained weights, or the same architecture from random weights (a baseline)")
-    model.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                       help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    options.user_dict(model)
     model.add_argument("--max-length", type=int, metavar="N",
                        help="longest input in tokens, special tokens included (default: the model's limit); longer ones are cut and counted")
     opt = p.add_argument_group("training (the pretraining loop)")
@@ -86,7 +82,9 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     opt.add_argument("--micro-batch", type=int,
                      help="examples per forward pass per process (default: the whole batch); gradient accumulation fills the rest")
     opt.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
-    opt.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warmup as a share of the steps (default: 0.1)")
+    warmup = opt.add_mutually_exclusive_group()
+    warmup.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: --warmup-ratio of the steps)")
+    warmup.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warmup as a share of the steps (default: 0.1)")
     opt.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay, not on biases/LayerNorm (default: 0.01)")
     opt.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: once per epoch)")
     opt.add_argument("--patience", type=int, default=3,
@@ -96,84 +94,83 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     opt.add_argument("--seed", type=int, default=42, help="seed of the head, the example order and dropout (default: 42)")
     opt.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                      help="mixed precision: auto = bf16/fp16 on GPUs, fp32 on CPU (default: auto)")
-    opt.add_argument("--device", default="auto", help="auto, cpu or cuda; under torchrun LOCAL_RANK picks the GPU (default: auto)")
+    options.device(opt, "; under torchrun LOCAL_RANK picks the GPU")
     opt.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
-    opt.add_argument("--license", metavar="ID", help=LICENSE_HELP)
+    options.license(opt)
+    options.as_json(opt, "print results.json's metrics and the folders as JSON instead of a table")
+    options.no_progress(opt)
 
 
 def run_finetune(args) -> int:
+    train, out = args.train, args.out
+    if args.legacy_out is not None:  # the old order, kept for one release: MODEL DATA OUT
+        if train is not None:
+            raise JarobertaError("give MODEL OUT --train FILE (the old MODEL DATA OUT order cannot take --train too)")
+        log.warning("`finetune %s MODEL DATA OUT` is the old order; write `MODEL OUT --train DATA`", args.task)
+        train, out = args.out, args.legacy_out
     dataset = getattr(args, "dataset", None)
-    if dataset and args.out is not None:
-        raise JarobertaError(f"--dataset {dataset} brings its data: give MODEL OUT, not a DATA file too")
-    if not dataset and args.out is None:
-        raise JarobertaError("give MODEL DATA OUT (or --dataset NAME with MODEL OUT)")
-    train, out = (None, Path(args.data)) if dataset else (Path(args.data), Path(args.out))
-    _quiet_transformers()
-    config = FinetuneConfig(
-        task=args.task, model=resolve_model(args.model, args.revision), out=out, train=train, dev=args.dev, test=args.test, dataset=dataset,
-        labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),
+    if (train is None) == (dataset is None):
+        raise JarobertaError("give MODEL OUT with --train FILE, or with --dataset NAME (a built-in dataset)")
+    options.quiet_transformers()
+    result = api.finetune(
+        args.task, args.model, out, train=train, dataset=dataset, user_dict=args.user_dict, no_progress=args.no_progress,
+        revision=args.revision, license=args.license,
+        dev=args.dev, test=args.test, labels=tuple(v.strip() for v in (args.labels or "").split(",") if v.strip()),
         objective=getattr(args, "objective", "auto"), join=getattr(args, "join", ""), init=args.init,
         epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, micro_batch=args.micro_batch, lr=args.lr,
-        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, eval_every=args.eval_every,
-        patience=args.patience, metric=args.metric, max_length=args.max_length, dev_fraction=args.dev_fraction,
-        seed=args.seed, precision=args.precision, device=args.device, user_dicts=tuple(args.user_dict), resume=args.resume,
+        warmup_steps=args.warmup_steps, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+        eval_every=args.eval_every, patience=args.patience, metric=args.metric, max_length=args.max_length,
+        dev_fraction=args.dev_fraction, seed=args.seed, precision=args.precision, device=args.device, resume=args.resume,
     )
-    result = finetune(config)
-    if args.license and result.results:  # rank 0 only: the others return no results
-
-        write_card(result.model_dir, license=args.license, results=result.results["metrics"], source=str(config.model))
+    if args.json:
+        options.print_json({**result.results, "model": str(result.model_dir),
+                            "results_file": str(result.run_dir / "results.json")})
+        return 0
     print(results_table(result.results))
     print(f"\nmodel: {result.model_dir}\nresults: {result.run_dir / 'results.json'}")
     return 0
 
 
-def _quiet_transformers() -> None:
-    # Our own log says which weights start random; transformers' per-weight report and
-    # progress bars are noise on the command line.
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
 # -- predict ---------------------------------------------------------------------------------
-def _register_predict(subparsers) -> None:
+def register_predict(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "predict",
-        help="run a fine-tuned model: labels, scores or entities",
+        name,
+        help=help,
         description="Run a model written by `jaroberta finetune`. Classification prints the label and its probability, "
                     "regression the score, NER the entities with character offsets into the input. Sentence-pair "
                     "models take 'sentence1<TAB>sentence2' per line, or JSON lines with sentence1 and sentence2.",
     )
     p.add_argument("model", type=Path, metavar="MODEL", help="fine-tuned model folder (OUT/best of `jaroberta finetune`)")
     p.add_argument("text", nargs="*", metavar="TEXT", help="texts (pairs: 'sentence1<TAB>sentence2'), or use --input")
-    p.add_argument("--input", type=Path, metavar="FILE",
+    p.add_argument("--input", metavar="FILE",
                    help="read inputs from FILE: one per line ('-' = stdin), or JSON lines (.jsonl) with text / sentence1, sentence2")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; repeat for several")
+    options.user_dict(p)
+    options.convention(p)
     p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default: 32)")
     p.add_argument("--truncate", action="store_true", help="cut inputs longer than the model's limit instead of stopping with an error")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    options.int8(p)
+    options.device(p, "; cpu with --int8")
     p.add_argument("--json", action="store_true", help="print one JSON object per input instead of a table")
     p.set_defaults(run=run_predict)
 
 
 def run_predict(args) -> int:
-    _quiet_transformers()
-    model = load_finetuned(args.model, user_dicts=args.user_dict or None, device=args.device)
-    inputs = _read_inputs(args, model.kind.name == "pair")
-    results = predict(model, inputs, batch_size=args.batch_size, truncate=args.truncate,
-                      where=str(args.input) if args.input else "input")
+    options.quiet_transformers()
+    inputs = _read_inputs(args, read_head(args.model)["task"] == "pair")
+    results = api.predict(args.model, inputs, user_dict=args.user_dict, convention=args.convention, device=args.device,
+                          int8=args.int8, batch_size=args.batch_size, truncate=args.truncate,
+                          where=str(args.input) if args.input else "input")
     for result in results:
-        print(json.dumps(result, ensure_ascii=False) if args.json else _line(result))
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else _line(result.to_dict()))
     return 0
 
 
 def _read_inputs(args, pairs: bool) -> list:
-    if args.input is not None and args.input.suffix.lower() in JSON_SUFFIXES:
-        inputs = read_jsonl_inputs(args.input, pairs)
-        texts = render.read_texts(args.text, None) if args.text else []
+    if args.input is not None and Path(args.input).suffix.lower() in JSON_SUFFIXES:
+        inputs = read_jsonl_inputs(Path(args.input), pairs)
+        texts = options.read_texts(args.text, None) if args.text else []
     else:
-        inputs, texts = [], render.read_texts(args.text, args.input)
+        inputs, texts = [], options.read_texts(args.text, args.input)
     for number, text in enumerate(texts, start=1):
         if pairs:
             first, sep, second = text.partition("\t")

@@ -6,71 +6,49 @@ import argparse
 import json
 from pathlib import Path
 
-from transformers.utils import logging as hf_logging
-
+from jaroberta import api
+from jaroberta.commands import options
+from jaroberta.errors import JarobertaError
 from jaroberta.infer import render
-from jaroberta.infer.embeddings import embed, save_embeddings
-from jaroberta.infer.fill_mask import fill_mask, fill_span
-from jaroberta.infer.scoring import pseudo_log_likelihood
-from jaroberta.model.loading import load, parse_convention_args, resolve_conventions
-from jaroberta.model.perplexity import masked_perplexity
-from jaroberta.text.hub import REVISION_HELP, resolve_model
-
-
-def register(subparsers) -> None:
-    _register_fill_mask(subparsers)
-    _register_score(subparsers)
-    _register_embed(subparsers)
-    _register_eval(subparsers)
 
 
 # -- options every command that loads a model shares --------------------------------
-def _model_options(p: argparse.ArgumentParser, *, int8: bool = True) -> None:
-    p.add_argument("model", type=Path, metavar="MODEL",
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL",
                    help="model folder or Hugging Face hub id (e.g. rinna/japanese-roberta-base): saved by jaroberta, "
                         "or a checkpoint in rinna's or JMedRoBERTa's layout")
-    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="MeCab user dictionary (.dic) the tokenizer needs, matched by file name; overrides the "
-                        "absolute path in JMedRoBERTa's tokenizer_config.json; repeat for several")
-    p.add_argument("--convention", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an input convention, e.g. name=rinna, max_length=256, explicit_position_ids=false, "
-                        "suffix=[SEP], normalization=nfkc+lowercase; repeat for several")
+    options.revision(p)
+    options.user_dict(p)
+    options.convention(p)
     p.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass (default: 32)")
-    if int8:
-        p.add_argument("--int8", action="store_true",
-                       help="dynamic int8 quantization of the linear layers: faster on CPU, slightly less accurate")
+    options.int8(p)
+    options.device(p, "; cpu with --int8")
 
 
-def _texts_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", nargs="*", metavar="TEXT", help="texts (or use --input)")
-    p.add_argument("--input", type=Path, metavar="FILE", help="read texts from FILE, one per line ('-' = stdin)")
+def _truncate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truncate", action="store_true",
                    help="cut texts longer than the model's limit instead of stopping with an error")
 
 
-def _load(args, head: str = "mlm"):
-    overrides = parse_convention_args(args.convention)
-    folder = resolve_model(args.model, args.revision)
-    conventions = resolve_conventions(folder, overrides) if overrides else None
-
-    hf_logging.disable_progress_bar()  # a bar per weight file is noise on the command line
-    return load(folder, conventions=conventions, user_dicts=args.user_dict or None,
-                quantize="int8" if getattr(args, "int8", False) else None, head=head)
+def _load(args, head: str = "mlm") -> api.Model:
+    options.quiet_transformers()
+    return api.load(args.model, revision=args.revision, user_dict=args.user_dict, convention=args.convention, device=args.device,
+                    int8=args.int8, head=head)
 
 
 # -- fill-mask -----------------------------------------------------------------------
-def _register_fill_mask(subparsers) -> None:
+def register_fill_mask(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "fill-mask",
-        help="predict the words behind [MASK] in texts",
+        name,
+        help=help,
         description="Write [MASK] where a word is missing; jaroberta tokenizes the text around it, puts the mask id "
                     "in after tokenization and frames the input as the model was trained (rinna: [CLS] + pieces, "
                     "positions from 0). Several masks per text are predicted independently; --span N fills one "
                     "mask with an answer of N pieces.",
     )
     _model_options(p)
-    _texts_options(p)
+    options.texts(p)
+    _truncate(p)
     p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
     p.add_argument("--targets", metavar="A,B,...",
                    help="score only these comma-separated candidates; a candidate of several pieces is scored "
@@ -81,24 +59,24 @@ def _register_fill_mask(subparsers) -> None:
                    help="with --span: greedy completes each of the top-k first pieces; beam keeps --beam-size "
                         "partial answers (default: greedy)")
     p.add_argument("--beam-size", type=int, default=4, help="with --span --strategy beam: beam width (default: 4)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per text instead of a table")
+    options.as_json(p, "print one JSON object per text instead of a table")
     p.set_defaults(run=run_fill_mask)
 
 
 def run_fill_mask(args) -> int:
-    texts = render.read_texts(args.text, args.input)
-    lm = _load(args)
+    texts = options.read_texts(args.text, args.input)
+    model = _load(args)
     if args.span:
         for text in texts:
-            candidates = fill_span(lm, text, n_masks=args.span, strategy=args.strategy, beam_size=args.beam_size,
-                                   top_k=args.top_k, batch_size=args.batch_size)
+            candidates = model.fill_span(text, args.span, strategy=args.strategy, beam_size=args.beam_size,
+                                         top_k=args.top_k, batch_size=args.batch_size)
             if args.json:
                 print(json.dumps({"text": text, "candidates": [c.to_dict() for c in candidates]}, ensure_ascii=False))
             else:
                 print(render.span_table(text, candidates))
         return 0
     targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets else None
-    results = fill_mask(lm, texts, top_k=args.top_k, targets=targets, batch_size=args.batch_size, truncate=args.truncate)
+    results = model.fill_mask(texts, top_k=args.top_k, targets=targets, batch_size=args.batch_size, truncate=args.truncate)
     if args.json:
         render.print_json_lines(results)
     else:
@@ -107,23 +85,25 @@ def run_fill_mask(args) -> int:
 
 
 # -- score ---------------------------------------------------------------------------
-def _register_score(subparsers) -> None:
+def register_score(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "score",
-        help="pseudo-log-likelihood and pseudo-perplexity of texts",
+        name,
+        help=help,
         description="Mask each piece of each text in turn and sum the log-probabilities of the true pieces "
                     "(pseudo-log-likelihood); pseudo-perplexity = exp(-PLL / pieces). Lower perplexity = more "
                     "natural to the model.",
     )
     _model_options(p)
-    _texts_options(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per text instead of a table")
+    options.texts(p)
+    _truncate(p)
+    options.as_json(p, "print one JSON object per text instead of a table")
+    options.no_progress(p)
     p.set_defaults(run=run_score)
 
 
 def run_score(args) -> int:
-    texts = render.read_texts(args.text, args.input)
-    scores = pseudo_log_likelihood(_load(args), texts, batch_size=args.batch_size, truncate=args.truncate)
+    texts = options.read_texts(args.text, args.input)
+    scores = _load(args).score(texts, batch_size=args.batch_size, truncate=args.truncate)
     if args.json:
         render.print_json_lines(scores)
     else:
@@ -132,36 +112,50 @@ def run_score(args) -> int:
 
 
 # -- embed ---------------------------------------------------------------------------
-def _register_embed(subparsers) -> None:
+def register_embed(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "embed",
-        help="sentence embeddings of texts, saved as .npy",
-        description="Encode each line of --input and save a float32 array (lines x hidden) as .npy; row i is line "
-                    "i of the file (blank lines are skipped and reported).",
+        name,
+        help=help,
+        usage="jaroberta embed [options] MODEL OUT.npy [TEXT ...]",
+        description="Encode each text (TEXT arguments and/or the lines of --input) and save a float32 array "
+                    "(texts x hidden) as OUT.npy; row i is text i (blank lines are skipped and reported).",
     )
     _model_options(p)
-    p.add_argument("--input", type=Path, required=True, metavar="FILE", help="texts, one per line ('-' = stdin)")
-    p.add_argument("--out", type=Path, required=True, metavar="X.npy", help="where to write the embeddings (.npy)")
+    p.add_argument("out", nargs="?", metavar="OUT.npy", help="where to write the embeddings (.npy)")
+    options.texts(p)
+    options.alias(p, "--out", dest="out_option", type=Path, metavar="X.npy")
+    _truncate(p)
     p.add_argument("--pooling", choices=["mean", "cls"], default="mean",
                    help="mean of the token vectors, or the [CLS] vector (default: mean)")
     p.add_argument("--normalize", action="store_true", help="L2-normalize every vector (cosine similarity = dot product)")
-    p.add_argument("--truncate", action="store_true",
-                   help="cut texts longer than the model's limit instead of stopping with an error")
+    options.as_json(p, "print a JSON summary (path, rows, dimensions) instead of a line")
+    options.no_progress(p)
     p.set_defaults(run=run_embed)
 
 
 def run_embed(args) -> int:
-    texts = render.read_texts([], args.input)
-    vectors = embed(_load(args, head="base"), texts, pooling=args.pooling, batch_size=args.batch_size,
-                    normalize=args.normalize, truncate=args.truncate)
-    path = save_embeddings(vectors, args.out)
-    print(f"wrote {path}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({args.pooling} pooling)")
+    out, texts = args.out, list(args.text)
+    if getattr(args, "out_option", None) is not None:  # the old spelling: `embed MODEL --input F --out X.npy`
+        texts = ([out] if out else []) + texts
+        out = args.out_option
+    if out is None:
+        raise JarobertaError("give OUT.npy, the file to write the embeddings to: jaroberta embed MODEL OUT.npy ...")
+    texts = options.read_texts(texts, args.input)
+    embeddings = _load(args, head="base").embed(texts, pooling=args.pooling, normalize=args.normalize,
+                                                batch_size=args.batch_size, truncate=args.truncate)
+    path = embeddings.save(out)
+    rows, dims = embeddings.vectors.shape
+    if args.json:
+        options.print_json({"path": str(path), "rows": rows, "dimensions": dims, "pooling": args.pooling,
+                            "normalized": args.normalize})
+    else:
+        print(f"wrote {path}: {rows} x {dims} float32 ({args.pooling} pooling)")
     return 0
 
 
 # -- eval perplexity -----------------------------------------------------------------
-def _register_eval(subparsers) -> None:
-    group = subparsers.add_parser("eval", help="evaluate a model on a corpus")
+def register_eval(subparsers, name: str, help: str) -> None:
+    group = subparsers.add_parser(name, help=help)
     commands = group.add_subparsers(dest="eval_command", metavar="ACTION")
     p = commands.add_parser(
         "perplexity",
@@ -172,15 +166,20 @@ def _register_eval(subparsers) -> None:
     _model_options(p)
     p.add_argument("corpus", type=Path, metavar="CORPUS", help="corpus folder from `jaroberta corpus build`")
     p.add_argument("--split", default="dev", help="corpus split to read (default: dev)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the masks (default: 0)")
-    p.add_argument("--rate", type=float, default=0.15, help="fraction of pieces masked (default: 0.15)")
-    p.add_argument("--max-documents", type=int, metavar="N", help="read at most N documents (default: all)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--mask-seed", type=int, default=0,
+                   help="seed of the fixed masks; 0 is the one pretrain's dev perplexity uses (default: 0)")
+    options.alias(p, "--seed", dest="mask_seed", type=int)
+    p.add_argument("--mask-rate", type=float, default=0.15, help="fraction of pieces masked (default: 0.15)")
+    options.alias(p, "--rate", dest="mask_rate", type=float)
+    p.add_argument("--eval-limit", type=int, metavar="N", help="evaluate at most N documents (default: all)")
+    options.alias(p, "--max-documents", dest="eval_limit", type=int)
+    options.as_json(p, "print the report as JSON")
+    options.no_progress(p)
     p.set_defaults(run=run_perplexity)
 
 
 def run_perplexity(args) -> int:
-    report = masked_perplexity(_load(args), args.corpus, split=args.split, seed=args.seed, rate=args.rate,
-                               batch_size=args.batch_size, max_documents=args.max_documents)
+    report = _load(args).perplexity(args.corpus, split=args.split, seed=args.mask_seed, mask_rate=args.mask_rate,
+                                    batch_size=args.batch_size, eval_limit=args.eval_limit)
     print(json.dumps(report.to_dict()) if args.json else report.describe())
     return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from jaroberta import api
+from jaroberta.commands import options
 from jaroberta.errors import JarobertaError
-from jaroberta.model.loading import parse_convention_args
 from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import serve
-from jaroberta.text.hub import REVISION_HELP, resolve_model
 
 _DEFAULTS = ServeConfig()
 
@@ -22,7 +21,7 @@ _HELP = {
     "adaptive_wait": "skip the batching wait while the last batch held a single request",
     "queue_size": "most waiting requests; beyond it requests get 503 with Retry-After",
     "max_texts": "most texts in one request",
-    "max_text_chars": "longest text accepted, in characters",
+    "max_text_chars": "longest text a request may send, in characters",
     "max_masks": "most [MASK] tokens in one text",
     "max_top_k": "largest top_k a fill-mask request may ask",
     "max_score_pieces": "most pieces one score request may ask to score (each is one forward pass of its text)",
@@ -32,14 +31,18 @@ _HELP = {
     "max_connections": "most open connections; one more gets 503 and is disconnected",
     "allowed_hosts": "comma-separated names the Host header may give, any port ('*': any name); default: localhost, "
     "127.0.0.1 and [::1] on a loopback bind (stops DNS rebinding), any name otherwise",
-    "threads": "intra-op threads of the model; 0 = every core but one, left to the HTTP event loop",
+    "threads": "CPU threads of the model (torch intra-op); 0 = every core but one, left to the HTTP event loop",
 }
 
 
-def register(subparsers) -> None:
+# Flags spelled as the shared vocabulary says (README "Flags"), the field name kept as a hidden alias.
+_FLAG = {"max_text_chars": "max_chars", "threads": "workers"}
+
+
+def register(subparsers, name: str, help: str) -> None:
     parser = subparsers.add_parser(
-        "serve",
-        help="serve a model over HTTP: JSON API, web page at /, API docs at /docs",
+        name,
+        help=help,
         description="Serve MODEL on http://HOST:PORT/: fill-mask, score, embed and tokenize as JSON under /api, "
         "a web page at / to try [MASK] sentences, and offline API docs at /docs. Requests from many clients "
         "are batched together.",
@@ -48,34 +51,23 @@ def register(subparsers) -> None:
                         "rinna's or JMedRoBERTa's layout")
     for field in fields(ServeConfig):
         default = getattr(_DEFAULTS, field.name)
+        flag = "--" + _FLAG.get(field.name, field.name).replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(
-                "--" + field.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=default,
-                help=f"{_HELP[field.name]} (default: {default})",
-            )
-            continue
-        if isinstance(default, tuple):
-            parser.add_argument(
-                "--" + field.name.replace("_", "-"), type=_names, default=default, metavar="NAMES",
-                help=_HELP[field.name],
-            )
-            continue
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"), type=type(default), default=default,
-            help=f"{_HELP[field.name]} (default: {default})",
-        )
-    parser.add_argument("--int8", action="store_true", help="quantize linear layers to int8 (faster on CPU, slightly less accurate)")
-    parser.add_argument(
-        "--user-dict", action="append", default=[], metavar="DIC",
-        help="MeCab user dictionary the tokenizer needs, matched by file name; overrides the absolute path in "
-        "JMedRoBERTa's tokenizer_config.json; repeat for several",
-    )
-    parser.add_argument(
-        "--convention", action="append", default=[], metavar="KEY=VALUE",
-        help="override an input convention, e.g. name=rinna, max_length=256, explicit_position_ids=false; "
-        "repeat for several",
-    )
-    parser.add_argument("--revision", metavar="REV", help=REVISION_HELP)
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=f"{_HELP[field.name]} (default: {default})")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, dest=field.name, type=_names, default=default, metavar="NAMES",
+                                help=_HELP[field.name])
+        else:
+            parser.add_argument(flag, dest=field.name, type=type(default), default=default,
+                                help=f"{_HELP[field.name]} (default: {default})")
+        if field.name in _FLAG:
+            options.alias(parser, "--" + field.name.replace("_", "-"), dest=field.name, type=type(default))
+    options.int8(parser)
+    options.user_dict(parser)
+    options.convention(parser)
+    options.device(parser, "; cpu with --int8")
+    options.revision(parser)
     parser.set_defaults(run=run_serve)
 
 
@@ -86,9 +78,11 @@ def _names(value: str) -> tuple[str, ...]:
 
 def run_serve(args) -> int:
     try:
-        config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
+        config = {f.name: getattr(args, f.name) for f in fields(ServeConfig)}
+        ServeConfig(**config)
     except ValueError as exc:
         raise JarobertaError(f"invalid server option: {exc}") from exc
-    serve(resolve_model(args.model, args.revision), config, int8=args.int8, user_dicts=args.user_dict,
-          conventions=parse_convention_args(args.convention))
+    options.quiet_transformers()
+    api.serve(args.model, user_dict=args.user_dict, convention=args.convention, device=args.device, int8=args.int8,
+              revision=args.revision, **config)
     return 0

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaroberta.api import train_tokenizer
-from jaroberta.text.report import print_encodings, print_info
+from jaroberta import api
+from jaroberta.commands import options
+from jaroberta.text import load_tokenizer
+from jaroberta.text.report import describe, print_encodings
 from jaroberta.text.training import TokenizerTrainConfig
-from jaroberta.text.userdict import build_from_cli
 
 
-def register(subparsers) -> None:
-    tokenizer = subparsers.add_parser("tokenizer", help="train, inspect and run tokenizers of both families")
+def register_tokenizer(subparsers, name: str, help: str) -> None:
+    tokenizer = subparsers.add_parser(name, help=help)
     commands = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION")
     _register_train(commands)
     _register_encode(commands)
     _register_info(commands)
-    _register_dict(subparsers)
 
 
 def _register_train(commands) -> None:
@@ -40,10 +40,11 @@ def _register_train(commands) -> None:
                    help="sentencepiece: train on a random sample of this many sentences, 0 = all (default: 2000000)")
     p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
                    help="mecab-wordpiece: MeCab system dictionary (default: ipadic)")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
+    options.user_dict(p, "mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
     p.add_argument("--min-frequency", type=int, default=2, help="mecab-wordpiece: minimum count of a merge (default: 2)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers: threads (MeCab without the GIL, SentencePiece), processes where MeCab cannot run without the GIL (default: 1)")
+    options.as_json(p, "print a JSON summary (family, vocab_size, out) instead of a line")
+    options.no_progress(p)
     p.set_defaults(run=_train)
 
 
@@ -54,11 +55,9 @@ def _register_encode(commands) -> None:
         description="Tokenize text with a tokenizer folder. A literal [MASK] in the text becomes the mask id.",
     )
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
-    p.add_argument("text", nargs="*", metavar="TEXT", help="texts to tokenize (or use --input)")
-    p.add_argument("--input", type=Path, metavar="FILE", help="read texts from FILE, one per line")
+    options.texts(p, "texts to tokenize")
     p.add_argument("--json", action="store_true", help="print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
     p.set_defaults(run=_encode)
 
 
@@ -69,13 +68,13 @@ def _register_info(commands) -> None:
         description="Print family, vocabulary size, special tokens, normalization, dictionaries and fingerprint.",
     )
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder")
-    p.add_argument("--user-dict", type=Path, action="append", default=[], metavar="PATH",
-                   help="where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.as_json(p, "print the description as one JSON object")
     p.set_defaults(run=_info)
 
 
-def _register_dict(subparsers) -> None:
-    group = subparsers.add_parser("dict", help="build MeCab user dictionaries")
+def register_dict(subparsers, name: str, help: str) -> None:
+    group = subparsers.add_parser(name, help=help)
     commands = group.add_subparsers(dest="dict_command", metavar="ACTION")
     p = commands.add_parser(
         "build",
@@ -95,9 +94,11 @@ def _register_dict(subparsers) -> None:
     p.add_argument("--cost", type=int, default=None,
                    help="MeCab word cost of terms that give none in their CSV line (lower = preferred; "
                         "default: automatic, 3000 - 1000 x length)")
-    p.add_argument("--normalize", choices=["full-width", "nfkc", "none"], default="full-width",
+    p.add_argument("--normalization", choices=["full-width", "nfkc", "none"], default="full-width",
                    help="normalize terms as the tokenizer normalizes text before MeCab (default: full-width, "
                         "the mecab-wordpiece family's)")
+    options.alias(p, "--normalize", dest="normalization", choices=["full-width", "nfkc", "none"])
+    options.as_json(p, "print the build report as one JSON object")
     p.set_defaults(run=_dict_build)
 
 
@@ -115,18 +116,36 @@ def _train(args: argparse.Namespace) -> int:
         min_frequency=args.min_frequency,
         workers=args.workers,
     )
-    tokenizer = train_tokenizer(config)
-    print(f"{tokenizer.family} tokenizer, vocab {tokenizer.vocab_size}, written to {args.out}")
+    tokenizer = api.train_tokenizer(config)
+    if args.json:
+        options.print_json({"family": tokenizer.family, "vocab_size": tokenizer.vocab_size, "out": str(args.out)})
+    else:
+        print(f"{tokenizer.family} tokenizer, vocab {tokenizer.vocab_size}, written to {args.out}")
     return 0
 
 
 def _encode(args: argparse.Namespace) -> int:
-    return print_encodings(args.tokenizer, args.text, args.input, args.user_dict, as_json=args.json)
+    texts = options.read_texts(args.text, args.input)
+    print_encodings(load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None), texts, as_json=args.json)
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    return print_info(args.tokenizer, args.user_dict)
+    description = describe(load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
+    if args.json:
+        options.print_json(description)
+    else:
+        for key, value in description.items():
+            print(f"{key:18}: {value}")
+    return 0
 
 
 def _dict_build(args: argparse.Namespace) -> int:
-    return build_from_cli(args)
+    report = api.build_dictionary(args.terms, args.out, source=args.source, system_dict=args.system_dict,
+                                  cost=args.cost, normalization=args.normalization)
+    if args.json:
+        options.print_json({**report.to_dict(), "out": str(args.out)})
+    else:
+        print("\n".join(report.lines()))
+        print(f"use it with: --user-dict {args.out}")
+    return 0

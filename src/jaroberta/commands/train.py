@@ -6,27 +6,20 @@ import argparse
 import os
 from pathlib import Path
 
-from jaroberta.api import pack
-from jaroberta.corpus.pack import PackConfig
+from jaroberta import api
+from jaroberta.commands import options
 from jaroberta.demo import DemoConfig, run_demo
-from jaroberta.model.card import write_card
+from jaroberta.errors import JarobertaError
 from jaroberta.model.families import NAMES
 from jaroberta.model.presets import PRESETS
 from jaroberta.model.recipes import RECIPES
-from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP, resolve_model
-from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
+from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
 
 
-def register(subparsers) -> None:
-    _register_pack(subparsers)
-    _register_pretrain(subparsers)
-    _register_demo(subparsers)
-
-
-def _register_pack(subparsers) -> None:
+def register_pack(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "pack",
-        help="tokenize a corpus into memory-mapped shards for pretraining",
+        name,
+        help=help,
         description="Tokenize the train and dev splits of a corpus folder into fixed-length rows (uint16 ids where "
                     "the vocabulary fits) with word ids for whole-word masking. Layouts: 'document' (rinna: [CLS] + one "
                     "document, truncated) and 'full' (RoBERTa FULL-SENTENCES: documents back to back, [SEP] between).",
@@ -35,18 +28,21 @@ def _register_pack(subparsers) -> None:
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER",
                    help="tokenizer folder (`jaroberta tokenizer train`), or a model folder whose tokenizer to use")
     p.add_argument("out", type=Path, metavar="OUT", help="shard folder to write")
-    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
-    p.add_argument("--seq-len", type=int, default=512, help="row length, special tokens included (default: 512)")
+    options.revision(p)
+    p.add_argument("--max-length", type=int, default=512, help="row length in tokens, special tokens included (default: 512)")
+    options.alias(p, "--seq-len", dest="max_length", type=int)
     p.add_argument("--layout", choices=["document", "full"], default="document",
                    help="document (rinna: one document per row) or full (packed back to back, JMedRoBERTa) (default: document)")
     p.add_argument("--workers", type=int, default=1, help="tokenizer workers: threads, or processes where MeCab cannot run without the GIL (default: 1)")
+    options.as_json(p, "print the shard header (layout, max length, rows and tokens per split) as JSON")
+    options.no_progress(p)
     p.set_defaults(run=_pack)
 
 
-def _register_pretrain(subparsers) -> None:
+def register_pretrain(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "pretrain",
-        help="pretrain a masked language model on packed shards (CPU, GPU or torchrun)",
+        name,
+        help=help,
         description="Masked-LM pretraining with the seeds' recipes scaled to --steps: dynamic masking, AdamW, linear "
                     "warmup/decay, accumulation, mixed precision, dev perplexity, atomic checkpoints, exact --resume. "
                     "Launch with `torchrun --nproc_per_node N -m jaroberta pretrain ...` for several processes.",
@@ -65,38 +61,45 @@ def _register_pretrain(subparsers) -> None:
     recipe.add_argument("--recipe", choices=sorted(RECIPES),
                         help="hyperparameters of a seed model (default: the recipe of the shards' tokenizer family)")
     recipe.add_argument("--steps", type=int, required=True, help="optimizer steps")
+    recipe.add_argument("--batch-size", type=int,
+                        help="rows per optimizer step over all processes, a multiple of --micro-batch x processes; "
+                             "gradient accumulation fills the rest (default: one micro-batch per process)")
     recipe.add_argument("--micro-batch", type=int, default=16, help="rows per forward pass per process (default: 16)")
-    recipe.add_argument("--accumulation", type=int, default=1,
-                        help="micro-batches per optimizer step; global batch = micro-batch x accumulation x processes (default: 1)")
+    options.alias(recipe, "--accumulation", dest="accumulation", type=int)
     recipe.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
-    recipe.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the recipe's share of --steps)")
+    warmup = recipe.add_mutually_exclusive_group()
+    warmup.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the recipe's share of --steps)")
+    warmup.add_argument("--warmup-ratio", type=float, help="linear warmup as a share of --steps (default: the recipe's)")
     recipe.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: the recipe's)")
     recipe.add_argument("--clip", type=float, help="gradient-norm clipping, 0 = none (default: the recipe's)")
     recipe.add_argument("--mask-rate", type=float, help="fraction of tokens masked (default: the recipe's, 0.15)")
     recipe.add_argument("--whole-word", action=argparse.BooleanOptionalAction, default=None,
                         help="whole-word masking (default: on for the MeCab family with the jmedroberta recipe)")
-    recipe.add_argument("--seed", type=int, help="seed of init, data order and masks (default: the recipe's)")
+    recipe.add_argument("--seed", type=int, help="seed of init, data order and masks (default: the recipe's: rinna 0, jmedroberta 42)")
     run = p.add_argument_group("run")
     run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                      help="auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU (default: auto)")
-    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    options.device(run, "; under torchrun LOCAL_RANK picks the GPU")
     run.add_argument("--compile", action="store_true", help="torch.compile the model (slow first step, faster after)")
     run.add_argument("--license", metavar="ID", help=LICENSE_HELP)
     run.add_argument("--eval-every", type=int, default=0, help="dev evaluation every N steps, 0 = at the end only (default: 0)")
-    run.add_argument("--eval-rows", type=int, default=512, help="dev rows evaluated, 0 = all (default: 512)")
+    run.add_argument("--eval-limit", type=int, default=512, help="evaluate at most N dev rows, 0 = all (default: 512)")
+    options.alias(run, "--eval-rows", dest="eval_limit", type=int)
     run.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps, 0 = at the end only (default: 0)")
     run.add_argument("--keep-checkpoints", type=int, default=2, help="newest checkpoints kept (default: 2)")
     run.add_argument("--log-every", type=int, default=10, help="train line in log.jsonl every N steps (default: 10)")
     run.add_argument("--patience", type=int, default=0,
                      help="stop after N evaluations without a better dev loss, 0 = never (default: 0)")
     run.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    options.as_json(run, "print the final metrics and folders as JSON")
+    options.no_progress(run)
     p.set_defaults(run=_pretrain)
 
 
-def _register_demo(subparsers) -> None:
+def register_demo(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
-        "demo",
-        help="the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
+        name,
+        help=help,
         description="Build the default corpus, train the family's tokenizer (and medical dictionary), pack, pretrain a small model "
                     "(3,600 steps by default; --minutes for a time budget), report dev perplexity and fill-mask examples, "
                     "and print where everything went.",
@@ -115,41 +118,58 @@ def _register_demo(subparsers) -> None:
     p.add_argument("--vocab-size", type=int, default=2000, help="tokenizer vocabulary size (default: 2000)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--mask-rate", type=float, default=0.4, help="fraction of tokens masked (default: 0.4)")
+    options.no_progress(p)
     p.set_defaults(run=_demo)
 
 
 # -- handlers: one library call each ---------------------------------------------------------
 def _pack(args: argparse.Namespace) -> int:
-    header = pack(PackConfig(corpus=args.corpus, tokenizer=resolve_model(args.tokenizer, args.revision), out=args.out, seq_len=args.seq_len,
-                             layout=args.layout, workers=args.workers))
+    options.quiet_transformers()
+    header = api.pack(args.corpus, args.tokenizer, args.out, max_length=args.max_length, layout=args.layout,
+                      workers=args.workers, revision=args.revision)
+    if args.json:
+        options.print_json({"out": str(args.out), "layout": header.layout, "max_length": header.seq_len,
+                            "splits": {split: {"rows": s.rows, "tokens": s.tokens} for split, s in header.splits.items()}})
+        return 0
     rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
-    print(f"shards written to {args.out} ({header.layout} layout, seq_len {header.seq_len}): {rows}")
+    print(f"shards written to {args.out} ({header.layout} layout, max length {header.seq_len}): {rows}")
     return 0
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    config = PretrainConfig(
-        shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from and resolve_model(args.init_from, args.revision),
-        recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
-        whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed,
+    options.quiet_transformers()
+    result = api.pretrain(
+        args.shards, args.out, steps=args.steps, batch_size=_batch_size(args), micro_batch=args.micro_batch,
+        warmup_steps=args.warmup_steps, warmup_ratio=args.warmup_ratio, eval_limit=args.eval_limit,
+        no_progress=args.no_progress, preset=args.preset, model_config=args.model_config, init_from=args.init_from, revision=args.revision, license=args.license,
+        recipe=args.recipe, mask_rate=args.mask_rate, whole_word=args.whole_word, seed=args.seed, lr=args.lr,
+        weight_decay=args.weight_decay, clip=args.clip, precision=args.precision, device=args.device,
+        compile=args.compile, eval_every=args.eval_every, save_every=args.save_every,
+        keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, patience=args.patience, resume=args.resume,
     )
-    plan = plan_pretraining(config)
-    loop = loop_config(
-        plan.recipe, args.out, args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay, clip=args.clip, seed=args.seed, precision=args.precision, device=args.device,
-        compile=args.compile, eval_every=args.eval_every, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
-        log_every=args.log_every, patience=args.patience, resume=args.resume,
-    )
-    result = pretrain(plan, loop)
-    if args.license and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes
-        write_card(result.model_dir, license=args.license)
-    if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0
+    if int(os.environ.get("RANK", 0)) != 0:  # torchrun: one report, from rank 0
+        return 0
+    if args.json:
+        options.print_json({"steps": result.steps, "metrics": result.metrics, "model": str(result.model_dir),
+                            "log": str(result.run_dir / "log.jsonl")})
+    else:
         print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "
               f"{result.steps} steps; model: {result.model_dir}; logs: {result.run_dir / 'log.jsonl'}")
     return 0
 
 
+def _batch_size(args: argparse.Namespace) -> int | None:
+    """--batch-size, or what the old --accumulation meant: micro-batch x accumulation x processes."""
+    accumulation = getattr(args, "accumulation", None)
+    if accumulation is None:
+        return args.batch_size
+    if args.batch_size is not None:
+        raise JarobertaError("give --batch-size or the old --accumulation, not both")
+    return args.micro_batch * accumulation * int(os.environ.get("WORLD_SIZE", 1))
+
+
 def _demo(args: argparse.Namespace) -> int:
+    options.quiet_transformers()
     run_demo(DemoConfig(out=args.out, family=args.family, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
                         lr=args.lr, mask_rate=args.mask_rate))
     return 0

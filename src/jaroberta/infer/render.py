@@ -1,38 +1,8 @@
-"""Reading texts for the inference commands and printing their results (table or JSON)."""
+"""Printing the inference commands' results (table or JSON)."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
-from pathlib import Path
-
-from jaroberta.errors import JarobertaError
-
-log = logging.getLogger(__name__)
-
-
-def read_texts(texts: list[str], input_file: str | Path | None) -> list[str]:
-    """Texts from the command line and/or a file (one per line); blank lines are skipped and counted."""
-    texts = list(texts or [])
-    if input_file is not None:
-        path = Path(input_file)
-        if str(path) == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except FileNotFoundError as exc:
-                raise JarobertaError(f"input file {path} does not exist") from exc
-            except UnicodeDecodeError as exc:
-                raise JarobertaError(f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8") from exc
-        blank = sum(1 for line in lines if not line.strip())
-        if blank:
-            log.info("%s: skipped %d blank line(s)", path, blank)
-        texts.extend(line for line in lines if line.strip())
-    if not texts:
-        raise JarobertaError("no text given: pass TEXT arguments or --input FILE (one text per line)")
-    return texts
 
 
 def print_json_lines(items) -> None:

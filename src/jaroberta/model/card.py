@@ -297,9 +297,9 @@ jaroberta predict PATH "テキスト" --json
 ```
 
 ```python
-from jaroberta.infer.predict import load_finetuned
+import jaroberta
 
-model = load_finetuned("PATH")
+print(jaroberta.predict("PATH", "テキスト")[0].to_dict())
 ```
 
 Plain transformers loads the weights with `AutoModelFor{facts.architecture.split("For")[-1]}.from_pretrained("PATH")`;
@@ -307,10 +307,9 @@ frame the input as in "Tokenizer and input conventions" above."""
     example = "東京は日本の[MASK]である。" if facts.family != "mecab-wordpiece" else "この患者は[MASK]と診断された。"
     ours = f"""```python
 import jaroberta
-from jaroberta.infer.fill_mask import fill_mask
 
-lm = jaroberta.load("PATH_OR_HUB_ID")  # this folder, or its hub id (revision="...")
-print(fill_mask(lm, ["{example}"], top_k=5)[0].to_dict())
+model = jaroberta.load("PATH_OR_HUB_ID")  # this folder, or its hub id (revision="...")
+print(model.fill_mask("{example}", top_k=5)[0].to_dict())
 ```
 
 ```bash

@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 from torch.ao.quantization import quantize_dynamic
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PreTrainedModel
-from transformers.utils import logging as hf_logging
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
 from jaroberta.model.families import FAMILIES, detect_published
+from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
 from jaroberta.text.hub import resolve_model
@@ -329,7 +329,7 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
     # building it avoids a randomly initialised layer and a warning about it.
     extra = {} if head == "mlm" or config.model_type not in _MLM_PARTS else {"add_pooling_layer": False}
     try:
-        with _quiet_transformers():  # its load report is replaced by the checks below
+        with quiet_transformers():  # its load report is replaced by the checks below
             # weights_only=True: a published pytorch_model.bin is unpickled without running code.
             model, info = auto.from_pretrained(
                 folder, config=config, dtype=torch.float32, weights_only=True, output_loading_info=True, **extra
@@ -343,17 +343,6 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
         raise JarobertaError(f"cannot load weights from {weights}: {exc}") from exc
     _check_missing_weights(model, list(info.get("missing_keys", ())), head, folder)
     return model
-
-
-class _quiet_transformers:
-    """Silence transformers' logging for one call, restoring the caller's verbosity after."""
-
-    def __enter__(self):
-        self._verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-
-    def __exit__(self, *exc_info):
-        hf_logging.set_verbosity(self._verbosity)
 
 
 def _tied_or_unused(key: str) -> bool:

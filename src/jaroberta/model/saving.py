@@ -10,7 +10,6 @@ also gets the tokenizer and the conventions.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers.utils import logging as hf_logging
 
 from jaroberta import __version__
 from jaroberta.model.card import write_card
+from jaroberta.model.quiet import quiet_transformers
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
     directory.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # DDP / compiled wrappers: save the real model
     model = getattr(model, "_orig_mod", model)
-    with _quiet_transformers():  # its per-shard progress bar is noise at every checkpoint
+    with quiet_transformers():  # its per-shard progress bar is noise at every checkpoint
         model.save_pretrained(directory, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save(directory)
@@ -49,17 +48,6 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
     (directory / META_FILE).write_text(json.dumps(_with_versions(meta), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_card(directory, parameters=sum(p.numel() for p in model.parameters()))
     return directory
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def read_meta(directory: str | Path) -> dict:

@@ -153,10 +153,12 @@ def load_backend(
     int8: bool = False,
     user_dicts: Sequence[str | Path] = (),
     conventions: dict[str, str] | None = None,
+    device: str = "cpu",
 ) -> ModelBackend:
-    """Load a model folder (ours, rinna's or JMedRoBERTa's layout) for serving on CPU;
+    """Load a model folder (ours, rinna's or JMedRoBERTa's layout) for serving on `device`;
     `conventions` are `key=value` overrides of the stored / detected input conventions."""
     resolved = resolve_conventions(path, conventions) if conventions else None
-    lm = load(path, conventions=resolved, user_dicts=list(user_dicts) or None, quantize="int8" if int8 else None)
+    lm = load(path, conventions=resolved, user_dicts=list(user_dicts) or None, device=device,
+              quantize="int8" if int8 else None)
     lm.model.eval()
     return ModelBackend(lm)

@@ -28,6 +28,7 @@ def serve(
     int8: bool = False,
     user_dicts: Sequence[str | Path] = (),
     conventions: dict[str, str] | None = None,
+    device: str = "cpu",
 ) -> None:
     """Load `model` and answer HTTP requests until interrupted (`conventions`: --convention overrides)."""
     uvicorn = require("uvicorn", "jaroberta serve")
@@ -39,7 +40,7 @@ def serve(
         log.warning("binding %s: the service is reachable from other machines and has no authentication", config.host)
 
     torch.set_num_threads(config.torch_threads())  # this process serves only: set it for all of it
-    backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions)
+    backend = load_backend(model, int8=int8, user_dicts=user_dicts, conventions=conventions, device=device)
     app = create_app(backend, config)
     log.info("serving %s on http://%s:%d/ (API docs at /docs; %d model threads)", model, config.host, config.port, torch.get_num_threads())
     uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5, **_connection_limits(config))

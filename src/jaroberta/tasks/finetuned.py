@@ -10,7 +10,13 @@ import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.loading import LoadedModel, check_model_folder, detect_conventions
+from jaroberta.model.loading import (
+    LoadedModel,
+    check_model_folder,
+    detect_conventions,
+    quantize_int8,
+    resolve_conventions,
+)
 from jaroberta.model.saving import read_meta
 from jaroberta.tasks.kinds import FINETUNE_META_KEY, make_kind
 from jaroberta.text import load_tokenizer
@@ -23,13 +29,13 @@ class FinetunedModel:
     lm: LoadedModel
     """Model (with its task head), tokenizer and conventions."""
     kind: object
-    """The task kind (`train.finetune.kinds`): how inputs are encoded and outputs decoded."""
+    """The task kind (`tasks.kinds`): how inputs are encoded and outputs decoded."""
     labels: list[str]
     """Classes, or NER entity types ([] for regression)."""
 
 
-def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: str = "cpu") -> FinetunedModel:
-    """Load a folder written by `jaroberta finetune` (or `FinetuneTask.save_model`)."""
+def read_head(path: str | Path) -> dict:
+    """What a folder written by `jaroberta finetune` predicts: its task, objective and labels."""
     folder = check_model_folder(path)
     head = read_meta(folder).get(FINETUNE_META_KEY)
     if not head:
@@ -37,12 +43,23 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
             f"{folder} is not a fine-tuned model (its jaroberta_meta.json has no '{FINETUNE_META_KEY}' entry); "
             f"fine-tune one with `jaroberta finetune classify|ner|pair`, or use fill-mask / embed for a pretrained model"
         )
+    return head
+
+
+def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: str = "cpu",
+                   conventions: dict[str, str] | None = None, quantize: str | None = None) -> FinetunedModel:
+    """Load a folder written by `jaroberta finetune` (or `FinetuneTask.save_model`); `conventions`:
+    key=value overrides of the stored ones, `quantize='int8'`: dynamic int8 linear layers (CPU)."""
+    folder = check_model_folder(path)
+    head = read_head(folder)
     kind = make_kind(head["task"], head.get("objective", "classification"))
-    conventions = detect_conventions(folder)
+    conventions = resolve_conventions(folder, conventions) if conventions else detect_conventions(folder)
     tokenizer = load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
     auto = getattr(transformers, kind.auto_class)
     try:
         model = auto.from_pretrained(folder, dtype=torch.float32).to(device).eval()
     except (OSError, ValueError, RuntimeError) as exc:
         raise JarobertaError(f"cannot load the fine-tuned weights in {folder}: {exc}") from exc
+    if quantize == "int8":
+        model = quantize_int8(model)
     return FinetunedModel(LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder), kind, list(head["labels"]))

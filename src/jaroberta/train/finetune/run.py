@@ -31,13 +31,19 @@ from jaroberta.tasks.datasets import load_dataset
 from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.tasks.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective, row_logits
 from jaroberta.train.finetune.task import Batching, FinetuneTask, evaluate_rows
-from jaroberta.train.loop import LoopConfig, train
+from jaroberta.train.loop import LoopConfig, LoopSettings, train
 
 log = logging.getLogger(__name__)
 
 INITS = ("pretrained", "random")
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
+
+
+def finetune_loop(**settings) -> LoopSettings:
+    """The loop settings of a fine-tuning run: lr 5e-5 and seed 42 unless given (RoBERTa's
+    fine-tuning betas (0.9, 0.98) and clipping 1.0 are the loop's own defaults)."""
+    return LoopSettings(**{"lr": 5e-5, "seed": 42, **settings})
 
 
 @dataclass
@@ -74,18 +80,10 @@ class FinetuneConfig:
     """Examples per optimizer step over all processes."""
     micro_batch: int | None = None
     """Examples per forward pass per process (default: the whole batch); accumulation fills the rest."""
-    lr: float = 5e-5
-    """Peak learning rate."""
     warmup_ratio: float = 0.1
     """Warmup as a share of all steps (linear, then linear decay to 0)."""
-    weight_decay: float = 0.01
-    """AdamW decoupled weight decay (never on biases and LayerNorm)."""
-    betas: tuple[float, float] = (0.9, 0.98)
-    """AdamW betas (RoBERTa's fine-tuning values, also rinna's pretraining ones)."""
-    eps: float = 1e-6
-    """AdamW epsilon."""
-    clip: float = 1.0
-    """Gradient-norm clipping."""
+    warmup_steps: int | None = None
+    """Warmup steps; when set, instead of `warmup_ratio`."""
     eval_every: int | None = None
     """Evaluate on dev every this many steps (default: once per epoch)."""
     patience: int = 3
@@ -96,18 +94,11 @@ class FinetuneConfig:
     """Longest framed input (special tokens included); default: the model's conventions."""
     dev_fraction: float = 0.1
     """Share of the training examples held out as dev when no dev file is given."""
-    seed: int = 42
-    """Seed of the head's initialisation, the example order and dropout."""
-    precision: str = "auto"
-    """'auto', 'fp32', 'bf16' or 'fp16' (the loop's mixed precision)."""
-    device: str = "auto"
-    """'auto', 'cpu' or 'cuda'."""
     user_dicts: tuple[Path, ...] = ()
     """MeCab user dictionaries the tokenizer needs (JMedRoBERTa layout)."""
-    resume: bool = False
-    """Continue the run in `out` from its newest checkpoint."""
-    progress: bool = True
-    """Show progress bars."""
+    loop: LoopSettings = field(default_factory=finetune_loop)
+    """Optimizer, precision, device, seed (also of the head and the example order), checkpoints:
+    the training loop's own settings, with fine-tuning's defaults (`finetune_loop`)."""
 
     def __post_init__(self) -> None:
         self.model, self.out = Path(self.model), Path(self.out)
@@ -116,7 +107,6 @@ class FinetuneConfig:
                 setattr(self, name, Path(getattr(self, name)))
         self.labels = tuple(self.labels)
         self.user_dicts = tuple(Path(p) for p in self.user_dicts)
-        self.betas = tuple(self.betas)
         if self.task not in KINDS:
             raise JarobertaError(f"unknown fine-tuning task {self.task!r}; choose one of {sorted(KINDS)}")
         if (self.train is None) == (self.dataset is None):
@@ -266,13 +256,13 @@ def _is_main_process() -> bool:
 # -- 2. model ---------------------------------------------------------------------------------------
 def build_model(config: FinetuneConfig, kind, labels: list[str]):
     """The pretrained encoder (or the same architecture, random) under a transformers task head."""
-    torch.manual_seed(config.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
+    torch.manual_seed(config.loop.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
     base = load(config.model, user_dicts=list(config.user_dicts) or None, head="base")
     model_config = base.model.config
     for key, value in kind.head_config(labels).items():
         setattr(model_config, key, value)
     auto = getattr(transformers, kind.auto_class)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.loop.seed)
     model = auto.from_config(model_config, attn_implementation="sdpa")
     if config.init == "pretrained":
         _copy_encoder(base.model, model, config.model)
@@ -293,6 +283,10 @@ def _copy_encoder(encoder, model, path: Path) -> None:
 
 
 # -- 3-4. rows, task, loop ------------------------------------------------------------------------------
+def _warmup_steps(config: FinetuneConfig, steps: int) -> int:
+    return min(config.warmup_steps, steps) if config.warmup_steps is not None else round(steps * config.warmup_ratio)
+
+
 def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -301,14 +295,13 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     description = {"kind": kind.name, "objective": kind.objective, "labels": labels, "config": config.to_dict(),
                    "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
                    "encoding": encoding, "data": data.source}
-    batching = Batching(config.batch_size, config.micro_batch or config.batch_size, max(32, config.micro_batch or config.batch_size), config.seed)
+    batching = Batching(config.batch_size, config.micro_batch or config.batch_size, max(32, config.micro_batch or config.batch_size), config.loop.seed)
     task = FinetuneTask(kind, lm, labels, train_rows, data.dev, dev_rows, batching, description)
     loop = LoopConfig(
-        out=config.out, steps=steps, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,
-        clip=config.clip, warmup_steps=round(steps * config.warmup_ratio), precision=config.precision, device=config.device,
-        seed=config.seed, log_every=max(1, min(10, steps_per_epoch)), eval_every=eval_every if eval_every < steps else 0,
+        **asdict(config.loop), out=config.out, steps=steps, warmup_steps=_warmup_steps(config, steps),
+        log_every=max(1, min(10, steps_per_epoch)), eval_every=eval_every if eval_every < steps else 0,
         metric=metric, higher_is_better=metric != "dev_loss", patience=config.patience if eval_every < steps else 0,
-        keep_best=True, resume=config.resume, progress=config.progress,
+        keep_best=True,
     )
     return task, loop
 
