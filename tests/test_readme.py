@@ -11,6 +11,7 @@ import pytest
 from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
 
 from jaroberta.cli import build_parser
+from jaroberta.model.export import export_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -55,8 +56,11 @@ def test_readme_command_parses(line):
     assert callable(getattr(args, "run", None)), f"{line!r} names no runnable command"
 
 
-def test_readme_python_runs(rinna_dir, capsys):  # noqa: F811
+def test_readme_python_runs(rinna_dir, tmp_path, capsys):  # noqa: F811
+    exported = tmp_path / "rinna-hf"  # what `jaroberta export MODEL rinna-hf` writes, for the transformers snippet
+    export_model(rinna_dir, exported)
     for block in _blocks("python"):
-        exec(compile(block.replace('"MODEL"', repr(str(rinna_dir))), "README.md", "exec"), {})
+        block = block.replace('"MODEL"', repr(str(rinna_dir))).replace('"rinna-hf"', repr(str(exported)))
+        exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "(2, " in out  # the embeddings' shape was printed
