@@ -322,7 +322,7 @@ class _Builder:
             problems.append(f"{item.path}: skipped: {exc}")
         except ReadError as exc:
             counts["input:read_errors"] += 1
-            problems.append(f"{exc}; kept the {counts['input:documents']} documents read before it")
+            problems.append(f"{exc}; kept the {counts['input:documents']} documents decoded before it")
         except BaseException:
             parts.discard()
             raise
