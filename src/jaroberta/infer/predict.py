@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
+from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
     import torch
     import transformers
 
-    from jaroberta.model.loading import check_model_folder, detect_conventions
+    from jaroberta.model.loading import check_model_files, check_model_folder, detect_conventions
     from jaroberta.model.saving import read_meta
     from jaroberta.text import load_tokenizer
     from jaroberta.train.finetune.kinds import make_kind
@@ -54,10 +55,11 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
     conventions = detect_conventions(folder)
     tokenizer = load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
     auto = getattr(transformers, kind.auto_class)
+    weights = check_model_files(folder)
     try:
         model = auto.from_pretrained(folder, dtype=torch.float32).to(device).eval()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise JarobertaError(f"cannot load the fine-tuned weights in {folder}: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_error(weights, exc) from exc
     return FinetunedModel(LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder), kind, list(head["labels"]))
 
 

@@ -16,6 +16,8 @@ import logging
 import platform
 from pathlib import Path
 
+from jaroberta.model.integrity import read_json_object
+
 log = logging.getLogger(__name__)
 
 META_FILE = "jaroberta_meta.json"
@@ -57,8 +59,7 @@ def _quiet_transformers():
 
 def read_meta(directory: str | Path) -> dict:
     """The `jaroberta_meta.json` of a model folder ({} when absent)."""
-    path = Path(directory) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return read_json_object(Path(directory) / META_FILE)
 
 
 def _with_versions(meta: dict) -> dict:

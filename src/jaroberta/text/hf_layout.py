@@ -47,9 +47,12 @@ def _write_json(path: Path, data: dict) -> None:
 def read_config(directory: Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise JarobertaError(f"cannot read {path}: {exc}") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JarobertaError(f"cannot read {path}: {exc}; the file is damaged or truncated, copy it again") from exc
+    if not isinstance(data, dict):
+        raise JarobertaError(f"{path} holds a JSON {type(data).__name__}, not an object: damaged; copy it again")
+    return data
 
 
 def write_rinna_layout(directory: Path, lowercase: bool) -> None:

@@ -28,6 +28,8 @@ import torch
 
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
+from jaroberta.model.integrity import LOAD_ERRORS, load_error
+from jaroberta.model.loading import check_model_files, check_model_folder
 from jaroberta.train.data import Batch, Cursor, ShuffledRows
 from jaroberta.train.distributed import Runtime
 from jaroberta.train.loop import LoopConfig, MemoryEstimate, StepBatch, TrainResult, train
@@ -289,10 +291,11 @@ def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
 def _load_hf_model(directory: Path):
     from transformers import AutoModelForMaskedLM
 
+    weights = check_model_files(check_model_folder(directory))
     try:
         return AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="sdpa")
-    except (OSError, ValueError) as exc:
-        raise JarobertaError(f"cannot load the model in {directory}: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_error(weights, exc) from exc
 
 
 def _masking(config: PretrainConfig, recipe: Recipe, header: ShardHeader) -> MaskingConfig:
