@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.text.loading import load_tokenizer
+from jaroberta.text.training import TRAIN_REPORT
 
 
 def _read_texts(texts: list[str], input_file: Path | None) -> list[str]:
@@ -59,4 +60,16 @@ def print_info(tokenizer_dir: Path, user_dicts: list[Path]) -> int:
     tokenizer = load_tokenizer(tokenizer_dir, user_dicts=user_dicts or None)
     for key, value in describe(tokenizer).items():
         print(f"{key:18}: {value}")
+    for note in training_notes(tokenizer_dir):
+        print(f"{'training note':18}: {note}")
     return 0
+
+
+def training_notes(tokenizer_dir: Path) -> list[str]:
+    """The notes `tokenizer train` recorded (a vocabulary of another size than asked), if any."""
+    path = Path(tokenizer_dir) / TRAIN_REPORT
+    try:
+        notes = json.loads(path.read_text(encoding="utf-8")).get("notes", [])
+    except (OSError, ValueError, AttributeError):  # absent (not trained here) or unreadable: nothing to add
+        return []
+    return [str(note) for note in notes] if isinstance(notes, list) else []

@@ -29,6 +29,7 @@ from pathlib import Path
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
+from jaroberta.errors import JarobertaError
 from jaroberta.text.base import Encoding
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
@@ -243,8 +244,35 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
 
     normalize = config.normalization
     model = io.BytesIO()
+    try:
+        _train(config, (normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")), model)
+    except RuntimeError as exc:
+        raise _training_error(config, exc) from exc
+    return SentencePieceTokenizer(model.getvalue(), config.normalization)
+
+
+_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
+
+
+def _training_error(config, exc: RuntimeError) -> JarobertaError:
+    """SentencePiece's C++ check, said in terms of the command's options."""
+    message = str(exc)
+    too_small = _TOO_SMALL.search(message)
+    if too_small:
+        needed = int(too_small.group(2))
+        return JarobertaError(
+            f"--vocab-size {config.vocab_size} is too small for this corpus: it needs at least {needed} pieces "
+            f"(its characters at --character-coverage {config.character_coverage}, plus {len(CONTROL_SYMBOLS) + 3} "
+            f"special ones); pass --vocab-size {needed} or more, or lower --character-coverage"
+        )
+    # the C++ source location before the reason means nothing to a user
+    reason = message.split("] ", 1)[-1].strip() or message
+    return JarobertaError(f"SentencePiece cannot train on {', '.join(map(str, config.inputs))}: {reason}")
+
+
+def _train(config, sentences, model) -> None:
     spm.SentencePieceTrainer.train(
-        sentence_iterator=(normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")),
+        sentence_iterator=sentences,
         model_writer=model,
         model_type="unigram",
         vocab_size=config.vocab_size,
@@ -263,4 +291,3 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
         num_threads=config.workers,
         minloglevel=2,
     )
-    return SentencePieceTokenizer(model.getvalue(), config.normalization)

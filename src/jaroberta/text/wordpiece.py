@@ -389,10 +389,8 @@ def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTok
     lines = (" ".join(words) for words in _segmented(segmenter, sentences, config.workers))
     model.train_from_iterator(tqdm(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
     vocab = sorted(model.get_vocab().items(), key=lambda item: item[1])
-    if len(vocab) > config.vocab_size:
-        # The trainer keeps every character of the corpus (and its ## form) whatever the size asked.
-        log.warning("WordPiece vocabulary has %d entries, more than the %d asked: the corpus alphabet alone needs them",
-                    len(vocab), config.vocab_size)
+    # The trainer keeps every character of the corpus (and its ## form) whatever the size
+    # asked, and stops short on a small corpus: train_tokenizer warns about either.
     return MecabWordPieceTokenizer([token for token, _ in vocab], config.system_dict, config.user_dicts, config.normalization)
 
 
