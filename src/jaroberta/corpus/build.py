@@ -49,6 +49,7 @@ from jaroberta.corpus.readers import (
 from jaroberta.corpus.report import CorpusReport, summarize
 from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.errors import JarobertaError
+from jaroberta.orphans import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,8 @@ _WORKER_JOB: _Job | None = None
 def _init_worker(job: _Job) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    # a killed parent must not leave workers that print BrokenPipeError tracebacks
+    exit_with_parent()
     # Ctrl-C is the main process's to handle (it discards partial parts, then stops the pool);
     # workers would otherwise each print a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -35,6 +35,7 @@ from itertools import chain
 from pathlib import Path
 
 from jaroberta.deps import require
+from jaroberta.orphans import exit_with_parent
 from jaroberta.text.base import Encoding
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.mecab import with_offsets
@@ -315,6 +316,7 @@ _WORKER_TOKENIZER: MecabWordPieceTokenizer | None = None
 def _init_worker(tokenizer: MecabWordPieceTokenizer) -> None:
     global _WORKER_TOKENIZER
     _WORKER_TOKENIZER = tokenizer
+    exit_with_parent()  # a killed parent leaves no orphan printing BrokenPipeError
 
 
 def _run_in_worker(job: tuple[str, list[str]]):
