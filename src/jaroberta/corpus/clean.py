@@ -48,11 +48,13 @@ _DELETE = (
     + list(range(0xFE00, 0xFE10))  # variation selectors
     + list(range(0xFFF0, 0xFFFC))
     + list(range(0xE000, 0xF900))  # private use area
+    + list(range(0xD800, 0xE000))  # lone surrogates (JSON escapes make them): not text, and not writable as UTF-8
 )
 CONTROL_TABLE: dict[int, str | None] = {c: None for c in _DELETE}
 CONTROL_TABLE.update({0x09: " ", 0x0D: " "})
 _INLINE_TABLE = {**CONTROL_TABLE, 0x0A: " "}  # for text decoded from entities, inside one line
 _CONTROL_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(CONTROL_TABLE)) + "]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def strip_control(line: str) -> str:
@@ -268,6 +270,8 @@ class Cleaner:
             if cleaned is not text and cleaned != text:
                 counts[f"{name}:changed_lines"] += sum(a != b for a, b in zip(text.split("\n"), cleaned.split("\n")))
             text = cleaned
+        if not self.config.enabled("control_chars") and _SURROGATE_RE.search(text):
+            text = _SURROGATE_RE.sub("", text)  # even with the rule off: the corpus is written as UTF-8
         if self.join_lines != "never" and _OPEN_LINE_END_RE.search(text) is not None:
             text, joined = join_wrapped_lines(text, self.join_lines, _ENDS_SENTENCE_RE)
             if joined:

@@ -30,7 +30,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
 from jaroberta.errors import JarobertaError
-from jaroberta.text.base import Encoding
+from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
@@ -130,6 +130,7 @@ class SentencePieceTokenizer:
 
     def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
         """Fast path: one multi-threaded SentencePiece call for all texts without a literal mask."""
+        texts = without_surrogates(texts)
         mask = self.mask_token
         if not any(mask in t for t in texts):  # the common case: one call, nothing to reassemble
             return self._sp.encode(self.normalization.batch(texts), num_threads=max(1, workers))
@@ -144,6 +145,7 @@ class SentencePieceTokenizer:
         return out
 
     def encode_batch(self, texts: list[str], workers: int = 1) -> list[Encoding]:
+        texts = without_surrogates(texts)
         out: list[Encoding | None] = [None] * len(texts)
         plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
         mapped = [_span_map(texts[i], self.normalization) for i in plain]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from jaroberta.deps import require
 from jaroberta.orphans import exit_with_parent
-from jaroberta.text.base import Encoding
+from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.mecab import with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
@@ -203,7 +203,7 @@ class MecabWordPieceTokenizer:
         return self._splitter.split(text)
 
     def _words_local(self, texts: list[str]) -> list[list[str]]:
-        return self._splitter.split_batch(texts)
+        return self._splitter.split_batch(without_surrogates(texts))
 
     # -- encoding ------------------------------------------------------------------
     def encode(self, text: str) -> Encoding:
@@ -220,6 +220,7 @@ class MecabWordPieceTokenizer:
         """Ids of each text: MeCab runs once over the batch (`wakati_batch`), then every word's
         pieces come from the word cache."""
         mask, pieces = self.mask_token, self._word_cache.__getitem__
+        texts = without_surrogates(texts)
         lines = self._splitter.wakati_batch(self.normalization.batch(texts))
         return [
             self._encode_local([text])[0].ids if mask in text  # rare: a literal mask takes the full path
@@ -230,7 +231,7 @@ class MecabWordPieceTokenizer:
     def _encode_local(self, texts: list[str]) -> list[Encoding]:
         """Full encodings: every mask-free part of every text normalized with its offset map,
         all parts split by MeCab in one batch, then assembled text by text."""
-        split_texts = [text.split(self.mask_token) for text in texts]
+        split_texts = [text.split(self.mask_token) for text in without_surrogates(texts)]
         maps = [_span_map(part, self.normalization) for parts in split_texts for part in parts if part]
         words = iter(self._splitter.split_batch([normalized for normalized, _, _ in maps]))
         maps_iter = iter(maps)
