@@ -98,6 +98,8 @@ COMMANDS = {
     "score": lambda folder, tmp: ["score", str(folder), "今日は晴れです。"],
     "embed": lambda folder, tmp: ["embed", str(folder), "--input", str(_text_file(tmp)), "--out", str(tmp / "x.npy")],
     "predict": lambda folder, tmp: ["predict", str(_as_finetuned(folder)), "今日は晴れです。"],
+    "eval perplexity": lambda folder, tmp: ["eval", "perplexity", str(folder), str(tmp)],
+    "serve": lambda folder, tmp: ["serve", str(folder), "--port", "0"],
     "finetune": lambda folder, tmp: ["finetune", "classify", str(folder), str(_labelled_file(tmp)), str(tmp / "ft"),
                                      "--dev", str(_labelled_file(tmp))],
 }
@@ -169,3 +171,13 @@ def test_damaged_sidecars_of_our_own_folders(rinna_dir, tmp_path, damage, says):
     damage(folder)
     with pytest.raises(JarobertaError, match=says):
         load(folder) if "meta" not in says else load_finetuned(folder)
+
+
+@pytest.mark.parametrize("case", ["safetensors cut in half", "pytorch_model.bin garbage", "config.json wrong field type"])
+def test_pretrain_init_from_a_damaged_model_names_the_file(rinna_dir, tmp_path, case):
+    from jaroberta.train.pretrain import _load_hf_model
+
+    damage, file_name, says = RINNA_CASES[case]
+    with pytest.raises(JarobertaError, match=says) as info:
+        _load_hf_model(_damaged(rinna_dir, tmp_path, damage))
+    assert file_name in str(info.value)
