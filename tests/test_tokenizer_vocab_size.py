@@ -66,3 +66,12 @@ def test_tokenizer_info_shows_the_note(corpus, tmp_path, capsys):
     capsys.readouterr()
     assert main(["tokenizer", "info", str(tmp_path / "sp")]) == 0
     assert "training note" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_corpus_without_text_is_a_clear_error(tmp_path, family, content):
+    (tmp_path / "empty.txt").write_text(content, encoding="utf-8")
+    with pytest.raises(JarobertaError, match="no text to train on"):
+        train_tokenizer(TokenizerTrainConfig(family, (tmp_path / "empty.txt",), out=tmp_path / "tok"))
+    assert not (tmp_path / "tok").exists()

@@ -133,6 +133,9 @@ def train_tokenizer(config: TokenizerTrainConfig) -> JaTokenizer:
     A vocabulary of another size than asked is never silent: a warning, and a note in
     `jaroberta_train_report.json`.
     """
+    if next(iter_sentences(config.inputs), None) is None:
+        raise JarobertaError(f"no text to train on in {', '.join(map(str, config.inputs))}: give text files "
+                             f"(one sentence per line) or a corpus folder with a non-empty train split")
     tokenizer = TRAINERS[config.family](config)
     notes = vocabulary_notes(config, tokenizer.vocab_size)
     for note in notes:

@@ -253,6 +253,7 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
     return SentencePieceTokenizer(model.getvalue(), config.normalization)
 
 
+_CHECK = re.compile(r"[A-Z_]+: \S+\(\d+\) \[(.*?)\]\s*(.*)", re.S)
 _TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 
@@ -267,8 +268,9 @@ def _training_error(config, exc: RuntimeError) -> JarobertaError:
             f"(its characters at --character-coverage {config.character_coverage}, plus {len(CONTROL_SYMBOLS) + 3} "
             f"special ones); pass --vocab-size {needed} or more, or lower --character-coverage"
         )
-    # the C++ source location before the reason means nothing to a user
-    reason = message.split("] ", 1)[-1].strip() or message
+    # "INTERNAL: src/x.cc(467) [condition] reason": the source location means nothing to a user
+    located = _CHECK.match(message.strip())
+    reason = (located.group(2).strip() or f"failed check {located.group(1)}") if located else message.strip()
     return JarobertaError(f"SentencePiece cannot train on {', '.join(map(str, config.inputs))}: {reason}")
 
 
