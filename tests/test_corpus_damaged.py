@@ -106,3 +106,20 @@ def test_archive_broken_before_any_text_is_skipped_by_name(tmp_path):
     report = build_corpus(BuildConfig(out=out, inputs=(path, tmp_path / "good.txt"), progress=False))
     assert report.counts["input:skipped_files"] == 1
     assert any("head.txt.xz" in p and "truncated" in p for p in report.problems)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda out: (out / "corpus.json").write_text('{"form', encoding="utf-8"), "corpus.json is damaged"),
+    (lambda out: (out / "corpus.json").write_text("[]", encoding="utf-8"), "corpus.json is damaged"),
+    (lambda out: next((out / "train").glob("*.txt")).open("ab").write(b"\xff\xfe bad\n"), "not UTF-8"),
+])
+def test_damaged_corpus_folder_is_a_clear_error(tmp_path, damage, says):
+    from jaroberta.corpus import read_manifest
+    from jaroberta.errors import JarobertaError
+
+    (tmp_path / "in.txt").write_bytes(TEXT[:3000])
+    out, _ = build(tmp_path, tmp_path / "in.txt")
+    damage(out)
+    with pytest.raises(JarobertaError, match=says):
+        read_manifest(out)
+        list(iter_documents(out, "train"))
