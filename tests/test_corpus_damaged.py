@@ -40,7 +40,7 @@ def sentences(out: Path) -> list[str]:
 
 @pytest.mark.parametrize("name, compress, decompressor", FORMATS, ids=[f[0] for f in FORMATS])
 @pytest.mark.parametrize("keep", [0.5, 0.97])
-def test_truncated_archive_keeps_every_decoded_sentence(tmp_path, name, compress, decompressor, keep):
+def test_truncated_archive_keeps_every_decoded_sentence(tmp_path, caplog, name, compress, decompressor, keep):
     data = compress(TEXT)
     cut = data[: int(len(data) * keep)]
     path = tmp_path / f"cut.txt.{name}"
@@ -55,6 +55,7 @@ def test_truncated_archive_keeps_every_decoded_sentence(tmp_path, name, compress
     [problem] = report.problems
     assert "cut.txt" in problem and "truncated" in problem
     assert problem in (out / "report.txt").read_text(encoding="utf-8")
+    assert any(problem in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert json.loads((out / "report.json").read_text(encoding="utf-8"))["input"]["read_errors"] == 1
     manifest = json.loads((out / "corpus.json").read_text(encoding="utf-8"))
     assert manifest["input_problems"] == {"read_errors": 1} and manifest["problems"] == [problem]
