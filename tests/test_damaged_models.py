@@ -59,6 +59,7 @@ RINNA_CASES = {
     "truncated config.json": (_cut("config.json", 0.3), "config.json", "not valid JSON"),
     "config.json a list": (_write("config.json", "[1, 2]"), "config.json", "not an object"),
     "config.json wrong field type": (_edit_config(hidden_size="big"), "config.json", "hidden_size"),
+    "config.json positions not a number": (_edit_config(max_position_embeddings="514"), "config.json", "max_position_embeddings"),
     "config.json other shapes": (_edit_config(hidden_size=64, intermediate_size=64), "model.safetensors", "shapes do not match"),
     "safetensors cut in half": (_cut("model.safetensors"), "model.safetensors", "truncated"),
     "safetensors empty": (_write("model.safetensors", b""), "model.safetensors", "empty"),
@@ -142,6 +143,10 @@ JMED_CASES = {
         lambda d: _write("tokenizer_config.json", json.dumps({**json.loads((d / "tokenizer_config.json").read_text()),
                                                               "mecab_kwargs": "ipadic"}))(d),
         "tokenizer_config.json", "mecab_kwargs"),
+    "mecab_option not a string": (
+        lambda d: _write("tokenizer_config.json", json.dumps({**json.loads((d / "tokenizer_config.json").read_text()),
+                                                              "mecab_kwargs": {"mecab_option": 5}}))(d),
+        "tokenizer_config.json", "mecab_option"),
 }
 
 

@@ -222,9 +222,10 @@ def detect_conventions(path: str | Path) -> InputConventions:
 
     if tokenizer_class.startswith("BertJapaneseTokenizer") and tok_config.get("word_tokenizer_type") == "mecab":
         mecab = tok_config.get("mecab_kwargs") or {}
+        option = mecab.get("mecab_option", "") if isinstance(mecab, dict) else ""
         return JMEDROBERTA.with_overrides(
             max_length=min(JMEDROBERTA.max_length, limit),
-            dictionaries=_mecab_user_dicts(mecab.get("mecab_option", "")),
+            dictionaries=_mecab_user_dicts(option if isinstance(option, str) else ""),
         )
     raise JarobertaError(
         f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
@@ -236,7 +237,10 @@ def detect_conventions(path: str | Path) -> InputConventions:
 def _position_limit(config: dict) -> int:
     """Longest input the position table allows (RoBERTa keeps padding_idx + 1 rows unused
     when positions are derived; with explicit positions from 0 all rows are usable)."""
-    return int(config.get("max_position_embeddings", 512))
+    limit = config.get("max_position_embeddings", 512)
+    if not isinstance(limit, int) or limit < 1:
+        raise JarobertaError(f"max_position_embeddings in config.json must be a positive integer, got {limit!r}")
+    return limit
 
 
 def parse_convention_args(items: list[str]) -> dict[str, str]:

@@ -95,6 +95,8 @@ def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_pat
 def user_dictionary_names(mecab_option: str) -> list[str]:
     """File names of the `-u` dictionaries in a MeCab option string (comma-separated list)."""
     names: list[str] = []
+    if not isinstance(mecab_option, str):
+        raise JarobertaError(f"mecab_option in {CONFIG_FILE} must be a string such as \"-u user.dic\", got {mecab_option!r}")
     try:
         words = shlex.split(mecab_option.replace("--userdic=", "-u "))
     except ValueError as exc:
