@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from jaroberta.deps import require
 
-_FEED = 64 << 10
+_FEED = 16 << 10
 """Raw bytes fed to the decompressor at a time."""
 
 _ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
@@ -61,18 +61,21 @@ class DecodedStream:
         self._raw = raw
         self._factory = factory
         self._decompressor = factory()
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []  # decoded by the last feed
+        self._pending, self._position = b"", 0  # decoded, not yet read
         self._done = False
         self._fed = 0  # raw bytes handed to decompressors so far
 
     def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._buffer) < size):
+        """Up to `size` decoded bytes (fewer where a piece ends: b"" only at the end or the break)."""
+        if size < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        while self._position >= len(self._pending) and not self._done:
             self._fill()
-        if size < 0 or size >= len(self._buffer):
-            out, self._buffer = bytes(self._buffer), bytearray()
-        else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]
+            self._pending, self._position = b"".join(self._pieces), 0
+            self._pieces = []
+        out = self._pending[self._position : self._position + size]
+        self._position += len(out)
         return out
 
     def _fill(self) -> None:
@@ -92,7 +95,7 @@ class DecodedStream:
                     return
             backup = self._decompressor.copy() if hasattr(self._decompressor, "copy") else None
             try:
-                self._buffer += self._decompressor.decompress(data)
+                self._pieces.append(self._decompressor.decompress(data))
             except _ERRORS as exc:
                 self._corrupt(data, backup, exc)
                 return
@@ -118,7 +121,7 @@ class DecodedStream:
             self._decompressor = backup
             for i in range(len(data)):
                 try:
-                    self._buffer += self._decompressor.decompress(data[i : i + 1])
+                    self._pieces.append(self._decompressor.decompress(data[i : i + 1]))
                 except _ERRORS:
                     self._fed += i
                     break
@@ -133,4 +136,4 @@ class DecodedStream:
         self._done = True
 
     def close(self) -> None:
-        self._buffer = bytearray()
+        self._pending, self._pieces = b"", []
