@@ -71,23 +71,27 @@ def test_small_truncated_gzip_is_not_lost_whole(tmp_path):
     assert len(sentences(out)) == recoverable.count("。") > 100
 
 
+@pytest.mark.parametrize("name, compress, decompressor", FORMATS, ids=[f[0] for f in FORMATS])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_corrupt_gzip_keeps_what_decodes_before_the_bad_byte(tmp_path, workers):
-    data = bytearray(gzip.compress(TEXT))
+def test_corrupt_archive_keeps_what_decodes_before_the_bad_byte(tmp_path, name, compress, decompressor, workers):
+    if name == "zst":  # zstd finds corruption only by its checksum
+        compress = lambda b: zstandard.ZstdCompressor(write_checksum=True).compress(b)  # noqa: E731
+    data = bytearray(compress(TEXT))
     data[len(data) // 2] ^= 0xFF
-    path = tmp_path / "bad.txt.gz"
+    path = tmp_path / f"bad.txt.{name}"
     path.write_bytes(bytes(data))
-    reference, decoder = b"", zlib.decompressobj(31)
+    reference, decoder = b"", decompressor()
     for i in range(len(data)):  # byte by byte: everything before the error
         try:
             reference += decoder.decompress(bytes(data[i : i + 1]))
-        except zlib.error:
+        except Exception:  # each library's own error class
             break
     out, report = build(tmp_path, path, workers=workers, read=ReadConfig(chunk_bytes=16 << 10))
     expected = [s for s in reference.decode("utf-8", "ignore").split("\n") if s.endswith("。")]
-    kept = sentences(out)
     assert report.counts["input:read_errors"] == 1 and "corrupt" in report.problems[0]
-    assert len(kept) == len(expected) > 100
+    # xz may decode a little further in large pieces than byte by byte before it notices
+    assert len(sentences(out)) >= len(expected) > 100
+    assert set(expected[:-2]) <= set(sentences(out))
 
 
 def test_concatenated_gzip_members_are_read_on(tmp_path):

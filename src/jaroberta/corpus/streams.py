@@ -61,10 +61,13 @@ class DecodedStream:
         self._raw = raw
         self._factory = factory
         self._decompressor = factory()
+        # zstandard's own error class (the package is optional, so looked up only here)
+        self._errors = _ERRORS + ((require("zstandard").ZstdError,) if name == "zstd" else ())
         self._pieces: list[bytes] = []  # decoded by the last feed
         self._pending, self._position = b"", 0  # decoded, not yet read
         self._done = False
         self._fed = 0  # raw bytes handed to decompressors so far
+        self._stream_start = 0  # where the current stream (of concatenated ones) starts
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` decoded bytes (fewer where a piece ends: b"" only at the end or the break)."""
@@ -96,7 +99,7 @@ class DecodedStream:
             backup = self._decompressor.copy() if hasattr(self._decompressor, "copy") else None
             try:
                 self._pieces.append(self._decompressor.decompress(data))
-            except _ERRORS as exc:
+            except self._errors as exc:
                 self._corrupt(data, backup, exc)
                 return
             self._fed += len(data) - len(self._decompressor.unused_data)
@@ -113,23 +116,41 @@ class DecodedStream:
             self._stop(f"the {self.format} stream is followed by {len(data):,}+ bytes of other data at byte {self._fed:,}")
             return b""
         self._decompressor = self._factory()
+        self._stream_start = self._fed
         return data
 
     def _corrupt(self, data: bytes, backup, exc: Exception) -> None:
-        """Keep what decodes before the bad byte (zlib can be rewound; the others lose their last piece)."""
-        if backup is not None:
-            self._decompressor = backup
-            for i in range(len(data)):
-                try:
-                    self._pieces.append(self._decompressor.decompress(data[i : i + 1]))
-                except _ERRORS:
-                    self._fed += i
-                    break
-                if self._decompressor.eof:  # the stream ended exactly there: go on reading
-                    self._fed += i + 1
-                    self._feed(self._decompressor.unused_data + data[i + 1 :])
-                    return
+        """Keep what decodes before the bad byte: from a copy of the decoder's state (zlib) or
+        a decoder that read this stream again up to the failing piece, then byte by byte."""
+        decoder = backup if backup is not None else self._replayed()
+        for i in range(len(data)):
+            try:
+                out = decoder.decompress(data[i : i + 1])
+            except self._errors:
+                self._fed += i
+                break
+            self._pieces.append(out)
+            if decoder.eof:  # the stream ended exactly there: go on reading
+                self._decompressor = decoder
+                self._fed += i + 1
+                self._feed(decoder.unused_data + data[i + 1 :])
+                return
         self._stop(f"the {self.format} stream is corrupt at about byte {self._fed:,} ({exc.__class__.__name__}: {exc})")
+
+    def _replayed(self):
+        """A fresh decoder fed this stream's bytes before the failing piece (their text was handed out already)."""
+        decoder = self._factory()
+        resume = self._raw.tell()
+        self._raw.seek(self._stream_start)
+        remaining = self._fed - self._stream_start
+        while remaining > 0:
+            chunk = self._raw.read(min(_FEED, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            decoder.decompress(chunk)
+        self._raw.seek(resume)
+        return decoder
 
     def _stop(self, why: str) -> None:
         self.broken = why
