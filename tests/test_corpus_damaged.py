@@ -89,9 +89,11 @@ def test_corrupt_archive_keeps_what_decodes_before_the_bad_byte(tmp_path, name, 
     out, report = build(tmp_path, path, workers=workers, read=ReadConfig(chunk_bytes=16 << 10))
     expected = [s for s in reference.decode("utf-8", "ignore").split("\n") if s.endswith("。")]
     assert report.counts["input:read_errors"] == 1 and "corrupt" in report.problems[0]
-    # xz may decode a little further in large pieces than byte by byte before it notices
+    # every intact sentence decoded before the error is kept (xz may decode a little further
+    # in large pieces than byte by byte before it notices; near the bad byte text is garbled)
+    intact = set(TEXT.decode().split("\n"))
+    assert {s for s in expected if s in intact} <= set(sentences(out))
     assert len(sentences(out)) >= len(expected) > 100
-    assert set(expected[:-2]) <= set(sentences(out))
 
 
 def test_concatenated_gzip_members_are_read_on(tmp_path):
