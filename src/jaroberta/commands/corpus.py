@@ -41,10 +41,13 @@ def register(subparsers, name: str, help: str) -> None:
     p.add_argument("--max-chars", type=int, default=1024, help="longest sentence kept, in characters (default: 1024, as rinna)")
     p.add_argument("--allow-unterminated", action="store_true",
                    help="keep sentences that do not end with 。!? (headings, labels, list items); by default they are dropped, as C4 does")
+    p.add_argument("--join-lines", default="auto", choices=["auto", "always", "never"],
+                   help="hard-wrapped text (manuals, man pages, PDF extracts): join a line that does not end a sentence to "
+                        "the next before splitting; auto: only lines that fill the document's wrap width (default: auto)")
     p.add_argument("--min-japanese", type=float, default=0.3,
                    help="minimum share of Japanese characters (kana, kanji, Japanese punctuation) in a sentence (default: 0.3)")
     p.add_argument("--skip-rule", action="append", default=[], metavar="RULE",
-                   help="turn a cleaning rule off (control_chars, markup, nfkc, sentence_split, length, terminal_punctuation, japanese_share, "
+                   help="turn a cleaning rule off (control_chars, markup, nfkc, join_lines, sentence_split, length, terminal_punctuation, japanese_share, "
                         "sentence_dedup, document_dedup); repeat for several")
     p.add_argument("--near-dup", type=float, default=None, metavar="THRESHOLD",
                    help="also drop near-duplicate documents: MinHash LSH at this Jaccard threshold, e.g. 0.8 (default: off)")
@@ -78,7 +81,7 @@ def _build(args: argparse.Namespace) -> int:
         read=ReadConfig(format=args.format, text_field=args.text_field, invalid_utf8=args.invalid_utf8,
                         max_line_bytes=args.max_line_bytes),
         clean=CleanConfig(min_chars=args.min_chars, max_chars=args.max_chars, min_japanese=args.min_japanese,
-                          require_terminal=not args.allow_unterminated,
+                          require_terminal=not args.allow_unterminated, join_lines=args.join_lines,
                           skip_rules=tuple(args.skip_rule), keep_rejected=args.keep_rejected),
         dev_fraction=args.dev_fraction,
         near_dup=args.near_dup,

@@ -8,7 +8,7 @@ from pathlib import Path
 from jaroberta import api
 from jaroberta.commands import options
 from jaroberta.text import load_tokenizer
-from jaroberta.text.report import describe, print_encodings
+from jaroberta.text.report import describe, print_encodings, training_notes
 from jaroberta.text.training import TokenizerTrainConfig
 
 
@@ -132,11 +132,14 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     description = describe(load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
+    notes = training_notes(args.tokenizer)
     if args.json:
-        options.print_json(description)
+        options.print_json({**description, "training_notes": notes})
     else:
         for key, value in description.items():
             print(f"{key:18}: {value}")
+        for note in notes:
+            print(f"{'training note':18}: {note}")
     return 0
 
 

@@ -54,6 +54,7 @@ from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import write_atomic
+from jaroberta.text.orphans import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,8 @@ _WORKER_JOB: _Job | None = None
 def _init_worker(job: _Job) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    # a killed parent must not leave workers that print BrokenPipeError tracebacks
+    exit_with_parent()
     # Ctrl-C is the main process's to handle (it discards partial parts, then stops the pool);
     # workers would otherwise each print a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -320,7 +323,7 @@ class _Builder:
             problems.append(f"{item.path}: skipped: {exc}")
         except ReadError as exc:
             counts["input:read_errors"] += 1
-            problems.append(f"{exc}; kept the {counts['input:documents']} documents read before it")
+            problems.append(f"{exc}; kept the {counts['input:documents']} documents decoded before it")
         except BaseException:
             parts.discard()
             raise

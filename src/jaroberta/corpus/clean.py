@@ -3,6 +3,7 @@
 A raw document (a list of lines or paragraphs) goes through:
 
     line rules      control_chars -> markup -> nfkc          (rewrite a line; count changed lines)
+    join_lines      hard-wrapped lines joined into paragraphs (`wrapping.py`; count joins)
     sentence_split  on 。!? and line ends, 「」『』 quotes kept whole
     sentence rules  length -> terminal_punctuation -> japanese_share   (drop a sentence; count it)
 
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from jaroberta.corpus.wrapping import JOIN_MODES, join_wrapped_lines
 from jaroberta.errors import JarobertaError
 
 # -- line rules ---------------------------------------------------------------------------
@@ -46,11 +48,13 @@ _DELETE = (
     + list(range(0xFE00, 0xFE10))  # variation selectors
     + list(range(0xFFF0, 0xFFFC))
     + list(range(0xE000, 0xF900))  # private use area
+    + list(range(0xD800, 0xE000))  # lone surrogates (JSON escapes make them): not text, and not writable as UTF-8
 )
 CONTROL_TABLE: dict[int, str | None] = {c: None for c in _DELETE}
 CONTROL_TABLE.update({0x09: " ", 0x0D: " "})
 _INLINE_TABLE = {**CONTROL_TABLE, 0x0A: " "}  # for text decoded from entities, inside one line
 _CONTROL_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(CONTROL_TABLE)) + "]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def strip_control(line: str) -> str:
@@ -114,6 +118,9 @@ _QUOTED_SENTENCE_RE = re.compile(
     f"(?:「[^「」\n]*」|『[^『』\n]*』|[^{_TERMINATORS}\n])*(?:[{_TERMINATORS}]+[{re.escape(_CLOSERS)}]*|\n|$)"
 )
 _ENDS_SENTENCE_RE = re.compile(f"[{_TERMINATORS}][{re.escape(_CLOSERS)}]*$")
+# A line that may continue on the next (it does not end a sentence): a C-speed test that
+# spares most documents (one sentence per line) the line joiner's per-line look.
+_OPEN_LINE_END_RE = re.compile(f"[^{_TERMINATORS}{re.escape(_CLOSERS)}\\s][ \t]*\n")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -157,6 +164,8 @@ class CleanConfig:
     """Keep only sentences that end with 。!? (C4's line filter): drops headings, menu labels, list fragments."""
     min_japanese: float = 0.3
     """Minimum share of Japanese characters (kana, kanji, Japanese punctuation) in a sentence."""
+    join_lines: str = "auto"
+    """Hard-wrapped lines: 'auto' (join full-width lines that do not end a sentence), 'always' or 'never'."""
     skip_rules: tuple[str, ...] = ()
     """Names of rules to turn off (see `RULES`)."""
     keep_rejected: bool = False
@@ -167,6 +176,8 @@ class CleanConfig:
             raise JarobertaError(f"sentence length bounds must satisfy 1 <= --min-chars <= --max-chars, got {self.min_chars}..{self.max_chars}")
         if not 0.0 <= self.min_japanese <= 1.0:
             raise JarobertaError(f"--min-japanese must be a share between 0 and 1, got {self.min_japanese}")
+        if self.join_lines not in JOIN_MODES:
+            raise JarobertaError(f"--join-lines must be one of {JOIN_MODES}, got {self.join_lines!r}")
         unknown = sorted(set(self.skip_rules) - set(RULES))
         if unknown:
             raise JarobertaError(f"unknown rule(s) in --skip-rule: {unknown}; rules are {list(RULES)}")
@@ -179,6 +190,7 @@ RULES: dict[str, str] = {
     "control_chars": "delete control and invisible characters (lines changed)",
     "markup": "remove HTML/XML/wiki markup remnants, decode entities (lines changed)",
     "nfkc": "Unicode NFKC normalization (lines changed)",
+    "join_lines": "join hard-wrapped lines into paragraphs (--join-lines; lines joined)",
     "sentence_split": "split lines into sentences on 。!? and line ends, quotes kept whole",
     "length": "drop sentences outside the length bounds",
     "terminal_punctuation": "drop sentences that do not end with 。!? (headings, labels, fragments)",
@@ -227,6 +239,7 @@ class Cleaner:
     def __init__(self, config: CleanConfig):
         self.config = config
         self.line_rules = [(name, rule) for name, rule in LINE_RULES.items() if config.enabled(name)]
+        self.join_lines = config.join_lines if config.enabled("join_lines") else "never"
         self.split = config.enabled("sentence_split")
         self.check_length = config.enabled("length")
         self.check_terminal = config.enabled("terminal_punctuation") and config.require_terminal
@@ -257,6 +270,12 @@ class Cleaner:
             if cleaned is not text and cleaned != text:
                 counts[f"{name}:changed_lines"] += sum(a != b for a, b in zip(text.split("\n"), cleaned.split("\n")))
             text = cleaned
+        if not self.config.enabled("control_chars") and _SURROGATE_RE.search(text):
+            text = _SURROGATE_RE.sub("", text)  # even with the rule off: the corpus is written as UTF-8
+        if self.join_lines != "never" and _OPEN_LINE_END_RE.search(text) is not None:
+            text, joined = join_wrapped_lines(text, self.join_lines, _ENDS_SENTENCE_RE)
+            if joined:
+                counts["join_lines:joined_lines"] += joined
         if self.split:
             pieces = split_sentences(text)
             counts["sentence_split:sentences"] += len(pieces)

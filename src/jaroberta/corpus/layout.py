@@ -79,14 +79,20 @@ def training_sentences(inputs) -> Iterator[str]:
 def read_documents(path: Path) -> Iterator[list[str]]:
     """Documents of one CC-100-format file: blank lines separate documents."""
     document: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.rstrip("\n")
-            if line.strip():
-                document.append(line)
-            elif document:
-                yield document
-                document = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                line = line.rstrip("\n")
+                if line.strip():
+                    document.append(line)
+                elif document:
+                    yield document
+                    document = []
+    except UnicodeDecodeError as exc:  # written as UTF-8 by corpus build: the file was damaged since
+        raise JarobertaError(f"{path} is damaged (not UTF-8 at byte {exc.start:,}); rebuild the corpus "
+                             f"with `jaroberta corpus build`") from exc
+    except OSError as exc:
+        raise JarobertaError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if document:
         yield document
 
@@ -96,7 +102,13 @@ def read_manifest(corpus_dir: str | Path) -> dict:
     path = Path(corpus_dir) / MANIFEST
     if not path.is_file():
         raise JarobertaError(f"{path} not found: is {corpus_dir} a folder made by `jaroberta corpus build`?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JarobertaError(f"{path} is damaged ({exc}); rebuild the corpus with `jaroberta corpus build`") from exc
+    if not isinstance(manifest, dict):
+        raise JarobertaError(f"{path} is damaged (not a JSON object); rebuild the corpus with `jaroberta corpus build`")
+    return manifest
 
 
 def write_documents(handle, documents) -> int:

@@ -21,8 +21,6 @@ short one. Problems are counted under `input:*` keys and reported per file.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import json
 import lzma
@@ -31,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaroberta.deps import require
+from jaroberta.corpus.streams import DecodedStream, compression_of
 from jaroberta.errors import JarobertaError
 
 FORMATS = ("text", "cirrus", "jsonl", "parquet", "arrow")
@@ -145,15 +143,9 @@ def open_binary(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
         raise SkipInput(f"cannot open: {exc.strerror or exc}") from exc
     magic = raw.read(6)
     raw.seek(0)
-    if magic.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw), raw
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(raw), raw
-    if magic.startswith(b"BZh"):
-        return bz2.BZ2File(raw), raw
-    if magic.startswith(b"\x28\xb5\x2f\xfd"):
-        zstandard = require("zstandard", f"reading {path}")
-        return zstandard.ZstdDecompressor().stream_reader(raw), raw
+    if compression_of(magic):
+        # keeps what decodes before a truncated or corrupt end; `broken` says where it broke
+        return DecodedStream(raw, magic), raw
     return raw, raw
 
 
@@ -170,7 +162,8 @@ def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterato
     try:
         first = _read(stream, item, block_size)
         if not first:
-            raise SkipInput("empty file")
+            broken = getattr(stream, "broken", None)
+            raise SkipInput(f"{broken}; nothing decodes before the break" if broken else "empty file")
         _check_is_text(first)
         buf, skipping, block = b"", False, first
         try:
@@ -200,8 +193,14 @@ def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterato
                         yield buf[: cut + width], raw.tell()
                         buf = buf[cut + width :]
                 block = _read(stream, item, block_size)
+            broken = getattr(stream, "broken", None)
+            if broken:  # the decoded text ends mid-way: keep it all, but not half a character
+                buf = _without_partial_char(buf)
             if buf and not skipping:
                 yield buf, raw.tell()
+            buf = b""
+            if broken:
+                raise ReadError(f"{item.path}: {broken}")
         except ReadError:
             cut = buf.rfind(boundary)
             if cut >= 0 and not skipping:  # keep the complete records read before the error
@@ -217,6 +216,17 @@ def _read(stream, item: InputFile, size: int) -> bytes:
         return stream.read(size)
     except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
         raise ReadError(f"{item.path}: read error ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _without_partial_char(data: bytes) -> bytes:
+    """`data` less an unfinished UTF-8 sequence at its very end (a stream cut mid-character)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back for the lead byte
+            continue
+        length = 2 if byte >= 0xC0 and byte < 0xE0 else 3 if 0xE0 <= byte < 0xF0 else 4 if byte >= 0xF0 else 1
+        return data[:-back] if length > back else data
+    return data
 
 
 class ReadError(Exception):

@@ -19,7 +19,7 @@ from jaroberta.corpus.clean import RULES
 # Reading problems: counter key -> how the table names it.
 INPUT_PROBLEMS = {
     "input:skipped_files": "files skipped (empty, binary, UTF-16, unopenable, a Parquet file without its footer)",
-    "input:read_errors": "files cut short by a read error",
+    "input:read_errors": "files cut short by a read error or a truncated/corrupt archive (text before the break kept)",
     "input:invalid_utf8_lines": "lines with invalid UTF-8",
     "input:nul_bytes": "NUL bytes removed",
     "input:long_lines": "lines over --max-line-bytes dropped",
@@ -97,6 +97,9 @@ class CorpusReport:
             "sources": self.sources,
             "options": self.options,
             "shard": self.run["shard"],
+            # a corpus made from damaged inputs says so where it is used, not only in the report
+            "input_problems": {key.partition(":")[2]: self.counts[key] for key in INPUT_PROBLEMS if self.counts.get(key)},
+            "problems": self.problems,
         }
         (out / layout.MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

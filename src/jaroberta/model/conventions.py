@@ -113,8 +113,8 @@ class InputConventions:
         path = Path(directory) / CONVENTIONS_FILE
         try:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
-            raise JarobertaError(f"cannot read input conventions from {path}: {exc}") from exc
+        except (OSError, json.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise JarobertaError(f"cannot read input conventions from {path}: {exc}; it is damaged, save the model again") from exc
 
 
 RINNA = InputConventions(

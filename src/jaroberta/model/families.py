@@ -121,15 +121,19 @@ def detect_published(folder: Path, config: dict) -> InputConventions | None:
     loader uses); the model config and MeCab settings say which family of that kind it is.
     """
     kind = published_layout(folder)
-    limit = int(config.get("max_position_embeddings", 512))
+    limit = config.get("max_position_embeddings", 512)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise JarobertaError(f"max_position_embeddings in {folder / 'config.json'} must be a positive integer, got {limit!r}")
     if kind == "sentencepiece" and config.get("model_type") in ("roberta", "xlm-roberta") and config.get("pad_token_id") == 3:
         # rinna: [PAD] is 3. Positions are passed from 0, so the whole table is usable, up to 512.
         return RINNA.with_overrides(max_length=min(RINNA.max_length, limit))
     if kind == "mecab-wordpiece":
         mecab = read_config(folder).get("mecab_kwargs") or {}
+        mecab = mecab if isinstance(mecab, dict) else {}
         family = FAMILIES["tohoku"] if mecab.get("mecab_dic", "ipadic") in ("unidic_lite", "unidic") else FAMILIES["jmedroberta"]
+        option = mecab.get("mecab_option") or ""
         return family.conventions.with_overrides(
             max_length=min(family.conventions.max_length, limit),
-            dictionaries=tuple(user_dictionary_names(mecab.get("mecab_option") or "")),
+            dictionaries=tuple(user_dictionary_names(option if isinstance(option, str) else "")),
         )
     return None

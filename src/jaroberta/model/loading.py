@@ -18,7 +18,6 @@ matmul, by far the largest per-token cost of a small model.
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import warnings
@@ -32,6 +31,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PreTrained
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
 from jaroberta.model.families import FAMILIES, detect_published
+from jaroberta.model.integrity import LOAD_ERRORS, check_config, check_weights, load_error, read_json_object
 from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
@@ -186,12 +186,7 @@ def _mlm_head(model, path) -> "torch.nn.Module":
 
 # -- conventions ---------------------------------------------------------------------
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise JarobertaError(f"cannot read {path}: {exc}") from exc
+    return read_json_object(path)
 
 
 def detect_conventions(path: str | Path) -> InputConventions:
@@ -274,6 +269,14 @@ def check_model_folder(path: str | Path, revision: str | None = None) -> Path:
     return folder
 
 
+def check_model_files(folder: Path) -> Path:
+    """config.json and the weights file are whole (a clear error naming the damaged file); the weights' path."""
+    check_config(folder)
+    weights = _weights_file(folder)
+    check_weights(weights)
+    return weights
+
+
 def _weights_file(folder: Path) -> Path:
     for name in WEIGHT_FILES:
         if (folder / name).exists():
@@ -322,7 +325,7 @@ def _load_tokenizer(folder: Path, conventions: InputConventions, user_dicts) -> 
 
 
 def _load_model(folder: Path, head: str) -> "PreTrainedModel":
-    weights = _weights_file(folder)
+    weights = check_model_files(folder)
     config = AutoConfig.from_pretrained(folder)
     auto = AutoModelForMaskedLM if head == "mlm" else AutoModel
     # The encoder's pooler is never used (embeddings pool the last layer themselves): not
@@ -339,8 +342,8 @@ def _load_model(folder: Path, head: str) -> "PreTrainedModel":
             f"{weights}: refused, the pickle holds more than tensors and weights-only loading never runs code "
             f"from a checkpoint; get the model as model.safetensors from a source you trust"
         ) from exc
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise JarobertaError(f"cannot load weights from {weights}: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_error(weights, exc) from exc
     _check_missing_weights(model, list(info.get("missing_keys", ())), head, folder)
     return model
 

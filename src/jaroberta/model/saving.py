@@ -21,6 +21,7 @@ import transformers
 
 from jaroberta import __version__
 from jaroberta.model.card import write_card
+from jaroberta.model.integrity import read_json_object
 from jaroberta.model.quiet import quiet_transformers
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,7 @@ def save_model(directory: str | Path, model, tokenizer, conventions, meta: dict)
 
 def read_meta(directory: str | Path) -> dict:
     """The `jaroberta_meta.json` of a model folder ({} when absent)."""
-    path = Path(directory) / META_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return read_json_object(Path(directory) / META_FILE)
 
 
 def _with_versions(meta: dict) -> dict:

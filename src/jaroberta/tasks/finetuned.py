@@ -10,8 +10,10 @@ import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
+from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import (
     LoadedModel,
+    check_model_files,
     check_model_folder,
     detect_conventions,
     quantize_int8,
@@ -56,10 +58,11 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
     conventions = resolve_conventions(folder, conventions) if conventions else detect_conventions(folder)
     tokenizer = load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
     auto = getattr(transformers, kind.auto_class)
+    weights = check_model_files(folder)
     try:
         model = auto.from_pretrained(folder, dtype=torch.float32).to(device).eval()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise JarobertaError(f"cannot load the fine-tuned weights in {folder}: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_error(weights, exc) from exc
     if quantize == "int8":
         model = quantize_int8(model)
     return FinetunedModel(LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder), kind, list(head["labels"]))

@@ -12,6 +12,7 @@ SentencePiece): what NER alignment and whole-word masking need.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,6 +22,18 @@ from jaroberta.text.normalize import Normalization
 SIDECAR = "jaroberta_tokenizer.json"
 """File written next to the Hugging Face tokenizer files: family, normalization,
 dictionaries (by name and content hash), and a fingerprint."""
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(texts: list[str]) -> list[str]:
+    """`texts` with lone surrogates replaced by U+FFFD, one character for one.
+
+    A lone surrogate is not text (JSON escapes and Python's `surrogateescape` make them),
+    and SentencePiece and MeCab refuse it with a TypeError; as U+FFFD it becomes an unknown
+    piece like any other unseen character, and offsets still index the caller's text.
+    """
+    return [_SURROGATES.sub("\ufffd", t) if _SURROGATES.search(t) else t for t in texts]
 
 
 @dataclass

@@ -48,9 +48,12 @@ def _write_json(path: Path, data: dict) -> None:
 def read_config(directory: Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise JarobertaError(f"cannot read {path}: {exc}") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JarobertaError(f"cannot read {path}: {exc}; the file is damaged or truncated, copy it again") from exc
+    if not isinstance(data, dict):
+        raise JarobertaError(f"{path} holds a JSON {type(data).__name__}, not an object: damaged; copy it again")
+    return data
 
 
 def write_rinna_layout(directory: Path, lowercase: bool) -> None:
@@ -97,6 +100,8 @@ def write_bert_japanese_layout(directory: Path, system_dict: str, dictionary_pat
 def user_dictionary_names(mecab_option: str) -> list[str]:
     """File names of the `-u` dictionaries in a MeCab option string (comma-separated list)."""
     names: list[str] = []
+    if not isinstance(mecab_option, str):
+        raise JarobertaError(f"mecab_option in {CONFIG_FILE} must be a string such as \"-u user.dic\", got {mecab_option!r}")
     try:
         words = shlex.split(mecab_option.replace("--userdic=", "-u "))
     except ValueError as exc:

@@ -62,7 +62,36 @@ def _by_name(user_dicts: UserDicts) -> dict[str, Path]:
 
 
 def _sentencepiece(model_file: Path, normalization: Normalization) -> JaTokenizer:
-    return SentencePieceTokenizer.from_file(model_file, normalization)
+    try:
+        data = model_file.read_bytes()
+    except OSError as exc:
+        raise JarobertaError(f"cannot read the SentencePiece model {model_file}: {exc.strerror or exc}") from exc
+    if not data:
+        raise JarobertaError(f"{model_file} is empty: the SentencePiece model is missing its content; copy it again")
+    try:
+        return SentencePieceTokenizer(data, normalization)
+    except (RuntimeError, ValueError, OSError) as exc:
+        # sentencepiece's C++ parser says only "ParseFromArray" or "unk is not defined"
+        raise JarobertaError(
+            f"{model_file} is not a readable SentencePiece model: truncated or damaged "
+            f"({'the protocol buffer does not parse' if 'ParseFromArray' in str(exc) else str(exc).strip()[:160]}); copy it again"
+        ) from exc
+
+
+def _wordpiece(vocab_file: Path, system_dict: str, user_dicts: list[Path], normalization: Normalization, mask_token: str = "[MASK]") -> JaTokenizer:
+    try:
+        lines = vocab_file.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise JarobertaError(f"{vocab_file} is not UTF-8 text ({exc.reason} at byte {exc.start}): damaged; copy it again") from exc
+    except OSError as exc:
+        raise JarobertaError(f"cannot read {vocab_file}: {exc.strerror or exc}") from exc
+    if lines and lines[-1] == "":  # as BertJapaneseTokenizer's load_vocab: one token per line
+        lines.pop()
+    if not lines:
+        raise JarobertaError(f"{vocab_file} is empty: the WordPiece vocabulary is missing; copy it again")
+    if "[UNK]" not in lines:
+        raise JarobertaError(f"{vocab_file} has {len(lines):,} lines but no [UNK] token: truncated, or not a WordPiece vocabulary")
+    return MecabWordPieceTokenizer(lines, system_dict, user_dicts, normalization, mask_token)
 
 
 def _sp_model_file(directory: Path) -> Path | None:
@@ -83,11 +112,12 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         return _sentencepiece(model_file, normalization)
     if sidecar.family == "mecab-wordpiece":
-        refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
+        try:
+            refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise JarobertaError(f"{directory / SIDECAR}: damaged dictionaries entry ({exc!r}); re-save the tokenizer with jaroberta") from exc
         paths = _resolve(refs, directory, overrides)
-        return MecabWordPieceTokenizer.from_vocab_file(
-            directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token
-        )
+        return _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
     raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer family {sidecar.family!r}")
 
 
@@ -137,6 +167,8 @@ def _is_jmed_layout(directory: Path) -> bool:
 def _load_jmed(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
     config = read_config(directory)
     mecab_kwargs = config.get("mecab_kwargs") or {}
+    if not isinstance(mecab_kwargs, dict):
+        raise JarobertaError(f"{directory / 'tokenizer_config.json'}: mecab_kwargs must be a JSON object, got {mecab_kwargs!r}")
     if config.get("subword_tokenizer_type", "wordpiece") != "wordpiece":
         raise JarobertaError(f"{directory}: only subword_tokenizer_type 'wordpiece' is supported")
     if config.get("do_lower_case"):
@@ -149,7 +181,7 @@ def _load_jmed(directory: Path, overrides: dict[str, Path], normalization: Norma
     names = user_dictionary_names(mecab_kwargs.get("mecab_option") or "")
     paths = _resolve([DictionaryRef(name, "") for name in names], directory, overrides)
     system_dict = system_dict_name(mecab_kwargs.get("mecab_dic", "ipadic"))
-    return MecabWordPieceTokenizer.from_vocab_file(directory / VOCAB_FILE, system_dict, paths, normalization)
+    return _wordpiece(directory / VOCAB_FILE, system_dict, paths, normalization)
 
 
 LAYOUTS: tuple[tuple[Callable[[Path], bool], Callable[..., JaTokenizer]], ...] = (

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from jaroberta.text.base import JaTokenizer
+from jaroberta.text.training import TRAIN_REPORT
 
 
 def print_encodings(tokenizer: JaTokenizer, texts: list[str], as_json: bool = False) -> None:
@@ -36,3 +38,13 @@ def describe(tokenizer) -> dict:
         "user dictionaries": ", ".join(dictionaries) or "-",
         "fingerprint": tokenizer.fingerprint,
     }
+
+
+def training_notes(tokenizer_dir: Path) -> list[str]:
+    """The notes `tokenizer train` recorded (a vocabulary of another size than asked), if any."""
+    path = Path(tokenizer_dir) / TRAIN_REPORT
+    try:
+        notes = json.loads(path.read_text(encoding="utf-8")).get("notes", [])
+    except (OSError, ValueError, AttributeError):  # absent (not trained here) or unreadable: nothing to add
+        return []
+    return [str(note) for note in notes] if isinstance(notes, list) else []

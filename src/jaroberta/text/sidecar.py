@@ -65,7 +65,7 @@ class Sidecar:
                 dictionaries=list(data.get("dictionaries", [])),
                 fingerprint=data.get("fingerprint", ""),
             )
-        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"cannot read the tokenizer sidecar {path}: {exc}; re-save the tokenizer with jaroberta") from exc
 
 

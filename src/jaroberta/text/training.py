@@ -9,9 +9,11 @@ tokenizer. Each family registers one trainer function in `TRAINERS`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
@@ -102,13 +104,50 @@ TRAINERS: dict[str, Callable[[TokenizerTrainConfig, Iterable[str]], JaTokenizer]
 }
 
 
+TRAIN_REPORT = "jaroberta_train_report.json"
+"""What `train_tokenizer` asked for and got, beside the tokenizer files it saves."""
+
+
 def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | None = None) -> JaTokenizer:
     """Train the configured family on `sentences` (default: the lines of `config.inputs`), save it
-    to `config.out` when set, and return it."""
-    if sentences is None:
-        sentences = iter_sentences(config.inputs)
-    tokenizer = TRAINERS[config.family](config, sentences)
+    to `config.out` when set, and return it.
+
+    A vocabulary of another size than asked is never silent: a warning, and a note in
+    `jaroberta_train_report.json`.
+    """
+    sentences = iter(iter_sentences(config.inputs) if sentences is None else sentences)
+    first = next(sentences, None)
+    if first is None:
+        raise JarobertaError(f"no text to train on in {', '.join(map(str, config.inputs))}: give text files "
+                             f"(one sentence per line) or a corpus folder with a non-empty train split")
+    tokenizer = TRAINERS[config.family](config, chain([first], sentences))
+    notes = vocabulary_notes(config, tokenizer.vocab_size)
+    for note in notes:
+        log.warning("warning: %s", note)
     if config.out is not None:
         tokenizer.save(config.out)
+        _write_report(config, tokenizer, notes)
         log.info("tokenizer (%s, vocab %d) saved to %s", tokenizer.family, tokenizer.vocab_size, config.out)
     return tokenizer
+
+
+def vocabulary_notes(config: TokenizerTrainConfig, vocab_size: int) -> list[str]:
+    """Why the vocabulary has another size than --vocab-size, in words ([] when it has that size)."""
+    if vocab_size < config.vocab_size:
+        return [f"the vocabulary shrank from the {config.vocab_size:,} asked to {vocab_size:,}: that is as many pieces "
+                f"as this corpus allows; train on more text for a larger one, or pass --vocab-size {vocab_size}"]
+    if vocab_size > config.vocab_size:
+        return [f"the vocabulary has {vocab_size:,} entries, more than the {config.vocab_size:,} asked: this corpus "
+                f"needs at least that many (WordPiece keeps every character, and its ## form)"]
+    return []
+
+
+def _write_report(config: TokenizerTrainConfig, tokenizer: JaTokenizer, notes: list[str]) -> None:
+    report = {
+        "family": tokenizer.family,
+        "inputs": [str(p) for p in config.inputs],
+        "vocab_size_asked": config.vocab_size,
+        "vocab_size": tokenizer.vocab_size,
+        "notes": notes,
+    }
+    (Path(config.out) / TRAIN_REPORT).write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -31,7 +31,8 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 from tqdm import tqdm
 
-from jaroberta.text.base import Encoding
+from jaroberta.errors import JarobertaError
+from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
@@ -133,6 +134,7 @@ class SentencePieceTokenizer:
 
     def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
         """Fast path: one multi-threaded SentencePiece call for all texts without a literal mask."""
+        texts = without_surrogates(texts)
         mask = self.mask_token
         if not any(mask in t for t in texts):  # the common case: one call, nothing to reassemble
             return self._sp.encode(self.normalization.batch(texts), num_threads=max(1, workers))
@@ -147,6 +149,7 @@ class SentencePieceTokenizer:
         return out
 
     def encode_batch(self, texts: list[str], workers: int = 1) -> list[Encoding]:
+        texts = without_surrogates(texts)
         out: list[Encoding | None] = [None] * len(texts)
         plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
         mapped = [_span_map(texts[i], self.normalization) for i in plain]
@@ -243,8 +246,37 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
     """
     normalize = config.normalization
     model = io.BytesIO()
+    try:
+        _train(config, (normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")), model)
+    except RuntimeError as exc:
+        raise _training_error(config, exc) from exc
+    return SentencePieceTokenizer(model.getvalue(), config.normalization)
+
+
+_CHECK = re.compile(r"[A-Z_]+: \S+\(\d+\) \[(.*?)\]\s*(.*)", re.S)
+_TOO_SMALL = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
+
+
+def _training_error(config, exc: RuntimeError) -> JarobertaError:
+    """SentencePiece's C++ check, said in terms of the command's options."""
+    message = str(exc)
+    too_small = _TOO_SMALL.search(message)
+    if too_small:
+        needed = int(too_small.group(2))
+        return JarobertaError(
+            f"--vocab-size {config.vocab_size} is too small for this corpus: it needs at least {needed} pieces "
+            f"(its characters at --character-coverage {config.character_coverage}, plus {len(CONTROL_SYMBOLS) + 3} "
+            f"special ones); pass --vocab-size {needed} or more, or lower --character-coverage"
+        )
+    # "INTERNAL: src/x.cc(467) [condition] reason": the source location means nothing to a user
+    located = _CHECK.match(message.strip())
+    reason = (located.group(2).strip() or f"failed check {located.group(1)}") if located else message.strip()
+    return JarobertaError(f"SentencePiece cannot train on {', '.join(map(str, config.inputs))}: {reason}")
+
+
+def _train(config, sentences, model) -> None:
     spm.SentencePieceTrainer.train(
-        sentence_iterator=(normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")),
+        sentence_iterator=sentences,
         model_writer=model,
         model_type="unigram",
         vocab_size=config.vocab_size,
@@ -263,4 +295,3 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
         num_threads=config.workers,
         minloglevel=2,
     )
-    return SentencePieceTokenizer(model.getvalue(), config.normalization)

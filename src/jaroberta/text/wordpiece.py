@@ -40,10 +40,11 @@ from tqdm import tqdm
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.text.base import Encoding
+from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
+from jaroberta.text.orphans import exit_with_parent
 from jaroberta.text.sidecar import Sidecar, fingerprint
 from jaroberta.text.unigram import _span_map as span_map
 from jaroberta.text.userdict import DictionaryRef, file_sha256
@@ -204,7 +205,7 @@ class MecabWordPieceTokenizer:
         return self._splitter.split(text)
 
     def _words_local(self, texts: list[str]) -> list[list[str]]:
-        return self._splitter.split_batch(texts)
+        return self._splitter.split_batch(without_surrogates(texts))
 
     # -- encoding ------------------------------------------------------------------
     def encode(self, text: str) -> Encoding:
@@ -221,6 +222,7 @@ class MecabWordPieceTokenizer:
         """Ids of each text: MeCab runs once over the batch (`wakati_batch`), then every word's
         pieces come from the word cache."""
         mask, pieces = self.mask_token, self._word_cache.__getitem__
+        texts = without_surrogates(texts)
         lines = self._splitter.wakati_batch(self.normalization.batch(texts))
         return [
             self._encode_local([text])[0].ids if mask in text  # rare: a literal mask takes the full path
@@ -231,7 +233,7 @@ class MecabWordPieceTokenizer:
     def _encode_local(self, texts: list[str]) -> list[Encoding]:
         """Full encodings: every mask-free part of every text normalized with its offset map,
         all parts split by MeCab in one batch, then assembled text by text."""
-        split_texts = [text.split(self.mask_token) for text in texts]
+        split_texts = [text.split(self.mask_token) for text in without_surrogates(texts)]
         maps = [_span_map(part, self.normalization) for parts in split_texts for part in parts if part]
         words = iter(self._splitter.split_batch([normalized for normalized, _, _ in maps]))
         maps_iter = iter(maps)
@@ -315,6 +317,7 @@ _WORKER_TOKENIZER: MecabWordPieceTokenizer | None = None
 def _init_worker(tokenizer: MecabWordPieceTokenizer) -> None:
     global _WORKER_TOKENIZER
     _WORKER_TOKENIZER = tokenizer
+    exit_with_parent()  # a killed parent leaves no orphan printing BrokenPipeError
 
 
 def _run_in_worker(job: tuple[str, list[str]]):
@@ -385,10 +388,8 @@ def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTok
     lines = (" ".join(words) for words in _segmented(segmenter, sentences, config.workers))
     model.train_from_iterator(tqdm(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
     vocab = sorted(model.get_vocab().items(), key=lambda item: item[1])
-    if len(vocab) > config.vocab_size:
-        # The trainer keeps every character of the corpus (and its ## form) whatever the size asked.
-        log.warning("WordPiece vocabulary has %d entries, more than the %d asked: the corpus alphabet alone needs them",
-                    len(vocab), config.vocab_size)
+    # The trainer keeps every character of the corpus (and its ## form) whatever the size
+    # asked, and stops short on a small corpus: train_tokenizer warns about either.
     return MecabWordPieceTokenizer([token for token, _ in vocab], config.system_dict, config.user_dicts, config.normalization)
 
 

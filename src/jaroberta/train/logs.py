@@ -3,7 +3,8 @@
 `log.jsonl` holds one JSON object per line, with `kind` 'train' (loss, lr, grad norm,
 tokens/s...), 'eval' (the task's metrics) or 'event' (e.g. a NaN stop). On resume, lines
 after the checkpoint's step (written by the killed run, about to be redone) are dropped,
-so the log of a resumed run reads as if it had never stopped. Only rank 0 writes.
+and a run that starts from scratch starts an empty log, so the log of a resumed run holds
+each step once and reads as if it had never stopped. Only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -109,9 +110,20 @@ def read_log(run_dir: Path) -> list[dict]:
 
 
 def _records_up_to(path: Path, step: int) -> list[dict]:
-    if not path.exists():
+    """The records of the steps a checkpoint at `step` has done (none for a start from scratch)."""
+    if step <= 0 or not path.exists():
         return []
-    kept = [r for r in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if r.get("step", 0) <= step]
+    kept, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:  # the line a kill cut short
+            torn += 1
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(record)
+    if torn:
+        log.warning("warning: %s: dropped %d incomplete line(s) left by the interrupted run", path, torn)
     return kept
 
 

@@ -297,7 +297,9 @@ def _start(task: Task, config: LoopConfig, runtime: Runtime) -> _Run:
         _restore(run, resume_from)
     elif runtime.is_main:
         ckpt.refuse_to_overwrite(config.out)
-    run.logger = RunLogger(config.out, enabled=runtime.is_main, resumed_at=run.step if resume_from else None)
+    # From a checkpoint or from scratch, the log is cut to the step the run starts at: a run
+    # killed before its first checkpoint must not leave its step-1 line twice.
+    run.logger = RunLogger(config.out, enabled=runtime.is_main, resumed_at=run.step)
     run.clock = time.perf_counter()
     if runtime.is_main:
         ckpt.write_json(config.out / "config.json", {"loop": config.to_dict(), "task": task.describe(), "precision": precision,

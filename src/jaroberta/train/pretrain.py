@@ -31,7 +31,8 @@ from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.families import Family, family_of_tokenizer
-from jaroberta.model.loading import LoadedModel
+from jaroberta.model.integrity import LOAD_ERRORS, load_error
+from jaroberta.model.loading import LoadedModel, check_model_files, check_model_folder
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
 from jaroberta.model.perplexity import masked_nll
 from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
@@ -300,10 +301,11 @@ def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
 
 
 def _load_hf_model(directory: Path):
+    weights = check_model_files(check_model_folder(directory))
     try:
         return AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="sdpa")
-    except (OSError, ValueError) as exc:
-        raise JarobertaError(f"cannot load the model in {directory}: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_error(weights, exc) from exc
 
 
 def _masking(config: PretrainConfig, recipe: Recipe, header: ShardHeader) -> MaskingConfig:
