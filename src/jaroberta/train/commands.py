@@ -66,6 +66,9 @@ def _register_pretrain(subparsers) -> None:
     recipe.add_argument("--whole-word", action=argparse.BooleanOptionalAction, default=None,
                         help="whole-word masking (default: on for the MeCab family with the jmedroberta recipe)")
     recipe.add_argument("--seed", type=int, help="seed of init, data order and masks (default: the recipe's)")
+    recipe.add_argument("--group-by-length", action="store_true",
+                        help="batch rows of similar length together: training pays for real tokens, not padding "
+                             "(document layout); the order stays fixed by --seed and resumable")
     run = p.add_argument_group("run")
     run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                      help="auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU (default: auto)")
@@ -108,7 +111,8 @@ def _pack(args: argparse.Namespace) -> int:
 
     header = pack(PackConfig(corpus=args.corpus, tokenizer=args.tokenizer, out=args.out, seq_len=args.seq_len,
                              layout=args.layout, workers=args.workers))
-    rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
+    rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens / {s.padding_share:.0%} padding"
+                     for split, s in header.splits.items())
     print(f"shards written to {args.out} ({header.layout} layout, seq_len {header.seq_len}): {rows}")
     return 0
 
@@ -119,7 +123,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(
         shards=args.shards, preset=args.preset, model_config=args.model_config, init_from=args.init_from,
         recipe=args.recipe, micro_batch=args.micro_batch, accumulation=args.accumulation, mask_rate=args.mask_rate,
-        whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed,
+        whole_word=args.whole_word, eval_rows=args.eval_rows, seed=args.seed, group_by_length=args.group_by_length,
     )
     loop = loop_config(
         resolve_recipe(config), args.out, args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
