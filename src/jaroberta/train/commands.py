@@ -82,6 +82,9 @@ def _register_pretrain(subparsers) -> None:
     run.add_argument("--patience", type=int, default=0,
                      help="stop after N evaluations without a better dev loss, 0 = never (default: 0)")
     run.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    run.add_argument("--timeout-s", type=float, default=600.0,
+                     help="torchrun: seconds a process waits for the others before the run stops with the lost rank "
+                          "named; must exceed rank 0's evaluation time (default: 600)")
     p.set_defaults(run=_pretrain)
 
 
@@ -129,7 +132,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         resolve_recipe(config), args.out, args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay, clip=args.clip, seed=args.seed, precision=args.precision, device=args.device,
         compile=args.compile, eval_every=args.eval_every, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
-        log_every=args.log_every, patience=args.patience, resume=args.resume,
+        log_every=args.log_every, patience=args.patience, resume=args.resume, timeout_s=args.timeout_s,
     )
     result = pretrain(config, loop)
     if int(os.environ.get("RANK", 0)) == 0:  # torchrun: one report, from rank 0

@@ -55,6 +55,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.distributed import Runtime, barrier, broadcast_object, init_runtime, no_sync_unless, shutdown, sum_across, wrap
 from jaroberta.train.optim import build_optimizer, linear_schedule
+from jaroberta.train.peers import is_peer_failure, peer_lost
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class LoopConfig:
     """Continue from the newest complete checkpoint in `out`."""
     progress: bool = True
     """Show a progress bar (rank 0)."""
+    timeout_s: float = 600.0
+    """Seconds a collective waits for the other processes (a lost or hung node) before the run stops;
+    must exceed rank 0's evaluation and checkpoint time, during which the others wait."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -124,6 +128,8 @@ class LoopConfig:
         for name in ("log_every", "eval_every", "save_every", "patience"):
             if getattr(self, name) < 0:
                 raise JarobertaError(f"{name} must be >= 0")
+        if self.timeout_s <= 0:
+            raise JarobertaError(f"--timeout-s must be > 0, got {self.timeout_s}")
         if self.keep_checkpoints < 1:
             raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what --resume continues from)")
         if self.patience and not self.eval_every:
@@ -244,7 +250,7 @@ class _Run:
 # -- the loop -----------------------------------------------------------------------------
 def train(task: Task, config: LoopConfig) -> TrainResult:
     """Train `task` as configured; returns where the model went and how the run ended."""
-    runtime = init_runtime(config.device)
+    runtime = init_runtime(config.device, config.timeout_s)
     try:
         run = _start(task, config, runtime)
         with _progress(run) as bar:
@@ -256,6 +262,11 @@ def train(task: Task, config: LoopConfig) -> TrainResult:
                 if _due(run, config.save_every):
                     _save_checkpoint(run)
         return _finish(run)
+    except Exception as exc:
+        if is_peer_failure(exc, runtime):  # a node lost: one line, not a hang or a C++ trace
+            latest = ckpt.latest(config.out)
+            raise peer_lost(exc, runtime, str(latest) if latest else None) from exc
+        raise
     finally:
         shutdown(runtime)
 
