@@ -99,14 +99,14 @@ def test_two_nodes_match_one_process(shards_dir, no_dropout_config, tmp_path):
     assert (two / "checkpoints" / "step-00000004" / "rng-rank1.pt").exists()  # the other node's rank saved its RNG
 
 
-KILL_STEPS = 400
+KILL_STEPS = 100
 
 
 @pytest.mark.slow
 def test_lost_node_stops_the_survivor_and_resume_continues(shards_dir, no_dropout_config, tmp_path):
     out = tmp_path / "run"
     args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-rows", "8",
-            "--log-every", "1", "--save-every", "20", "--keep-checkpoints", "1", "--model-config", no_dropout_config,
+            "--log-every", "1", "--save-every", "10", "--keep-checkpoints", "1", "--model-config", no_dropout_config,
             "--timeout-s", "60"]
     survivor, lost = _two_nodes(args, tmp_path, "kill")
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
