@@ -8,7 +8,7 @@ import torch
 
 from jaroberta.train.logs import read_log
 from jaroberta.train.pretrain import PretrainConfig, loop_config, pretrain, resolve_recipe
-from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
+from test_pack import corpus_dir, full_shards_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -19,9 +19,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _losses(shards, out, **loop_kwargs) -> list[float]:
+def _losses(shards, out, steps=4, **loop_kwargs) -> list[float]:
     config = PretrainConfig(shards=shards, micro_batch=4, accumulation=1, eval_rows=8)
-    pretrain(config, loop_config(resolve_recipe(config), out, 4, progress=False, log_every=1, **loop_kwargs))
+    pretrain(config, loop_config(resolve_recipe(config), out, steps, progress=False, log_every=1, **loop_kwargs))
     return [r["loss"] for r in read_log(out) if r["kind"] == "train"]
 
 
@@ -35,7 +35,9 @@ def test_bf16_autocast_on_cpu_trains_close_to_fp32(shards_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_compiled_model_gives_the_eager_loss(shards_dir, tmp_path):
-    eager = _losses(shards_dir, tmp_path / "eager")
-    compiled = _losses(shards_dir, tmp_path / "compiled", compile=True)
+def test_compiled_model_gives_the_eager_loss(full_shards_dir, tmp_path):
+    # Full rows (one row length) and 3 steps: each new shape costs a compilation of minutes on 2 cores.
+    eager = _losses(full_shards_dir, tmp_path / "eager", steps=3)
+    compiled = _losses(full_shards_dir, tmp_path / "compiled", steps=3, compile=True)
+    assert len(compiled) == 3
     assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-4)
