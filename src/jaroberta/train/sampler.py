@@ -12,7 +12,11 @@ rows are sorted by length (longest first) and cut into global batches, and the o
 those batches is shuffled with the same (seed, epoch) generator. A cursor (epoch,
 position in that order) therefore resumes exactly, and every process computes the same
 order. Inside a global batch the rows stay sorted, so each micro-batch holds rows of
-nearly equal length.
+nearly equal length; the processes of a torchrun take consecutive slices of it, so the
+first rank gets the longest rows, but one global batch spans a narrow band of lengths
+(1/group_batches of the sorted group), which keeps the ranks' steps close in time. The
+order does not depend on the number of processes: N processes still train the model one
+process trains with the same global batch.
 
 Batches are not a uniform sample any more (a step sees documents of one length class),
 but every row is still seen once per epoch, and the loss of a step is the summed
