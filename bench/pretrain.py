@@ -9,24 +9,24 @@ collator pads and masks, the Trainer runs the full (B, T, V) head and averages t
 One addition: position ids from 0, rinna's protocol (transformers would start them at
 padding_idx + 1 = 4 and index past the seq_len + 2 table), so both train the same model.
 
-Two measurements:
+Three measurements:
 1. tokens/s over `--steps` optimizer steps (after `--warmup` untimed steps), per preset
    (`--presets tiny rinna-base`); targets: >= 3x at tiny, >= 1.3x at base size;
 2. time to target (`--minutes N`, the issue's N = 30): the baseline trains N minutes
    (evaluation time excluded); its last dev loss is the target; ours trains the same
    schedule and we report the training time at which its dev loss first reaches the
    target (target: N/3 or less). Both dev losses come from one evaluator: fixed-seed
-   15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0.
-
+   15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0;
 3. `--document` (issue 15): on `document`-layout shards (rinna: one document per row,
    padded to seq_len), tokens of real text per second (padding not counted) for today's
    loop (random batches, each micro-batch trimmed to its longest row), ours with
    `--group-by-length` and the Trainer (whose collator pads to the longest row); and with
    `--curve-steps N` the dev loss against real tokens seen, plain vs grouped, on one schedule.
 
-    .venv/bin/jaroberta pack demo/corpus demo/tokenizer bench/out/shards-doc --seq-len 512 --layout document
-    .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny --batch 16 \
-        --steps 20 --rounds 3 --curve-steps 600
+    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family sentencepiece --vocab-size 2000
+    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --seq-len 512 --layout document
+    .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny mini --batch 16 \
+        --steps 20 --warmup 2 --rounds 3 --curve-steps 600 --eval-every 50 --threads 1
 
 Shards otherwise: `full` layout (every row exactly seq_len, so tokens per step are equal on both
 sides), e.g. from `make demo` (demo/shards, vocab 8000) or `jaroberta pack ... --layout full`.
