@@ -62,8 +62,10 @@ import torch
 from jaroberta.corpus.shards import ShardHeader, open_split
 from jaroberta.train.logs import read_log
 from jaroberta.train.masking import IGNORE_INDEX, MaskingConfig, mask_batch
+from jaroberta.train.data import ShuffledRows
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config
 from jaroberta.train.recipes import RECIPES
+from jaroberta.train.sampler import LengthGroupedRows
 
 RECIPE = RECIPES["rinna"]
 EVAL_SEED = 1234
@@ -108,7 +110,8 @@ def main() -> None:
 def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shards", type=Path, default=Path("demo/shards"), help="shard folder, --layout full (default: demo/shards)")
-    p.add_argument("--presets", nargs="+", default=["tiny", "rinna-base"], help="presets to measure tokens/s for")
+    p.add_argument("--presets", nargs="*", default=["tiny", "rinna-base"],
+                   help="presets to measure tokens/s for (none with --document: only the padding figures)")
     p.add_argument("--batch", type=int, default=16, help="rows per step, both sides (default: 16)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per preset (default: 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
@@ -143,6 +146,12 @@ def _document(args, header) -> None:
               "threads": torch.get_num_threads(), "train_tokens": stats.tokens, "padding_share": stats.padding_share,
               "throughput": {}, "curve": None}
     print(f"{args.shards}: {stats.rows} rows, {stats.tokens:,} real tokens, {stats.padding_share:.0%} padding", flush=True)
+    report["computed_real_share"] = _computed_real_share(args, header)
+    print("positions computed that are real text, one epoch of micro-batches of "
+          f"{args.batch}: today {report['computed_real_share']['today']:.1%}, "
+          f"grouped {report['computed_real_share']['grouped']:.1%}", flush=True)
+    if not args.presets:
+        return
     sides = {"today": lambda p, out, n: _ours(args, p, out, n, eval_every=0),
              "grouped": lambda p, out, n: _ours(args, p, out, n, eval_every=0, group_by_length=True),
              "hf": lambda p, out, n: _baseline(args, p, out, steps=n, minutes=None)}
@@ -164,6 +173,21 @@ def _document(args, header) -> None:
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _computed_real_share(args, header) -> dict:
+    """Real tokens / positions computed when each micro-batch is trimmed to its longest row."""
+    rows = open_split(args.shards, "train", header)
+    lengths = np.asarray(rows.lengths, dtype=np.int64)
+    shares = {}
+    for name, kind in (("today", ShuffledRows), ("grouped", LengthGroupedRows)):
+        stream = kind(rows, args.batch, RECIPE.seed)
+        real = computed = 0
+        for _ in range(len(lengths) // args.batch):
+            batch = lengths[stream.next_indices()]
+            real, computed = real + int(batch.sum()), computed + int(batch.max()) * len(batch)
+        shares[name] = real / computed
+    return shares
 
 
 def _curves(args, tmp: Path) -> dict:
