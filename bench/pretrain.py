@@ -60,9 +60,9 @@ import numpy as np
 import torch
 
 from jaroberta.corpus.shards import ShardHeader, open_split
+from jaroberta.train.data import ShuffledRows
 from jaroberta.train.logs import read_log
 from jaroberta.train.masking import IGNORE_INDEX, MaskingConfig, mask_batch
-from jaroberta.train.data import ShuffledRows
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config
 from jaroberta.train.recipes import RECIPES
 from jaroberta.train.sampler import LengthGroupedRows
