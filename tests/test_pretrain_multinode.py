@@ -132,3 +132,31 @@ def test_lost_node_stops_the_survivor_and_resume_continues(shards_dir, no_dropou
     assert steps == list(range(1, KILL_STEPS + 1))  # the log reads as if the run had never stopped
     resumed = "\n".join((tmp_path / f"resume-node{i}.log").read_text() for i in range(2))
     assert f"resumed at step {int(checkpoint.name.split('-')[1])}" in resumed, resumed[-3000:]
+
+
+@pytest.mark.slow
+def test_hung_node_stops_the_survivor_after_the_timeout(shards_dir, no_dropout_config, tmp_path):
+    """A node that stops answering (here: its worker frozen with SIGSTOP) keeps its sockets
+    open, so nothing resets: the process group's timeout ends the wait."""
+    out = tmp_path / "run"
+    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-rows", "8",
+            "--log-every", "1", "--save-every", "10", "--model-config", no_dropout_config, "--timeout-s", "10"]
+    survivor, hung = _two_nodes(args, tmp_path, "hang")
+    deadline = time.monotonic() + LAUNCH_TIMEOUT_S
+    while ckpt.latest(out) is None:
+        assert survivor.poll() is None and hung.poll() is None, (tmp_path / "hang-node0.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    workers = _descendants(hung.pid)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        code = _wait(survivor)
+        waited = time.monotonic() - started
+    finally:
+        _kill_node(hung)
+    assert code != 0
+    assert waited < 10 + 60, f"the survivor took {waited:.0f} s"
+    text = (tmp_path / "hang-node0.log").read_text()
+    assert re.search(r"jaroberta pretrain: error: rank \d stopped: lost rank \d of 2 ", text), text[-3000:]
