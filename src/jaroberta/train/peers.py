@@ -64,4 +64,5 @@ def peer_lost(exc: BaseException, runtime: Runtime, last_checkpoint: str | None)
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     resume = (f"relaunch with --resume to continue from {last_checkpoint}" if last_checkpoint
               else "no checkpoint was written yet: relaunch to start again")
-    return PeerLost(f"rank {runtime.rank} stopped: lost {who} (its node down, its process killed or hung: {first_line[:200]}); {resume}")
+    return PeerLost(f"rank {runtime.rank} stopped: lost {who} (its node down, its process killed or hung: "
+                    f"{first_line[:200]}); {resume}")
