@@ -9,16 +9,26 @@ collator pads and masks, the Trainer runs the full (B, T, V) head and averages t
 One addition: position ids from 0, rinna's protocol (transformers would start them at
 padding_idx + 1 = 4 and index past the seq_len + 2 table), so both train the same model.
 
-Two measurements:
+Three measurements:
 1. tokens/s over `--steps` optimizer steps (after `--warmup` untimed steps), per preset
    (`--presets tiny rinna-base`); targets: >= 3x at tiny, >= 1.3x at base size;
 2. time to target (`--minutes N`, the issue's N = 30): the baseline trains N minutes
    (evaluation time excluded); its last dev loss is the target; ours trains the same
    schedule and we report the training time at which its dev loss first reaches the
    target (target: N/3 or less). Both dev losses come from one evaluator: fixed-seed
-   15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0.
+   15% [MASK] on the first `--eval-rows` dev rows, full forward pass, positions from 0;
+3. `--document` (issue 15): on `document`-layout shards (rinna: one document per row,
+   padded to seq_len), tokens of real text per second (padding not counted) for today's
+   loop (random batches, each micro-batch trimmed to its longest row), ours with
+   `--group-by-length` and the Trainer (whose collator pads to the longest row); and with
+   `--curve-steps N` the dev loss against real tokens seen, plain vs grouped, on one schedule.
 
-Shards: `full` layout (every row exactly seq_len, so tokens per step are equal on both
+    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family sentencepiece --vocab-size 2000
+    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --seq-len 512 --layout document
+    .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny mini --batch 16 \
+        --steps 20 --warmup 2 --rounds 3 --curve-steps 600 --eval-every 50 --threads 1
+
+Shards otherwise: `full` layout (every row exactly seq_len, so tokens per step are equal on both
 sides), e.g. from `make demo` (demo/shards, vocab 8000) or `jaroberta pack ... --layout full`.
 The head's share of the work grows with the vocabulary: for base size, measure with rinna's
 real 32000-piece SentencePiece model (`pip install 'jaroberta[bench]'` for the Trainer):
@@ -50,10 +60,12 @@ import numpy as np
 import torch
 
 from jaroberta.corpus.shards import ShardHeader, open_split
-from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
-from jaroberta.model.recipes import RECIPES
+from jaroberta.train.data import ShuffledRows
 from jaroberta.train.logs import read_log
+from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining
+from jaroberta.model.recipes import RECIPES
+from jaroberta.train.sampler import LengthGroupedRows
 
 RECIPE = RECIPES["rinna"]
 EVAL_SEED = 1234
@@ -65,6 +77,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     header = ShardHeader.load(args.shards)
+    if args.document:
+        return _document(args, header)
     if header.layout != "full":
         raise SystemExit(f"{args.shards}: use shards packed with --layout full (equal tokens per row on both sides)")
     report = {"shards": str(args.shards), "seq_len": header.seq_len, "micro_batch": args.batch, "threads": torch.get_num_threads(),
@@ -96,7 +110,8 @@ def main() -> None:
 def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shards", type=Path, default=Path("demo/shards"), help="shard folder, --layout full (default: demo/shards)")
-    p.add_argument("--presets", nargs="+", default=["tiny", "rinna-base"], help="presets to measure tokens/s for")
+    p.add_argument("--presets", nargs="*", default=["tiny", "rinna-base"],
+                   help="presets to measure tokens/s for (none with --document: only the padding figures)")
     p.add_argument("--batch", type=int, default=16, help="rows per step, both sides (default: 16)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per preset (default: 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
@@ -114,7 +129,81 @@ def _parse() -> argparse.Namespace:
                    help="time to target: run the baseline and ours at the same time in two processes (use with "
                         "--threads 1), so both see the same machine; ours then also trains --minutes")
     p.add_argument("--json", help="also write the report to this file")
+    p.add_argument("--document", action="store_true",
+                   help="document-layout shards: real tokens/s of today's loop, --group-by-length and the Trainer")
+    p.add_argument("--curve-steps", type=int, default=0,
+                   help="with --document: dev loss per real token over this many steps, plain vs grouped (0 = skip)")
     return p.parse_args()
+
+
+# -- document layout: pay only for real tokens (issue 15) ---------------------------------
+def _document(args, header) -> None:
+    """Real tokens/s of today's loop, --group-by-length and the Trainer; then dev loss per real token."""
+    if header.layout != "document":
+        raise SystemExit(f"{args.shards}: --document wants shards packed with --layout document")
+    stats = header.splits["train"]
+    report = {"shards": str(args.shards), "seq_len": header.seq_len, "micro_batch": args.batch,
+              "threads": torch.get_num_threads(), "train_tokens": stats.tokens, "padding_share": stats.padding_share,
+              "throughput": {}, "curve": None}
+    print(f"{args.shards}: {stats.rows} rows, {stats.tokens:,} real tokens, {stats.padding_share:.0%} padding", flush=True)
+    report["computed_real_share"] = _computed_real_share(args, header)
+    print("positions computed that are real text, one epoch of micro-batches of "
+          f"{args.batch}: today {report['computed_real_share']['today']:.1%}, "
+          f"grouped {report['computed_real_share']['grouped']:.1%}", flush=True)
+    if not args.presets:
+        return
+    sides = {"today": lambda p, out, n: _ours(args, p, out, n, eval_every=0),
+             "grouped": lambda p, out, n: _ours(args, p, out, n, eval_every=0, group_by_length=True),
+             "hf": lambda p, out, n: _baseline(args, p, out, steps=n, minutes=None)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in args.presets:
+            rounds = {name: [] for name in sides}
+            for round_ in range(args.rounds):  # alternating sides: a drifting machine slows all alike
+                for name, side in sides.items():
+                    rounds[name].append(side(preset, Path(tmp) / f"{name}-{preset}-{round_}", args.warmup + args.steps)["tokens_per_s"])
+            best = {name: max(values) for name, values in rounds.items()}
+            report["throughput"][preset] = {"real_tokens_per_s": best, "rounds": rounds,
+                                            "grouped_vs_today": best["grouped"] / best["today"],
+                                            "grouped_vs_hf": best["grouped"] / best["hf"]}
+            print(f"{preset}: real tokens/s (best of {args.rounds}): today {best['today']:,.0f}, grouped {best['grouped']:,.0f}, "
+                  f"HF Trainer {best['hf']:,.0f}; grouped x{best['grouped'] / best['today']:.2f} today's, "
+                  f"x{best['grouped'] / best['hf']:.2f} the Trainer's", flush=True)
+        if args.curve_steps:
+            report["curve"] = _curves(args, Path(tmp))
+    print(json.dumps(report, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _computed_real_share(args, header) -> dict:
+    """Real tokens / positions computed when each micro-batch is trimmed to its longest row."""
+    rows = open_split(args.shards, "train", header)
+    lengths = np.asarray(rows.lengths, dtype=np.int64)
+    shares = {}
+    for name, kind in (("today", ShuffledRows), ("grouped", LengthGroupedRows)):
+        stream = kind(rows, args.batch, RECIPE.seed)
+        real = computed = 0
+        for _ in range(len(lengths) // args.batch):
+            batch = lengths[stream.next_indices()]
+            real, computed = real + int(batch.sum()), computed + int(batch.max()) * len(batch)
+        shares[name] = real / computed
+    return shares
+
+
+def _curves(args, tmp: Path) -> dict:
+    """Dev loss against real tokens seen, today's order vs grouped, same schedule and evaluator."""
+    preset = args.target_preset
+    curves = {}
+    for name, grouped in (("today", False), ("grouped", True)):
+        result = _ours(args, preset, tmp / f"curve-{name}", steps=args.curve_steps, eval_every=args.eval_every,
+                       group_by_length=grouped)
+        curves[name] = {"curve": result["curve"], "seconds": [seconds for seconds, _ in result["evals"]]}
+    print(f"dev loss per real token ({preset}, {args.curve_steps} steps, evaluation every {args.eval_every}):", flush=True)
+    print("  step   today: tokens    loss  seconds | grouped: tokens    loss  seconds", flush=True)
+    for i, ((t0, l0), (t1, l1)) in enumerate(zip(curves["today"]["curve"], curves["grouped"]["curve"])):
+        s0, s1 = curves["today"]["seconds"][i], curves["grouped"]["seconds"][i]
+        print(f"  {(i + 1) * args.eval_every:5d}  {t0:13,d}  {l0:.4f}  {s0:7.1f} | {t1:15,d}  {l1:.4f}  {s1:7.1f}", flush=True)
+    return {"preset": preset, "steps": args.curve_steps, "eval_every": args.eval_every, **curves}
 
 
 # -- ours: the real loop, its own log ------------------------------------------------------
@@ -128,8 +217,9 @@ class _CommonEval(MaskedLMTask):
 
 
 def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None,
-          minutes: float | None = None) -> dict:
-    config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch)
+          minutes: float | None = None, group_by_length: bool = False) -> dict:
+    config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch,
+                            group_by_length=group_by_length)
     task = _CommonEval(plan_pretraining(config))
     task.eval_rows = args.eval_rows
     total = schedule_steps or steps
@@ -141,7 +231,9 @@ def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_st
     # `elapsed` is the loop's training time: data, masking, forward, backward, optimizer
     tokens_per_s = (last["tokens"] - first["tokens"]) / max(last["elapsed"] - first["elapsed"], 1e-9)
     evals = [(r["elapsed"], r["dev_loss"]) for r in records if r["kind"] == "eval"]
-    return {"tokens_per_s": tokens_per_s, "evals": evals}
+    tokens_at = {r["step"]: r["tokens"] for r in records if r["kind"] == "train"}
+    curve = [(tokens_at.get(r["step"], 0), r["dev_loss"]) for r in records if r["kind"] == "eval"]
+    return {"tokens_per_s": tokens_per_s, "evals": evals, "curve": curve}
 
 
 def _train_steps(task, loop, steps: int, minutes: float | None = None) -> None:
@@ -191,14 +283,15 @@ def _baseline(args, preset: str, out: Path, steps: int, minutes: float | None, s
         use_cpu=True, seed=RECIPE.seed, disable_tqdm=True,
     )
     clock = _clock_class()(args, steps, minutes, header)
-    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=_with_positions(collator),
-                      callbacks=[clock])
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset,
+                      data_collator=_with_positions(collator, clock.batch_tokens), callbacks=[clock])
     trainer.train()
     return {"tokens_per_s": clock.tokens_per_s, "evals": clock.evals}
 
 
-def _with_positions(collator):
+def _with_positions(collator, batch_tokens: list[int]):
     def collate(rows: list[dict]) -> dict:
+        batch_tokens.append(sum(len(row["input_ids"]) for row in rows))  # real tokens, padding not counted
         batch = collator(rows)
         batch["position_ids"] = torch.arange(batch["input_ids"].shape[1]).expand_as(batch["input_ids"])
         return batch
@@ -231,6 +324,8 @@ def _clock_class():
             self.timed_from = (0.0, 0)
             self.evals = []
             self.tokens_per_s = 0.0
+            self.batch_tokens: list[int] = []
+            """Real tokens of each batch the collator made, in order (the loader may run one ahead)."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.last = time.perf_counter()
@@ -246,7 +341,7 @@ def _clock_class():
                 model.train()
             if state.global_step >= self.steps or (self.minutes and self.train_seconds >= self.minutes * 60):
                 seconds0, step0 = self.timed_from
-                tokens = (state.global_step - step0) * self.args.batch * self.header.seq_len
+                tokens = sum(self.batch_tokens[step0 : state.global_step])
                 self.tokens_per_s = tokens / max(self.train_seconds - seconds0, 1e-9)
                 control.should_training_stop = True
             self.last = time.perf_counter()

@@ -145,7 +145,8 @@ def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
 def test_pack_command(tmp_path, corpus_dir, tokenizer_dir, capsys):
     out = tmp_path / "shards"
     assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--seq-len", "32", "--layout", "full"]) == 0
-    assert "full layout, max length 32" in capsys.readouterr().out  # --seq-len: the old spelling still works
+    printed = capsys.readouterr().out
+    assert "full layout, max length 32" in printed and "% padding" in printed  # --seq-len: the old spelling still works
     header = ShardHeader.load(out)
     assert header.layout == "full" and header.splits["dev"].rows > 0
 

@@ -76,6 +76,9 @@ def register_pretrain(subparsers, name: str, help: str) -> None:
     recipe.add_argument("--whole-word", action=argparse.BooleanOptionalAction, default=None,
                         help="whole-word masking (default: on for the MeCab family with the jmedroberta recipe)")
     recipe.add_argument("--seed", type=int, help="seed of init, data order and masks (default: the recipe's: rinna 0, jmedroberta 42)")
+    recipe.add_argument("--group-by-length", action="store_true",
+                        help="batch rows of similar length together: training pays for real tokens, not padding "
+                             "(document layout); the order stays fixed by --seed and resumable")
     run = p.add_argument_group("run")
     run.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                      help="auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU (default: auto)")
@@ -91,6 +94,9 @@ def register_pretrain(subparsers, name: str, help: str) -> None:
     run.add_argument("--patience", type=int, default=0,
                      help="stop after N evaluations without a better dev loss, 0 = never (default: 0)")
     run.add_argument("--resume", action="store_true", help="continue the run in OUT from its newest checkpoint")
+    run.add_argument("--timeout-s", type=float, default=600.0,
+                     help="torchrun: seconds a process waits for the others before the run stops with the lost rank "
+                          "named; must exceed rank 0's evaluation time (default: 600)")
     options.as_json(run, "print the final metrics and folders as JSON")
     options.no_progress(run)
     p.set_defaults(run=_pretrain)
@@ -129,9 +135,11 @@ def _pack(args: argparse.Namespace) -> int:
                       workers=args.workers, revision=args.revision)
     if args.json:
         options.print_json({"out": str(args.out), "layout": header.layout, "max_length": header.seq_len,
-                            "splits": {split: {"rows": s.rows, "tokens": s.tokens} for split, s in header.splits.items()}})
+                            "splits": {split: {"rows": s.rows, "tokens": s.tokens, "padding_share": s.padding_share}
+                                       for split, s in header.splits.items()}})
         return 0
-    rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens" for split, s in header.splits.items())
+    rows = ", ".join(f"{split} {s.rows} rows / {s.tokens} tokens / {s.padding_share:.0%} padding"
+                     for split, s in header.splits.items())
     print(f"shards written to {args.out} ({header.layout} layout, max length {header.seq_len}): {rows}")
     return 0
 
@@ -141,11 +149,13 @@ def _pretrain(args: argparse.Namespace) -> int:
     result = api.pretrain(
         args.shards, args.out, steps=args.steps, batch_size=_batch_size(args), micro_batch=args.micro_batch,
         warmup_steps=args.warmup_steps, warmup_ratio=args.warmup_ratio, eval_limit=args.eval_limit,
-        no_progress=args.no_progress, preset=args.preset, model_config=args.model_config, init_from=args.init_from, revision=args.revision, license=args.license,
-        recipe=args.recipe, mask_rate=args.mask_rate, whole_word=args.whole_word, seed=args.seed, lr=args.lr,
+        no_progress=args.no_progress, preset=args.preset, model_config=args.model_config, init_from=args.init_from,
+        revision=args.revision, license=args.license, recipe=args.recipe, mask_rate=args.mask_rate,
+        whole_word=args.whole_word, seed=args.seed, group_by_length=args.group_by_length, lr=args.lr,
         weight_decay=args.weight_decay, clip=args.clip, precision=args.precision, device=args.device,
         compile=args.compile, eval_every=args.eval_every, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, patience=args.patience, resume=args.resume,
+        timeout_s=args.timeout_s,
     )
     if int(os.environ.get("RANK", 0)) != 0:  # torchrun: one report, from rank 0
         return 0

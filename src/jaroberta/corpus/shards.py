@@ -48,6 +48,8 @@ class SplitStats:
     """Pieces dropped by that truncation."""
     padded_tokens: int = 0
     """Padding in the written rows."""
+    padding_share: float = 0.0
+    """padded_tokens / (rows x seq_len): the share of the shards' slots that is padding."""
     literal_masks: int = 0
     """Literal mask-token strings ("[MASK]") in the text, packed as the ordinary text they are,
     never as the mask id (which would teach the model that the mask is a word of the corpus)."""
@@ -135,6 +137,8 @@ class SplitWriter:
     def close(self) -> SplitStats:
         for handle in self._files.values():
             handle.close()
+        slots = self.stats.rows * self.seq_len
+        self.stats.padding_share = self.stats.padded_tokens / slots if slots else 0.0
         return self.stats
 
 

@@ -8,6 +8,7 @@ Rank 0 logs and saves; every rank computes.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -38,8 +39,9 @@ class Runtime:
         return self.rank == 0
 
 
-def init_runtime(device: str = "auto") -> Runtime:
-    """Read torchrun's environment, pick the device, and join the process group if there is one."""
+def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
+    """Read torchrun's environment, pick the device, and join the process group if there is one
+    (a collective waiting longer than `timeout_s` for the others fails instead of hanging)."""
     rank = int(os.environ.get("RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -48,7 +50,8 @@ def init_runtime(device: str = "auto") -> Runtime:
         torch.cuda.set_device(dev)
     if world_size > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world_size,
+                                             timeout=datetime.timedelta(seconds=timeout_s))
     return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
 

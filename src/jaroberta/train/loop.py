@@ -68,6 +68,7 @@ from jaroberta.train.distributed import (
 from jaroberta.train.logs import RunLogger
 from jaroberta.train.memory import available_bytes, describe
 from jaroberta.train.optim import build_optimizer, linear_schedule
+from jaroberta.train.peers import is_peer_failure, peer_lost
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,14 @@ class LoopSettings:
     """Continue from the newest complete checkpoint in `out`."""
     progress: bool = True
     """Show a progress bar (rank 0)."""
+    timeout_s: float = 600.0
+    """Seconds a collective waits for the other processes (a lost or hung node) before the run stops;
+    must exceed rank 0's evaluation and checkpoint time, during which the others wait."""
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        if self.timeout_s <= 0:
+            raise JarobertaError(f"--timeout-s must be > 0, got {self.timeout_s}")
         if self.lr <= 0:
             raise JarobertaError(f"--lr must be > 0, got {self.lr}")
         if self.precision not in PRECISIONS:
@@ -252,7 +258,7 @@ class _Run:
 # -- the loop -----------------------------------------------------------------------------
 def train(task: Task, config: LoopConfig) -> TrainResult:
     """Train `task` as configured; returns where the model went and how the run ended."""
-    runtime = init_runtime(config.device)
+    runtime = init_runtime(config.device, config.timeout_s)
     try:
         run = _start(task, config, runtime)
         with _progress(run) as bar:
@@ -264,6 +270,11 @@ def train(task: Task, config: LoopConfig) -> TrainResult:
                 if _due(run, config.save_every):
                     _save_checkpoint(run)
         return _finish(run)
+    except Exception as exc:
+        if is_peer_failure(exc, runtime):  # a node lost: one line, not a hang or a C++ trace
+            latest = ckpt.latest(config.out)
+            raise peer_lost(exc, runtime, str(latest) if latest else None) from exc
+        raise
     finally:
         shutdown(runtime)
 

@@ -44,6 +44,7 @@ from jaroberta.train.distributed import Runtime
 from jaroberta.train.loop import LoopConfig, StepBatch, TrainResult, train
 from jaroberta.train.memory import MemoryEstimate, transformer_estimate
 from jaroberta.train.objective import MaskedLMObjective, trim_padding
+from jaroberta.train.sampler import LengthGroupedRows
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class PretrainConfig:
     """Seed of the fixed dev masks (runs with the same seed compare)."""
     seed: int | None = None
     """Seed of model init, data order and masks; None = the recipe's."""
+    group_by_length: bool = False
+    """Global batches of rows of similar length (train/sampler.py): less padding in the document layout."""
 
     def __post_init__(self) -> None:
         self.shards = Path(self.shards)
@@ -172,7 +175,7 @@ class MaskedLMTask:
                 f"({self.config.micro_batch} x {self.config.accumulation} x {runtime.world_size} processes = {rows_per_step}): "
                 f"the corpus is too small; add text, or lower --micro-batch / --accumulation"
             )
-        self.stream = ShuffledRows(self.train_rows, rows_per_step, self.seed)
+        self.stream = self._stream(rows_per_step, Cursor())
 
     def next_batch(self) -> StepBatch:
         """The global batch, masked on CPU with the shared generator; this rank keeps its rows."""
@@ -211,7 +214,7 @@ class MaskedLMTask:
         return {"cursor": self.stream.cursor.to_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.stream = ShuffledRows(self.train_rows, self.stream.rows_per_step, self.seed, Cursor(**state["cursor"]))
+        self.stream = self._stream(self.stream.rows_per_step, Cursor(**state["cursor"]))
         self.generator.set_state(state["generator"])
 
     def describe(self) -> dict:
@@ -230,6 +233,10 @@ class MaskedLMTask:
     @property
     def mask_id(self) -> int:
         return self.header.special_ids["mask"]
+
+    def _stream(self, rows_per_step: int, cursor: Cursor) -> ShuffledRows:
+        kind = LengthGroupedRows if self.config.group_by_length else ShuffledRows
+        return kind(self.train_rows, rows_per_step, self.seed, cursor)
 
     def _micro(self, ids, labels, lengths, start: int, stop: int) -> _Micro:
         rows = slice(start, stop)
