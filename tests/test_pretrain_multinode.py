@@ -85,8 +85,8 @@ def _kill_node(process: subprocess.Popen) -> None:
 def test_two_nodes_match_one_process(shards_dir, no_dropout_config, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, "-m", "jaroberta", "pretrain", str(shards_dir), str(one), *COMMON, no_dropout_config,
-                    "--accumulation", "2"], check=True, env=_env(), capture_output=True, timeout=LAUNCH_TIMEOUT_S)
-    nodes = _two_nodes([str(shards_dir), str(two), *COMMON, no_dropout_config, "--accumulation", "1"], tmp_path, "match")
+                    "--batch-size", "8"], check=True, env=_env(), capture_output=True, timeout=LAUNCH_TIMEOUT_S)
+    nodes = _two_nodes([str(shards_dir), str(two), *COMMON, no_dropout_config, "--batch-size", "8"], tmp_path, "match")
     codes = [_wait(node) for node in nodes]
     assert codes == [0, 0], [(tmp_path / f"match-node{i}.log").read_text()[-3000:] for i in range(2)]
 
@@ -105,7 +105,7 @@ KILL_STEPS = 100
 @pytest.mark.slow
 def test_lost_node_stops_the_survivor_and_resume_continues(shards_dir, no_dropout_config, tmp_path):
     out = tmp_path / "run"
-    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-rows", "8",
+    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-limit", "8",
             "--log-every", "1", "--save-every", "10", "--keep-checkpoints", "1", "--model-config", no_dropout_config,
             "--timeout-s", "60"]
     survivor, lost = _two_nodes(args, tmp_path, "kill")
@@ -139,7 +139,7 @@ def test_hung_node_stops_the_survivor_after_the_timeout(shards_dir, no_dropout_c
     """A node that stops answering (here: its worker frozen with SIGSTOP) keeps its sockets
     open, so nothing resets: the process group's timeout ends the wait."""
     out = tmp_path / "run"
-    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-rows", "8",
+    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-limit", "8",
             "--log-every", "1", "--save-every", "10", "--model-config", no_dropout_config, "--timeout-s", "10"]
     survivor, hung = _two_nodes(args, tmp_path, "hang")
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
