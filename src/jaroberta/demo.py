@@ -230,16 +230,21 @@ def _fill_mask(model_dir: Path, corpus: Path, family: Family) -> list[dict]:
 
 def _mask_middle_word(tokenizer, sentence: str) -> tuple[str, str] | None:
     """(sentence with a word-like piece near its middle replaced by [MASK], the piece's text);
-    None for sentences too short or long, or without such a piece."""
+    None for sentences too short or long, or without such a piece. A piece of 2-4 letters is a
+    word; with a small WordPiece vocabulary (mostly single characters) a piece that is a whole
+    MeCab word on its own will do."""
     if not 12 <= len(sentence) <= 60:
         return None
     encoding = tokenizer.encode(sentence)
     middle = len(encoding) // 2
-    for index in sorted(range(1, len(encoding) - 1), key=lambda i: abs(i - middle)):
-        start, end = encoding.offsets[index]
-        piece = sentence[start:end]
-        if 2 <= len(piece) <= 4 and piece.isalnum():  # a word, not punctuation or a long phrase
-            return sentence[:start] + "[MASK]" + sentence[end:], piece
+    order = sorted(range(1, len(encoding) - 1), key=lambda i: abs(i - middle))
+    for shortest in (2, 1):
+        for index in order:
+            start, end = encoding.offsets[index]
+            piece = sentence[start:end]
+            whole_word = shortest > 1 or (bool(encoding.word_ids) and encoding.word_ids.count(encoding.word_ids[index]) == 1)
+            if shortest <= len(piece) <= 4 and piece.isalnum() and whole_word:  # not punctuation, not a long phrase
+                return sentence[:start] + "[MASK]" + sentence[end:], piece
     return None
 
 
