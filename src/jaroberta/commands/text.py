@@ -7,9 +7,10 @@ from pathlib import Path
 
 from jaroberta import api
 from jaroberta.commands import options
+from jaroberta.model.families import NAMES
 from jaroberta.text import load_tokenizer
+from jaroberta.text.mecab import SYSTEM_DICTS
 from jaroberta.text.report import describe, print_encodings, training_notes
-from jaroberta.text.training import TokenizerTrainConfig
 
 
 def register_tokenizer(subparsers, name: str, help: str) -> None:
@@ -30,16 +31,18 @@ def _register_train(commands) -> None:
     p.add_argument("corpus", type=Path, nargs="+", metavar="CORPUS",
                    help="corpus folder from `jaroberta corpus build` (train split), or text files with one sentence per line")
     p.add_argument("out", type=Path, metavar="OUT", help="folder to write the tokenizer into")
-    p.add_argument("--family", choices=["sentencepiece", "mecab-wordpiece"], default="sentencepiece",
-                   help="tokenizer family: sentencepiece (rinna) or mecab-wordpiece (JMedRoBERTa) (default: sentencepiece)")
+    p.add_argument("--family", choices=NAMES, default="rinna",
+                   help="model family: rinna (SentencePiece), jmedroberta (MeCab + IPAdic + WordPiece), tohoku (MeCab + "
+                        "UniDic + WordPiece); the tokenizer kinds sentencepiece and mecab-wordpiece name the first two "
+                        "(default: rinna)")
     p.add_argument("--vocab-size", type=int, default=None,
-                   help="vocabulary size (default: 32000 for sentencepiece, 30000 for mecab-wordpiece)")
+                   help="vocabulary size (default: the family's: 32000 rinna, 30000 jmedroberta, 32768 tohoku)")
     p.add_argument("--character-coverage", type=float, default=0.9995,
                    help="sentencepiece: share of characters the vocabulary covers; rarer ones become <unk> (default: 0.9995)")
     p.add_argument("--sample-sentences", type=int, default=2_000_000,
                    help="sentencepiece: train on a random sample of this many sentences, 0 = all (default: 2000000)")
-    p.add_argument("--system-dict", choices=["ipadic", "unidic-lite"], default="ipadic",
-                   help="mecab-wordpiece: MeCab system dictionary (default: ipadic)")
+    p.add_argument("--system-dict", choices=sorted(SYSTEM_DICTS), default=None,
+                   help="MeCab families: MeCab system dictionary (default: the family's: ipadic, or unidic-lite for tohoku)")
     options.user_dict(p, "mecab-wordpiece: compiled MeCab user dictionary (.dic); repeat for several")
     p.add_argument("--min-frequency", type=int, default=2, help="mecab-wordpiece: minimum count of a merge (default: 2)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers: threads (MeCab without the GIL, SentencePiece), processes where MeCab cannot run without the GIL (default: 1)")
@@ -104,19 +107,11 @@ def register_dict(subparsers, name: str, help: str) -> None:
 
 # -- handlers: one library call each ---------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    config = TokenizerTrainConfig(
-        family=args.family,
-        inputs=tuple(args.corpus),
-        out=args.out,
-        vocab_size=args.vocab_size,
-        character_coverage=args.character_coverage,
-        sample_sentences=args.sample_sentences,
-        system_dict=args.system_dict,
-        user_dicts=tuple(args.user_dict),
-        min_frequency=args.min_frequency,
-        workers=args.workers,
+    tokenizer = api.train_tokenizer(
+        args.corpus, args.out, family=args.family, user_dict=args.user_dict, vocab_size=args.vocab_size,
+        character_coverage=args.character_coverage, sample_sentences=args.sample_sentences, system_dict=args.system_dict,
+        min_frequency=args.min_frequency, workers=args.workers,
     )
-    tokenizer = api.train_tokenizer(config)
     if args.json:
         options.print_json({"family": tokenizer.family, "vocab_size": tokenizer.vocab_size, "out": str(args.out)})
     else:
