@@ -56,6 +56,26 @@ def ja_sentences() -> list[str]:
     return list(JA_SENTENCES)
 
 
+class Killed(Exception):
+    """Stands for the process dying: nothing after it runs, nothing is saved."""
+
+
+def kill_at_batch(monkeypatch, task_class, call: int):
+    """Make `task_class.next_batch` raise `Killed` on its `call`-th call (a run killed mid-way,
+    between checkpoints); returns the original method, to restore for the resumed run."""
+    original = task_class.next_batch
+    calls = {"n": 0}
+
+    def dies(self):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise Killed
+        return original(self)
+
+    monkeypatch.setattr(task_class, "next_batch", dies)
+    return original
+
+
 REQUIRE_SHARED = "JAROBERTA_REQUIRE_SHARED"
 """Set (CI sets it) to make a missing ../shared a failure: there the reference tests must run."""
 

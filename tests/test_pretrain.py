@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Killed, kill_at_batch
 from safetensors.torch import load_file
 from test_pack import SEQ_LEN, corpus_dir, shards_dir, tokenizer_dir, write_corpus  # noqa: F401  (fixtures)
 
@@ -69,25 +70,12 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(model_dir / "model.safetensors")
 
 
-class _Killed(Exception):
-    """Stands for the process dying: nothing after it runs, nothing is saved."""
-
-
 def test_killed_and_resumed_run_is_bit_identical(shards_dir, dropout_config, tmp_path, monkeypatch):
     task_kwargs = {"model_config": dropout_config}
     whole = _run(shards_dir, tmp_path / "whole", task_kwargs=task_kwargs, save_every=2, eval_every=3)
 
-    original = MaskedLMTask.next_batch
-    calls = {"n": 0}
-
-    def dies_at_step_5(self):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise _Killed
-        return original(self)
-
-    monkeypatch.setattr(MaskedLMTask, "next_batch", dies_at_step_5)
-    with pytest.raises(_Killed):
+    original = kill_at_batch(monkeypatch, MaskedLMTask, 5)
+    with pytest.raises(Killed):
         _run(shards_dir, tmp_path / "resumed", task_kwargs=task_kwargs, save_every=2, eval_every=3)
     assert ckpt.latest(tmp_path / "resumed").name == "step-00000004"
     monkeypatch.setattr(MaskedLMTask, "next_batch", original)

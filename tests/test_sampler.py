@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import Killed, kill_at_batch
+from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 from jaroberta.corpus.shards import SplitArrays
-from jaroberta.train.data import Cursor, ShuffledRows
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, RINNA_MASKING, mask_batch
+from jaroberta.train.data import Cursor, ShuffledRows
 from jaroberta.train.objective import MaskedLMObjective, trim_padding
 from jaroberta.train.sampler import LengthGroupedRows
-from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 SEQ = 64
 PAD = 3
@@ -123,10 +124,6 @@ def test_grouped_trimmed_loss_equals_the_padded_loss(objective, micro):
 
 
 # -- through pretraining ------------------------------------------------------------------------
-class _Killed(Exception):
-    """Stands for the process dying."""
-
-
 def _run(shards, out, steps=6, **loop_kwargs):
     from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
 
@@ -149,17 +146,8 @@ def test_grouped_pretraining_resumes_bit_exact(shards_dir, tmp_path, monkeypatch
     from jaroberta.train.pretrain import MaskedLMTask
 
     whole = _run(shards_dir, tmp_path / "whole", save_every=2)
-    original = MaskedLMTask.next_batch
-    calls = {"n": 0}
-
-    def dies_at_step_5(self):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise _Killed
-        return original(self)
-
-    monkeypatch.setattr(MaskedLMTask, "next_batch", dies_at_step_5)
-    with pytest.raises(_Killed):
+    original = kill_at_batch(monkeypatch, MaskedLMTask, 5)
+    with pytest.raises(Killed):
         _run(shards_dir, tmp_path / "resumed", save_every=2)
     monkeypatch.setattr(MaskedLMTask, "next_batch", original)
     resumed = _run(shards_dir, tmp_path / "resumed", save_every=2, resume=True)

@@ -9,6 +9,7 @@ same service over a tiny real checkpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -88,11 +89,18 @@ def _server(config: ServeConfig | None = None, backend: FakeBackend | None = Non
     return BackgroundServer(create_app(backend or FakeBackend(), config or ServeConfig(max_wait_ms=2)))
 
 
+@contextlib.contextmanager
+def fake_server(**config):
+    """A served FakeBackend (reachable as `srv.backend`) with these ServeConfig settings."""
+    backend = FakeBackend()
+    with BackgroundServer(create_app(backend, ServeConfig(max_wait_ms=20, adaptive_wait=False, max_texts=4, **config))) as srv:
+        srv.backend = backend
+        yield srv
+
+
 @pytest.fixture(scope="module")
 def server():
-    backend = FakeBackend()
-    with BackgroundServer(create_app(backend, ServeConfig(max_wait_ms=20, adaptive_wait=False, max_texts=4, max_batch=32))) as srv:
-        srv.backend = backend
+    with fake_server(max_batch=32) as srv:
         yield srv
 
 

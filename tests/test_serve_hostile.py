@@ -19,7 +19,7 @@ from http_client import KeepAliveClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layouts import rinna_dir  # noqa: F401  (a module-scoped fixture)
-from test_serve import MASK, FakeBackend
+from test_serve import MASK, FakeBackend, client, fake_server  # noqa: F401  (client: a fixture)
 
 from jaroberta.errors import JarobertaError
 from jaroberta.serve.app import create_app
@@ -46,16 +46,8 @@ def _clear_error(response: httpx.Response, status: int) -> dict:
 
 @pytest.fixture(scope="module")
 def server():
-    backend = FakeBackend()
-    with BackgroundServer(create_app(backend, ServeConfig(max_wait_ms=20, adaptive_wait=False, max_texts=4))) as srv:
-        srv.backend = backend
+    with fake_server() as srv:
         yield srv
-
-
-@pytest.fixture()
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=10) as c:
-        yield c
 
 
 # -- bodies and texts ----------------------------------------------------------------------
