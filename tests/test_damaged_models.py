@@ -166,12 +166,12 @@ def test_damaged_jmed_tokenizer_is_a_clear_error(jmed_dir, manbyo_dic, tmp_path,
     (lambda d: (d / "jaroberta_meta.json").write_text("{", encoding="utf-8"), "jaroberta_meta.json"),
 ])
 def test_damaged_sidecars_of_our_own_folders(rinna_dir, tmp_path, damage, says):
-    from jaroberta.infer.predict import load_finetuned
-    from jaroberta.model.presets import conventions_for
+    from jaroberta.model.families import get_family
     from jaroberta.model.saving import save_model
+    from jaroberta.tasks.finetuned import load_finetuned
 
     lm = load(rinna_dir)
-    conventions = conventions_for("sentencepiece", lm.tokenizer.normalization, 64)
+    conventions = get_family("rinna").conventions_for(lm.tokenizer.normalization, 64)
     folder = save_model(tmp_path / "ours", lm.model, lm.tokenizer, conventions, {"step": 0})
     damage(folder)
     with pytest.raises(JarobertaError, match=says):

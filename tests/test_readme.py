@@ -17,8 +17,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Shell lines of README's code blocks that are not jaroberta commands, each listed: nothing is skipped silently.
 NOT_JAROBERTA = {
-    "make demo   # set-up + the main job on the default corpus (about half an hour on 2 cores)",
-    "make test   # set-up + the test suite (offline, ~minutes on 2 cores)",
+    "make demo   # set-up + the main job on the default corpus (rinna's family; about half an hour on 2 cores)",
+    "make test   # set-up + the test suite (offline; prints the 10 slowest tests)",
+    'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',  # the SLURM example's rendezvous host
 }
 
 
@@ -27,12 +28,21 @@ def _blocks(language: str) -> list[str]:
 
 
 def _shell_lines() -> list[str]:
-    return [line.strip() for block in _blocks("bash") for line in block.splitlines() if line.strip()]
+    """Each command of README's bash blocks: continuation lines joined, comment lines (and a
+    script's #! and #SBATCH header) left out."""
+    lines = []
+    for block in _blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line.strip())
+    return lines
 
 
 def _jaroberta_argv(line: str) -> list[str]:
     """The arguments after `jaroberta` (or `torchrun ... -m jaroberta`) on a README line."""
     words = shlex.split(line, comments=True)
+    if words[:1] == ["srun"]:  # SLURM starts the launcher on every node
+        words = words[1:]
     if words[:1] == ["jaroberta"]:
         return words[1:]
     if words[:1] == ["torchrun"] and "-m" in words and words[words.index("-m") + 1] == "jaroberta":
