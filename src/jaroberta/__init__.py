@@ -12,6 +12,7 @@ The verbs, each the function its `jaroberta` command calls, with the same option
     jaroberta.finetune("ner", model, out, train=...)  # finetune
     jaroberta.predict(model, texts)               # predict
     jaroberta.serve(model)                        # serve
+    jaroberta.export(model, out)                  # export: a folder plain transformers gets right
 
 Results are dataclasses with `to_dict()`. The verbs live in `jaroberta.api`; they are
 imported on first use, so `import jaroberta` stays light (no torch until a verb is used).
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "load", "Model", "build_corpus", "train_tokenizer", "build_dictionary", "pack", "pretrain",
-    "finetune", "predict", "serve", "fill_mask", "score", "embed", "tokenize",
+    "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize",
 ]
 
 

@@ -30,6 +30,7 @@ from jaroberta.infer.scoring import SentenceScore, pseudo_log_likelihood
 from jaroberta.model.card import write_card
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.device import resolve_device
+from jaroberta.model.export import ExportResult, export_model
 from jaroberta.model.families import family_of_tokenizer, get_family
 from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
 from jaroberta.model.loading import load as load_model
@@ -327,6 +328,13 @@ def serve(model: str | Path, *, user_dict: Iterable[str | Path] = (), convention
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
     serve_model(resolve_model(model, revision), ServeConfig(**options), int8=int8, user_dicts=list(user_dict), conventions=overrides,
                 device=device)
+
+
+def export(model: str | Path, out: str | Path, *, revision: str | None = None, user_dict: Iterable[str | Path] = (),
+           license: str | None = None) -> ExportResult:
+    """Write `model` (a folder or hub id) into `out` so that plain transformers gives jaroberta's
+    results (`jaroberta export`); `result.notes` says what stays inexact."""
+    return export_model(model, out, revision=revision, user_dicts=list(user_dict) or None, license=license)
 
 
 def _take(cls, options: dict) -> tuple[dict, dict]:

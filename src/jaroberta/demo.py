@@ -69,6 +69,8 @@ class DemoConfig:
     small vocabularies' pieces are each seen often enough to learn from."""
     lr: float = 1e-3
     """Peak learning rate (rinna's 6e-4 is for a base-size model and 100k+ steps)."""
+    seed: int | None = None
+    """Seed of model init, data order and masks; None = the family recipe's."""
     mask_rate: float = 0.4
     """Fraction of tokens masked: 40% gives a short run more to learn from per step than 15%
     (Wettig et al., 2023); fill-mask and fine-tuning do not depend on it."""
@@ -169,13 +171,13 @@ def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
     plan = plan_pretraining(PretrainConfig(shards=shards, preset=config.preset, micro_batch=MICRO_BATCH,
-                                           mask_rate=config.mask_rate))
+                                           mask_rate=config.mask_rate, seed=config.seed))
     steps = _steps_for_budget(plan, config) if config.minutes else config.steps
     log.info("[4/6] pretrain: preset %s, %s recipe with lr %g and %.0f%% masking, %d steps of %d rows",
              config.preset, plan.family.recipe, config.lr, 100 * config.mask_rate, steps, MICRO_BATCH)
     # A short run warms up for 5% of its steps (the recipe's 1% of a few thousand is a handful).
     loop = loop_config(plan.recipe, run_dir, steps, lr=config.lr, warmup_steps=max(1, steps // 20),
-                       eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10)
+                       eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10, seed=config.seed)
     return pretrain(plan, loop).model_dir
 
 

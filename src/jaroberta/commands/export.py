@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaroberta import api
 from jaroberta.commands import options
-from jaroberta.model.export import export_model
 from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
 
 
@@ -30,8 +30,7 @@ def register(subparsers, name: str, help: str) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     options.quiet_transformers()
-    result = export_model(args.model, args.out, revision=args.revision, user_dicts=args.user_dict or None,
-                          license=args.license)
+    result = api.export(args.model, args.out, revision=args.revision, user_dict=args.user_dict, license=args.license)
     if args.json:
         options.print_json({"model": str(args.model), "family": result.family, "out": str(result.out),
                             "inexact": list(result.notes)})

@@ -124,6 +124,7 @@ def register_demo(subparsers, name: str, help: str) -> None:
     p.add_argument("--vocab-size", type=int, default=2000, help="tokenizer vocabulary size (default: 2000)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--mask-rate", type=float, default=0.4, help="fraction of tokens masked (default: 0.4)")
+    options.seed(p, "model init, data order and masks", default="the family recipe's")
     options.no_progress(p)
     p.set_defaults(run=_demo)
 
@@ -180,6 +181,6 @@ def _batch_size(args: argparse.Namespace) -> int | None:
 
 def _demo(args: argparse.Namespace) -> int:
     options.quiet_transformers()
-    run_demo(DemoConfig(out=args.out, family=args.family, steps=args.steps, minutes=args.minutes, preset=args.preset, vocab_size=args.vocab_size,
-                        lr=args.lr, mask_rate=args.mask_rate))
+    run_demo(DemoConfig(out=args.out, family=args.family, steps=args.steps, minutes=args.minutes, preset=args.preset,
+                        vocab_size=args.vocab_size, lr=args.lr, mask_rate=args.mask_rate, seed=args.seed))
     return 0
