@@ -4,6 +4,7 @@ everywhere through one resolver, `--json` where a command reports something, and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from jaroberta.commands import train as train_command
 from jaroberta.commands.train import _batch_size
 from jaroberta.errors import JarobertaError
 from jaroberta.model.device import resolve_device
+from jaroberta.text.progress import bars_off, progress_bar
 
 
 def parse(argv: list[str]):
@@ -180,3 +182,13 @@ def test_no_progress_holds_for_the_command_only(monkeypatch):
     assert main(["pretrain", "S", "O", "--steps", "1", "--no-progress"]) == 2
     assert main(["pretrain", "S", "O", "--steps", "1"]) == 2
     assert seen == ["1", None] and "TQDM_DISABLE" not in os.environ
+
+
+def test_no_progress_silences_our_bars_even_after_tqdm_was_imported(tmp_path, capsys, ja_sentences):
+    (tmp_path / "text.txt").write_text("\n".join(ja_sentences) + "\n", encoding="utf-8")
+    args = ["tokenizer", "train", str(tmp_path / "text.txt"), str(tmp_path / "tok"), "--vocab-size", "300"]
+    assert main([*args, "--no-progress"]) == 0
+    assert "sentencepiece: reading" not in capsys.readouterr().err
+    with bars_off():
+        assert progress_bar(range(3)).disable
+    assert not progress_bar(range(3), file=io.StringIO()).disable  # back on after the block

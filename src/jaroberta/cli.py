@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from jaroberta import __version__
 from jaroberta.errors import JarobertaError
+from jaroberta.text.progress import bars_off
 
 
 class Command(NamedTuple):
@@ -81,13 +82,15 @@ def _command_named(argv: list[str]) -> str:
 
 @contextlib.contextmanager
 def _progress_bars(enabled: bool):
-    """`--no-progress`: no tqdm bar anywhere in the command (tqdm reads TQDM_* variables as its
-    defaults), restored after, so a caller of `main` keeps its own setting."""
+    """`--no-progress`: no progress bar anywhere in the command, ours (`bars_off`) nor those of
+    libraries imported after this point (TQDM_DISABLE); restored after, so a caller of `main`
+    keeps its own setting."""
     before = os.environ.get("TQDM_DISABLE")
     if not enabled:
         os.environ["TQDM_DISABLE"] = "1"
     try:
-        yield
+        with bars_off(not enabled):
+            yield
     finally:
         if before is None:
             os.environ.pop("TQDM_DISABLE", None)

@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from jaroberta.corpus import layout
 from jaroberta.corpus.clean import CleanConfig, CleanedChunk, Cleaner, document_hash
@@ -55,6 +54,7 @@ from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import write_atomic
 from jaroberta.text.orphans import exit_with_parent
+from jaroberta.text.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class _Builder:
 
         job = _Job(self.config.read, Cleaner(self.config.clean), self.near)
         workers = _Workers(self.config.workers, job)
-        bar = tqdm(total=sum(item.size for item in inputs), initial=done_bytes, unit="B", unit_scale=True,
+        bar = progress_bar(total=sum(item.size for item in inputs), initial=done_bytes, unit="B", unit_scale=True,
                    desc="corpus build", disable=not self.config.progress, mininterval=0.5, smoothing=0.1)
         try:
             for key, item in todo:

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from tqdm import tqdm
-
 from jaroberta.corpus.layout import iter_documents
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import fresh_dir
+from jaroberta.text.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def _framing(conventions, tokenizer) -> Framing:
 def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, split: str) -> Iterator[list[Piece]]:
     """Each document as its pieces with document-level word indices (sentences concatenated)."""
     batch: list[list[str]] = []
-    with tqdm(desc=f"pack {split}", unit=" docs", mininterval=1.0) as bar:
+    with progress_bar(desc=f"pack {split}", unit=" docs", mininterval=1.0) as bar:
         for document in documents:
             batch.append(document)
             if len(batch) >= config.documents_per_batch:

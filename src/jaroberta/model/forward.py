@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from jaroberta.model.loading import LoadedModel
+from jaroberta.text.progress import progress_bar
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -28,7 +28,7 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def progress(batches: list, what: str):
     # disable=None: a bar on a terminal, silence in logs and tests.
-    return tqdm(batches, desc=what, unit="batch", disable=None if len(batches) > 1 else True, leave=False)
+    return progress_bar(batches, desc=what, unit="batch", disable=None if len(batches) > 1 else True, leave=False)
 
 
 def query_logits(

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
-from tqdm import tqdm
 
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
+from jaroberta.text.progress import progress_bar
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
 CONTROL_SYMBOLS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
@@ -247,7 +247,7 @@ def train_sentencepiece(config, sentences) -> SentencePieceTokenizer:
     normalize = config.normalization
     model = io.BytesIO()
     try:
-        _train(config, (normalize(s) for s in tqdm(sentences, desc="sentencepiece: reading", unit=" sentences")), model)
+        _train(config, (normalize(s) for s in progress_bar(sentences, desc="sentencepiece: reading", unit=" sentences")), model)
     except RuntimeError as exc:
         raise _training_error(config, exc) from exc
     return SentencePieceTokenizer(model.getvalue(), config.normalization)

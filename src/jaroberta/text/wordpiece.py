@@ -36,8 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 
-from tqdm import tqdm
-
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import Encoding, without_surrogates
@@ -45,6 +43,7 @@ from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 from jaroberta.text.orphans import exit_with_parent
+from jaroberta.text.progress import progress_bar
 from jaroberta.text.sidecar import Sidecar, fingerprint
 from jaroberta.text.unigram import _span_map as span_map
 from jaroberta.text.userdict import DictionaryRef, file_sha256
@@ -386,7 +385,7 @@ def train_mecab_wordpiece(config, sentences: Iterable[str]) -> MecabWordPieceTok
         show_progress=False,
     )
     lines = (" ".join(words) for words in _segmented(segmenter, sentences, config.workers))
-    model.train_from_iterator(tqdm(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
+    model.train_from_iterator(progress_bar(lines, desc="mecab-wordpiece: segmenting", unit=" sentences"), trainer=trainer)
     vocab = sorted(model.get_vocab().items(), key=lambda item: item[1])
     # The trainer keeps every character of the corpus (and its ## form) whatever the size
     # asked, and stops short on a small corpus: train_tokenizer warns about either.

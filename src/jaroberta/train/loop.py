@@ -50,10 +50,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from tqdm import tqdm
 
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import fresh_dir
+from jaroberta.text.progress import progress_bar
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.distributed import (
     Runtime,
@@ -543,5 +543,5 @@ def _progress(run: _Run):
         return
 
     # tqdm's own [elapsed<remaining] is the time left; loss and tokens/s go in the postfix.
-    with tqdm(total=run.config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True) as bar:
+    with progress_bar(total=run.config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True) as bar:
         yield bar
