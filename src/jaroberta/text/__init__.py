@@ -1,27 +1,39 @@
-"""Normalization, MeCab, the two tokenizer families, user dictionaries.
+"""Normalization, MeCab, the two tokenizer kinds, user dictionaries.
 
 - `load_tokenizer(path)`: any tokenizer folder (ours, rinna's, JMedRoBERTa's).
-- `train_tokenizer(TokenizerTrainConfig(...), sentences)`: train either family.
+- `train_tokenizer(TokenizerTrainConfig(...), sentences)`: train either kind.
 - `SentencePieceTokenizer` (rinna family), `MecabWordPieceTokenizer` (JMedRoBERTa family).
+
+The names below load their module on first use: the light modules of this package (files,
+progress, errors of the command line) are imported by `jaroberta --help`, which must not pay
+for sentencepiece, tokenizers and transformers.
 """
 
-from jaroberta.text.base import Encoding, JaTokenizer
-from jaroberta.text.loading import load_tokenizer
-from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
-from jaroberta.text.training import TokenizerTrainConfig, train_tokenizer
-from jaroberta.text.unigram import SentencePieceTokenizer
-from jaroberta.text.wordpiece import MecabWordPieceTokenizer
+from __future__ import annotations
 
-__all__ = [
-    "Encoding",
-    "JaTokenizer",
-    "JMED_NORMALIZATION",
-    "MecabWordPieceTokenizer",
-    "Normalization",
-    "RINNA_NORMALIZATION",
-    "SentencePieceTokenizer",
-    "TokenizerTrainConfig",
-    "load_tokenizer",
-    "train_tokenizer",
-]
+import importlib
 
+_EXPORTS = {
+    "Encoding": "jaroberta.text.base",
+    "JaTokenizer": "jaroberta.text.base",
+    "JMED_NORMALIZATION": "jaroberta.text.normalize",
+    "RINNA_NORMALIZATION": "jaroberta.text.normalize",
+    "Normalization": "jaroberta.text.normalize",
+    "load_tokenizer": "jaroberta.text.loading",
+    "TokenizerTrainConfig": "jaroberta.text.training",
+    "train_tokenizer": "jaroberta.text.training",
+    "SentencePieceTokenizer": "jaroberta.text.unigram",
+    "MecabWordPieceTokenizer": "jaroberta.text.wordpiece",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'jaroberta.text' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
