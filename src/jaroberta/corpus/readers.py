@@ -247,13 +247,11 @@ def _check_is_text(head: bytes) -> None:
 
 
 # -- parsing (worker) ------------------------------------------------------------------------
-def decode_lines(chunk: bytes, config: ReadConfig, counts: Counter) -> list[str]:
-    """Lines of a chunk as text; NUL bytes, invalid UTF-8 and long lines handled and counted."""
-    if b"\x00" in chunk:
-        counts["input:nul_bytes"] += chunk.count(b"\x00")
-        chunk = chunk.replace(b"\x00", b"")
+def utf8_lines(chunk: bytes, config: ReadConfig, counts: Counter) -> list[str]:
+    """Lines of `chunk` as UTF-8 text; a line that is not valid UTF-8 is replaced or skipped
+    (--invalid-utf8) and counted."""
     try:
-        lines = chunk.decode("utf-8").split("\n")
+        return chunk.decode("utf-8").split("\n")
     except UnicodeDecodeError:
         lines = []
         for raw in chunk.split(b"\n"):
@@ -263,6 +261,15 @@ def decode_lines(chunk: bytes, config: ReadConfig, counts: Counter) -> list[str]
                 counts["input:invalid_utf8_lines"] += 1
                 if config.invalid_utf8 == "replace":
                     lines.append(raw.decode("utf-8", "replace"))
+        return lines
+
+
+def decode_lines(chunk: bytes, config: ReadConfig, counts: Counter) -> list[str]:
+    """Lines of a chunk as text; NUL bytes, invalid UTF-8 and long lines handled and counted."""
+    if b"\x00" in chunk:
+        counts["input:nul_bytes"] += chunk.count(b"\x00")
+        chunk = chunk.replace(b"\x00", b"")
+    lines = utf8_lines(chunk, config, counts)
     limit = config.max_line_bytes
     if any(len(line) > limit // 4 for line in lines):  # a char is at most 4 bytes
         kept = [line for line in lines if len(line.encode("utf-8")) <= limit]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaroberta.corpus.readers import InputFile, ReadConfig, ReadError, SkipInput
+from jaroberta.corpus.readers import InputFile, ReadConfig, ReadError, SkipInput, utf8_lines
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
 
@@ -292,12 +292,4 @@ def parse_table_chunk(chunk: bytes, fmt: str, config: ReadConfig, counts: Counte
 
 def _decode(raw: bytes, config: ReadConfig, counts: Counter) -> str:
     """A row's text with its invalid UTF-8 lines replaced or skipped (--invalid-utf8), and counted."""
-    lines = []
-    for line in raw.split(b"\n"):
-        try:
-            lines.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            counts["input:invalid_utf8_lines"] += 1
-            if config.invalid_utf8 == "replace":
-                lines.append(line.decode("utf-8", "replace"))
-    return "\n".join(lines)
+    return "\n".join(utf8_lines(raw, config, counts))
