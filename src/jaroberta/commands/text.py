@@ -59,7 +59,7 @@ def _register_encode(commands) -> None:
     )
     p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
     options.texts(p, "texts to tokenize")
-    p.add_argument("--json", action="store_true", help="print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
+    options.as_json(p, "print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
     options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
     p.set_defaults(run=_encode)
 
