@@ -23,7 +23,7 @@ from jaroberta.commands import train as train_command
 from jaroberta.commands.train import _batch_size
 from jaroberta.errors import JarobertaError
 from jaroberta.model.device import resolve_device
-from jaroberta.text.progress import bars_off, progress_bar
+from jaroberta.core.progress import bars_off, progress_bar
 
 
 def parse(argv: list[str]):

@@ -14,7 +14,7 @@ import jaroberta
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.text import load_tokenizer
-from jaroberta.text.hub import resolve_model
+from jaroberta.core.hub import resolve_model
 
 REPO = "rinna/japanese-roberta-base"
 COMMIT_A = "a" * 40
@@ -76,7 +76,7 @@ def test_local_folder_of_the_same_name_wins_and_says_so(hub_home, rinna_dir, oth
     local = tmp_path / "rinna" / "japanese-roberta-base"
     local.parent.mkdir()
     local.symlink_to(other_rinna_dir, target_is_directory=True)
-    with caplog.at_level(logging.INFO, logger="jaroberta.text.hub"):
+    with caplog.at_level(logging.INFO, logger="jaroberta.core.hub"):
         assert resolve_model(REPO) == local.relative_to(tmp_path)
     assert "using the local folder" in caplog.text
 

@@ -5,7 +5,6 @@ also takes the config itself. Results are dataclasses with `to_dict()`."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -20,6 +19,7 @@ from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
 from jaroberta.corpus.readers import ReadConfig
 from jaroberta.corpus.shards import ShardHeader
+from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.embeddings import embed as embed_texts
 from jaroberta.infer.embeddings import save_embeddings
@@ -41,7 +41,7 @@ from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
-from jaroberta.text.hub import resolve_model
+from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
 from jaroberta.train.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
 from jaroberta.train.finetune.run import finetune as finetune_config
@@ -233,7 +233,7 @@ def pretrain(shards: str | Path, out: str | Path, *, steps: int, batch_size: int
     `batch_size`: rows per optimizer step over all processes (default: one micro-batch per
     process); the rest of `options` are PretrainConfig fields (preset, recipe, mask_rate,
     whole_word, seed...) and LoopConfig ones (lr, weight_decay, clip, precision, device...)."""
-    processes = int(os.environ.get("WORLD_SIZE", 1))
+    processes = processes().world_size
     task_options, loop_options = _take(PretrainConfig, options)
     if task_options.get("init_from") is not None:
         task_options["init_from"] = resolve_model(task_options["init_from"], revision)
@@ -247,7 +247,7 @@ def pretrain(shards: str | Path, out: str | Path, *, steps: int, batch_size: int
     loop = loop_config(plan.recipe, Path(out), steps, warmup_steps=warmup_steps, seed=config.seed,
                        progress=False if no_progress else None, **loop_options)
     result = pretrain_plan(plan, loop)
-    if license and int(os.environ.get("RANK", 0)) == 0:  # under torchrun, rank 0 writes
+    if license and processes().is_main:  # under torchrun, rank 0 writes
         write_card(result.model_dir, license=license)
     return result
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from jaroberta import __version__
 from jaroberta.errors import JarobertaError
-from jaroberta.text.progress import bars_off
+from jaroberta.core.progress import bars_off
 
 
 class Command(NamedTuple):

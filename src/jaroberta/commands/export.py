@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jaroberta import api
 from jaroberta.commands import options
-from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
+from jaroberta.core.hub import LICENSE_HELP, REVISION_HELP
 
 
 def register(subparsers, name: str, help: str) -> None:

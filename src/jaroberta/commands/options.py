@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.quiet import silence_transformers
-from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
+from jaroberta.core.hub import LICENSE_HELP, REVISION_HELP
 
 log = logging.getLogger(__name__)
 

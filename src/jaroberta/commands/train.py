@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from jaroberta import api
 from jaroberta.commands import options
 from jaroberta.demo import DemoConfig, run_demo
+from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.model.families import NAMES
 from jaroberta.model.presets import PRESETS
 from jaroberta.model.recipes import RECIPES
-from jaroberta.text.hub import LICENSE_HELP, REVISION_HELP
+from jaroberta.core.hub import LICENSE_HELP, REVISION_HELP
 
 
 def register_pack(subparsers, name: str, help: str) -> None:
@@ -158,7 +158,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, patience=args.patience, resume=args.resume,
         timeout_s=args.timeout_s,
     )
-    if int(os.environ.get("RANK", 0)) != 0:  # torchrun: one report, from rank 0
+    if not processes().is_main:  # torchrun: one report, from rank 0
         return 0
     if args.json:
         options.print_json({"steps": result.steps, "metrics": result.metrics, "model": str(result.model_dir),
@@ -176,7 +176,7 @@ def _batch_size(args: argparse.Namespace) -> int | None:
         return args.batch_size
     if args.batch_size is not None:
         raise JarobertaError("give --batch-size or the old --accumulation, not both")
-    return args.micro_batch * accumulation * int(os.environ.get("WORLD_SIZE", 1))
+    return args.micro_batch * accumulation * processes().world_size
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -52,9 +52,9 @@ from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
-from jaroberta.text.files import write_atomic
-from jaroberta.text.orphans import exit_with_parent
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.files import write_atomic
+from jaroberta.core.workers import exit_with_parent
+from jaroberta.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

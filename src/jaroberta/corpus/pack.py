@@ -22,8 +22,8 @@ from typing import Iterable, Iterator
 from jaroberta.corpus.layout import iter_documents
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
-from jaroberta.text.files import fresh_dir
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.files import fresh_dir
+from jaroberta.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from jaroberta.model.loading import LoadedModel
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.progress import progress_bar
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -35,7 +35,7 @@ from jaroberta.model.integrity import LOAD_ERRORS, check_config, check_weights, 
 from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
-from jaroberta.text.hub import resolve_model
+from jaroberta.core.hub import resolve_model
 from jaroberta.text.loading import not_a_tokenizer_folder, published_layout
 from jaroberta.text.normalize import Normalization
 

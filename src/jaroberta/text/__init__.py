@@ -4,9 +4,8 @@
 - `train_tokenizer(TokenizerTrainConfig(...), sentences)`: train either kind.
 - `SentencePieceTokenizer` (rinna family), `MecabWordPieceTokenizer` (JMedRoBERTa family).
 
-The names below load their module on first use: the light modules of this package (files,
-progress, errors of the command line) are imported by `jaroberta --help`, which must not pay
-for sentencepiece, tokenizers and transformers.
+The names below load their module on first use, so that importing one light module of this
+package does not pay for sentencepiece, tokenizers and transformers.
 """
 
 from __future__ import annotations

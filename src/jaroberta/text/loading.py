@@ -21,7 +21,7 @@ from pathlib import Path
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import SIDECAR, JaTokenizer
 from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
-from jaroberta.text.hub import resolve_model
+from jaroberta.core.hub import resolve_model
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar
 from jaroberta.text.unigram import SentencePieceTokenizer

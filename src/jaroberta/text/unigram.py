@@ -35,7 +35,7 @@ from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.progress import progress_bar
 from jaroberta.text.sidecar import Sidecar, fingerprint
 
 CONTROL_SYMBOLS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")

@@ -51,7 +51,7 @@ from pathlib import Path
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.text.files import sha256_file
+from jaroberta.core.files import sha256_file
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, system_dicdir
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 

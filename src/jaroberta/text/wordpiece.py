@@ -42,8 +42,8 @@ from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.hf_layout import VOCAB_FILE, write_bert_japanese_layout
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
-from jaroberta.text.orphans import exit_with_parent
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.workers import exit_with_parent
+from jaroberta.core.progress import progress_bar
 from jaroberta.text.sidecar import Sidecar, fingerprint
 from jaroberta.text.unigram import _span_map as span_map
 from jaroberta.text.userdict import DictionaryRef, file_sha256

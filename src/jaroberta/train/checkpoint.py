@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from jaroberta.errors import JarobertaError
-from jaroberta.text.files import fresh_dir, sha256_file, write_atomic
+from jaroberta.core.files import fresh_dir, sha256_file, write_atomic
 from jaroberta.train.distributed import Runtime, barrier
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """One code path for CPU, one GPU and `torchrun` (one node or many).
 
-`torchrun` announces itself through RANK / WORLD_SIZE / LOCAL_RANK (and MASTER_ADDR /
-MASTER_PORT); without them we are a single process. NCCL on GPUs, gloo on CPU.
+Which process this is comes from `jaroberta.core.runtime.processes()` (torchrun's variables;
+a single process without them). NCCL on GPUs, gloo on CPU.
 Rank 0 logs and saves; every rank computes.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 from dataclasses import dataclass
 
 import torch
 
+from jaroberta.core.runtime import processes
 from jaroberta.model.device import resolve_device
 
 
@@ -42,9 +42,8 @@ class Runtime:
 def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
     """Read torchrun's environment, pick the device, and join the process group if there is one
     (a collective waiting longer than `timeout_s` for the others fails instead of hanging)."""
-    rank = int(os.environ.get("RANK", 0))
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    here = processes()
+    rank, world_size, local_rank = here.rank, here.world_size, here.local_rank
     dev = torch.device(resolve_device(device, local_rank))
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

@@ -52,8 +52,8 @@ from typing import Any, Protocol
 import torch
 
 from jaroberta.errors import JarobertaError
-from jaroberta.text.files import fresh_dir
-from jaroberta.text.progress import progress_bar
+from jaroberta.core.files import fresh_dir
+from jaroberta.core.progress import progress_bar
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.distributed import (
     Runtime,

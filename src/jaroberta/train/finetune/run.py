@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import transformers
 
+from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.model.card import write_card
 from jaroberta.model.loading import LoadedModel, load
@@ -250,7 +250,7 @@ def _check_label_count(kind, labels: list[str], config: FinetuneConfig) -> None:
 
 
 def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", 0)) == 0  # torchrun's variable, as train/distributed.py reads it
+    return processes().is_main
 
 
 # -- 2. model ---------------------------------------------------------------------------------------
