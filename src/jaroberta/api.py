@@ -233,12 +233,12 @@ def pretrain(shards: str | Path, out: str | Path, *, steps: int, batch_size: int
     `batch_size`: rows per optimizer step over all processes (default: one micro-batch per
     process); the rest of `options` are PretrainConfig fields (preset, recipe, mask_rate,
     whole_word, seed...) and LoopConfig ones (lr, weight_decay, clip, precision, device...)."""
-    processes = processes().world_size
+    world_size = processes().world_size
     task_options, loop_options = _take(PretrainConfig, options)
     if task_options.get("init_from") is not None:
         task_options["init_from"] = resolve_model(task_options["init_from"], revision)
     config = PretrainConfig(shards=Path(shards), micro_batch=micro_batch, eval_rows=eval_limit,
-                            accumulation=_accumulation(batch_size, micro_batch, processes), **task_options)
+                            accumulation=_accumulation(batch_size, micro_batch, world_size), **task_options)
     if warmup_ratio is not None:
         if warmup_steps is not None:
             raise JarobertaError("give --warmup-steps or --warmup-ratio, not both")
