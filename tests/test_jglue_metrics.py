@@ -121,3 +121,19 @@ def test_mismatched_or_empty_inputs_are_errors():
         m.accuracy([1, 2, 3], [1, 2])
     with pytest.raises(JarobertaError, match="no examples"):
         m.pearson([], [])
+
+
+def test_cosine_similarities_by_hand():
+    # (1,0)·(1,0) = 1; (1,0)·(0,2) = 0; (3,4)·(4,3) = 24 / (5*5); a zero vector has no direction: 0
+    cosines = m.cosine_similarities([[1, 0], [1, 0], [3, 4], [0, 0]], [[1, 0], [0, 2], [4, 3], [1, 1]])
+    assert cosines.tolist() == pytest.approx([1.0, 0.0, 0.96, 0.0])
+
+
+def test_jsts_zero_shot_correlates_gold_scores_with_cosines():
+    first = [[1, 0], [1, 0], [1, 0], [1, 0]]
+    second = [[1, 0], [1, 1], [0, 1], [-1, 0]]  # cosines 1, 1/sqrt(2), 0, -1
+    # gold in the same order as the cosines: Spearman 1; reversed: -1
+    assert m.zero_shot_similarity(first, second, [5.0, 3.5, 1.0, 0.0])["spearman"] == pytest.approx(1.0)
+    assert m.zero_shot_similarity(first, second, [0.0, 1.0, 2.0, 4.0])["spearman"] == pytest.approx(-1.0)
+    with pytest.raises(JarobertaError, match="same shape"):
+        m.zero_shot_similarity([[1, 0]], [[1, 0, 0]], [1.0])

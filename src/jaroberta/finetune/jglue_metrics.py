@@ -120,3 +120,21 @@ def squad_scores(golds: Mapping[str, Sequence[str]], predictions: Mapping[str, s
         exact += em
         f1 += score
     return {"exact_match": exact / len(golds), "f1": f1 / len(golds)}
+
+
+# -- JSTS without fine-tuning -------------------------------------------------------------------
+def cosine_similarities(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]]) -> np.ndarray:
+    """Cosine of each pair of vectors (row i of `first` with row i of `second`); 0 where a vector is all zeros."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise JarobertaError(f"expected two lists of vectors of the same shape, got {a.shape} and {b.shape}")
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    dots = np.einsum("ij,ij->i", a, b)  # (N,)
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+
+
+def zero_shot_similarity(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], gold: Sequence[float]) -> dict[str, float]:
+    """JSTS zero-shot: {"pearson", "spearman"} between gold scores and the cosine of each pair's
+    sentence embeddings (`infer.embeddings.embed` of sentence1 and of sentence2); no fine-tuning."""
+    cosines = cosine_similarities(first, second)
+    return similarity_scores(list(gold), cosines.tolist())
