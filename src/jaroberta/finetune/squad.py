@@ -203,6 +203,8 @@ def _note(report: AnswerReport, case: str) -> None:
 def locate(context: str, text: str, start: int, nearby: int = NEARBY) -> int | None:
     """Where `text` really starts: its only occurrence within `nearby` characters of `start`, else its
     only occurrence in `context`; None when neither is unique."""
+    if context.startswith(text, start):
+        return start
     occurrences = []
     at = context.find(text)
     while at != -1:
