@@ -165,22 +165,28 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
+def newest_version(root: Path, task: str) -> tuple[str, Path] | None:
+    """(version, folder) of `task`'s newest version folder in a `datasets/` folder, or None when there is none."""
+    spec = TASKS[task]
+    versions = []
+    for child in root.iterdir():
+        match = _VERSION.search(child.name)
+        if child.is_dir() and match and child.name[: match.start()] in spec.folders:
+            versions.append((_version(match.group(1)), match.group(1), child))
+    return max(versions)[1:] if versions else None
+
+
 def find_tasks(folder: str | Path, tasks: str | list[str] | None = None) -> TaskSearch:
     """Each wanted task's newest version folder and its train and valid files; the rest skipped, with why."""
     root = datasets_folder(folder)
     search = TaskSearch()
     for name in parse_tasks(tasks):
-        spec = TASKS[name]
-        versions = []
-        for child in root.iterdir():
-            match = _VERSION.search(child.name)
-            if child.is_dir() and match and child.name[: match.start()] in spec.folders:
-                versions.append((_version(match.group(1)), match.group(1), child))
-        if not versions:
-            search.skipped[name] = f"no {spec.folders[0]}-v<version> folder in {root}"
+        newest = newest_version(root, name)
+        if newest is None:
+            search.skipped[name] = f"no {TASKS[name].folders[0]}-v<version> folder in {root}"
             continue
-        _, version, chosen = max(versions)
-        files = {split: _split_file(chosen, split, version) for split in SPLITS}
+        version, chosen = newest
+        files = {split: split_file(chosen, split, version) for split in SPLITS}
         missing = [f"{split}-v{version}.json" for split, path in files.items() if path is None]
         if missing:
             search.skipped[name] = f"{chosen} has no {' nor '.join(missing)}"
@@ -189,7 +195,7 @@ def find_tasks(folder: str | Path, tasks: str | list[str] | None = None) -> Task
     return search
 
 
-def _split_file(folder: Path, split: str, version: str) -> Path | None:
+def split_file(folder: Path, split: str, version: str) -> Path | None:
     """`<split>-v<version>.json`, or the folder's only `<split>-v*.json` (MARC-ja's conversion names its own version)."""
     exact = folder / f"{split}-v{version}.json"
     if exact.is_file():
