@@ -247,3 +247,25 @@ def test_word_boundaries_are_kept_by_saving_and_pickling(rinna, tmp_path):
     assert "word_boundaries" not in (tmp_path / "plain" / "jaroberta_tokenizer.json").read_text(encoding="utf-8")
     with pytest.raises(JarobertaError, match="unknown word_boundaries 'juman'"):
         rinna.with_word_boundaries("juman")
+
+
+def test_rinna_windows_place_the_answer_and_decode_it_back_exactly(rinna):
+    context = "東海道新幹線 [SEP] 2020年（令和2年）3月現在、東京駅 - 新大阪駅間の最高速度285 km/hで運行されている。"
+    example = squad.QAExample("a1p0q0", "最高速度はどのくらいか。", context, (squad.Answer("285 km/h", context.index("285")),))
+    for tokenizer in (rinna, squad.qa_tokenizer(rinna, "mecab")):
+        windows, stats = squad.windows_for([example], tokenizer, RINNA, max_length=384)
+        (window,) = windows
+        assert window.input_ids[0] == tokenizer.token_to_id("[CLS]") and window.position_ids[0] == 0
+        assert stats.answers_off_boundaries == 0
+        start, end = window.answer
+        starts, ends = np.zeros(len(window.input_ids)), np.zeros(len(window.input_ids))
+        starts[start], ends[end] = 5.0, 5.0
+        best = squad.predict_answers(context, windows, [starts], [ends])[0]
+        assert (best.text, best.start) == ("285 km/h", context.index("285"))
+
+
+def test_qa_tokenizer_options(rinna):
+    assert squad.qa_tokenizer(rinna, None) is rinna
+    assert squad.qa_tokenizer(rinna, "mecab").word_boundaries == "mecab"
+    with pytest.raises(JarobertaError, match="unknown word boundaries 'juman'"):
+        squad.qa_tokenizer(rinna, "juman")

@@ -219,6 +219,27 @@ def locate(context: str, text: str, start: int, nearby: int = NEARBY) -> int | N
 
 
 # -- piece boundaries ---------------------------------------------------------------------------
+WORD_BOUNDARY_CHOICES = ("mecab",)
+"""`word_boundaries` values the QA pipeline accepts (None: the tokenizer as it is)."""
+
+
+def qa_tokenizer(tokenizer: JaTokenizer, word_boundaries: str | None) -> JaTokenizer:
+    """The tokenizer QA windows use: with `word_boundaries="mecab"`, pieces never cross a MeCab word.
+
+    SentencePiece tokenizers get the option (`SentencePieceTokenizer.with_word_boundaries`);
+    the MeCab + WordPiece family cuts at MeCab words already, so it is returned as it is.
+    """
+    if word_boundaries is None:
+        return tokenizer
+    if word_boundaries not in WORD_BOUNDARY_CHOICES:
+        raise JarobertaError(f"unknown word boundaries {word_boundaries!r}; choose one of {WORD_BOUNDARY_CHOICES} or none")
+    if tokenizer.family == "mecab-wordpiece":
+        return tokenizer
+    if not hasattr(tokenizer, "with_word_boundaries"):
+        raise JarobertaError(f"a {tokenizer.family} tokenizer cannot keep its pieces inside MeCab words")
+    return tokenizer.with_word_boundaries(word_boundaries)
+
+
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     """The span without whitespace at its edges (pieces' cores never have any)."""
     while start < end and text[start].isspace():
