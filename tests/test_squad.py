@@ -16,6 +16,7 @@ import pytest
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune import squad
 from jaroberta.model.conventions import JMEDROBERTA, RINNA
+from jaroberta.text import load_tokenizer
 from jaroberta.text.base import Encoding
 
 
@@ -80,6 +81,7 @@ LOCATE = [
     ("abc" + "-" * 100 + "abc", "abc", 90, 103),  # twice, only the second within 50
     ("abc" + "-" * 10 + "abc", "abc", 7, None),   # twice, both within 50: ambiguous
     ("abc", "xyz", 0, None),
+    ("xyzabc", "abc", -3, 3),       # a negative start is never taken at face value (Python would count from the end)
 ]
 
 
@@ -202,8 +204,6 @@ WORD_BOUNDARY_CASES = [
 
 @pytest.fixture(scope="module")
 def rinna(shared_dir):
-    from jaroberta.text import load_tokenizer
-
     return load_tokenizer(shared_dir / "reference" / "rinna")
 
 
@@ -235,8 +235,6 @@ def test_word_boundaries_only_add_breaks(rinna, text, plain, bounded):
 
 
 def test_word_boundaries_are_kept_by_saving_and_pickling(rinna, tmp_path):
-    from jaroberta.text import load_tokenizer
-
     option = rinna.with_word_boundaries("mecab")
     assert option.fingerprint != rinna.fingerprint
     option.save(tmp_path / "tok")

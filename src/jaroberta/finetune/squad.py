@@ -182,7 +182,7 @@ def _checked_answer(context: str, raw, where: str, nearby: int, report: AnswerRe
     report.answers += 1
     if not text:
         raise JarobertaError(f"{where}: empty answer text")
-    if context[start : start + len(text)] == text:
+    if start >= 0 and context[start : start + len(text)] == text:
         report.matched += 1
         return Answer(text, start)
     found = locate(context, text, start, nearby)
@@ -203,7 +203,7 @@ def _note(report: AnswerReport, case: str) -> None:
 def locate(context: str, text: str, start: int, nearby: int = NEARBY) -> int | None:
     """Where `text` really starts: its only occurrence within `nearby` characters of `start`, else its
     only occurrence in `context`; None when neither is unique."""
-    if context.startswith(text, start):
+    if start >= 0 and context.startswith(text, start):
         return start
     occurrences = []
     at = context.find(text)
