@@ -9,8 +9,9 @@ is the best exact match any extractive-QA model reaches with that tokenizer. Pri
    here (vocab --vocab-size, JMedRoBERTa's recipe: full-width conversion, IPAdic) on the
    contexts of JSQuAD's train split (its test split where train is absent; never dev).
    A vocabulary trained on little text splits more, so this line is high-side.
-Each line gives the share over every gold answer (dev questions have two or three) and
-over the first answer of each question (the one training uses).
+Each line gives the share over every gold answer (dev questions have two or three), over
+the first answer of each question (the one training uses), and the pieces of the split's
+distinct contexts (what the option costs in sequence length).
 
     .venv/bin/python bench/qa_boundaries.py JGLUE [--splits valid,train] [--wordpiece FOLDER]
 
@@ -60,8 +61,10 @@ def measure(name: str, tokenizer, examples: list[squad.QAExample]) -> None:
     started = time.perf_counter()
     every = squad.boundary_ceiling(examples, tokenizer)
     first = squad.boundary_ceiling(first_answers(examples), tokenizer)
+    contexts = list(dict.fromkeys(e.context for e in examples))
+    pieces = sum(len(encoding.ids) for encoding in tokenizer.encode_batch(contexts))
     print(f"  {name:<42} {every.ceiling:7.2%} of {every.answers:>6,} answers   {first.ceiling:7.2%} of {first.answers:>6,} "
-          f"first answers   ({time.perf_counter() - started:.0f} s)", flush=True)
+          f"first answers   {pieces:>8,} context pieces   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def wordpiece_text(folder: Path, version: str) -> tuple[list[str], Path]:
