@@ -61,7 +61,7 @@ def _by_name(user_dicts: UserDicts) -> dict[str, Path]:
     return {Path(p).name: Path(p) for p in user_dicts}
 
 
-def _sentencepiece(model_file: Path, normalization: Normalization) -> JaTokenizer:
+def _sentencepiece(model_file: Path, normalization: Normalization, word_boundaries: str | None = None) -> JaTokenizer:
     try:
         data = model_file.read_bytes()
     except OSError as exc:
@@ -69,7 +69,7 @@ def _sentencepiece(model_file: Path, normalization: Normalization) -> JaTokenize
     if not data:
         raise JarobertaError(f"{model_file} is empty: the SentencePiece model is missing its content; copy it again")
     try:
-        return SentencePieceTokenizer(data, normalization)
+        return SentencePieceTokenizer(data, normalization, word_boundaries=word_boundaries)
     except (RuntimeError, ValueError, OSError) as exc:
         # sentencepiece's C++ parser says only "ParseFromArray" or "unk is not defined"
         raise JarobertaError(
@@ -110,7 +110,7 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
         model_file = _sp_model_file(directory)
         if model_file is None:
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
-        return _sentencepiece(model_file, normalization)
+        return _sentencepiece(model_file, normalization, sidecar.word_boundaries)
     if sidecar.family == "mecab-wordpiece":
         try:
             refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]

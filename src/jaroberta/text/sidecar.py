@@ -37,6 +37,8 @@ class Sidecar:
     """User dictionaries as {'name': file name, 'sha256': content hash}, in MeCab order."""
     fingerprint: str = ""
     """The tokenizer's fingerprint when saved (a changed one means different ids)."""
+    word_boundaries: str | None = None
+    """SentencePiece only: 'mecab' when no piece may cross a MeCab word boundary; None (and not written) otherwise."""
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / SIDECAR
@@ -49,6 +51,8 @@ class Sidecar:
             "dictionaries": self.dictionaries,
             "fingerprint": self.fingerprint,
         }
+        if self.word_boundaries is not None:  # absent otherwise: older folders stay byte-identical
+            data["word_boundaries"] = self.word_boundaries
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -64,6 +68,7 @@ class Sidecar:
                 system_dict=data.get("system_dict"),
                 dictionaries=list(data.get("dictionaries", [])),
                 fingerprint=data.get("fingerprint", ""),
+                word_boundaries=data.get("word_boundaries"),
             )
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"cannot read the tokenizer sidecar {path}: {exc}; re-save the tokenizer with jaroberta") from exc

@@ -18,6 +18,19 @@ of its own in `word_ids`. Other special-token strings typed in text ("[CLS]", "[
 
 Unknown characters (emoji, rare kanji) become `<unk>` pieces, counted in
 `Encoding.unknown`. Nothing is ever truncated.
+
+Word boundaries (`word_boundaries="mecab"`, off by default). SentencePiece alone cuts
+Japanese wherever its unigram model likes, so a piece such as `年に` or `された` may
+straddle the boundary of a span a task cares about (a QA answer, an entity). With the
+option the text is first cut into MeCab words (IPAdic, on the original text) and each word
+is encoded on its own, so no piece crosses a word boundary. The words are encoded by the
+same rule as the parts after a literal mask: a word that follows whitespace (or starts the
+text) gets the dummy prefix `▁`, exactly the `▁` SentencePiece itself puts there, and a
+word that directly continues the previous one gets none. So the option only ever adds
+breaks: where MeCab and SentencePiece agree, ids are unchanged, and no `▁` appears
+between words that SentencePiece alone would have joined. It changes ids, so it is part of
+the fingerprint and of the sidecar; the `tokenizer.json` written for plain Hugging Face
+cannot run MeCab and gives the ids without it.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.text.base import Encoding, without_surrogates
 from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
+from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.core.progress import progress_bar
 from jaroberta.text.sidecar import Sidecar, fingerprint
@@ -46,6 +60,9 @@ WORD_START = "\u2581"
 _HALF_KANA = re.compile("[\uff61-\uff9f]")
 
 _ROLES = {"pad": "[PAD]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]", "bos": "<s>", "eos": "</s>"}
+
+WORD_BOUNDARIES = {"mecab": MecabConfig(system_dict="ipadic")}
+"""`word_boundaries` options -> the MeCab whose words no piece may cross."""
 
 
 def _processor(model_proto: bytes, dummy_prefix: bool) -> spm.SentencePieceProcessor:
@@ -81,9 +98,14 @@ class SentencePieceTokenizer:
 
     family = "sentencepiece"
 
-    def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]"):
+    def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]",
+                 word_boundaries: str | None = None):
+        if word_boundaries is not None and word_boundaries not in WORD_BOUNDARIES:
+            raise JarobertaError(f"unknown word_boundaries {word_boundaries!r}; choose one of {sorted(WORD_BOUNDARIES)} (or none)")
         self.normalization = normalization
         self.mask_token = mask_token
+        self.word_boundaries = word_boundaries
+        self._splitter: MecabWordSplitter | None = None  # built on first use (fugashi is optional)
         self._proto = bytes(model_proto)
         self._sp = _processor(self._proto, dummy_prefix=True)
         self._sp_continue = _processor(self._proto, dummy_prefix=False)
@@ -91,7 +113,7 @@ class SentencePieceTokenizer:
         self._vocab = {piece: i for i, piece in enumerate(self._pieces)}
         self._unk_id = self._sp.unk_id()
         self._mask_id = self._vocab.get(mask_token)
-        self._fingerprint = fingerprint(self._proto, normalization)
+        self._fingerprint = fingerprint(self._proto, normalization, extra=f"word_boundaries={word_boundaries}" if word_boundaries else "")
 
     @classmethod
     def from_file(cls, path: str | Path, normalization: Normalization = RINNA_NORMALIZATION) -> "SentencePieceTokenizer":
@@ -99,7 +121,11 @@ class SentencePieceTokenizer:
 
     def __reduce__(self):
         # Worker processes rebuild the C++ processors from the model bytes.
-        return (self.__class__, (self._proto, self.normalization, self.mask_token))
+        return (self.__class__, (self._proto, self.normalization, self.mask_token, self.word_boundaries))
+
+    def with_word_boundaries(self, word_boundaries: str | None) -> "SentencePieceTokenizer":
+        """This tokenizer with pieces kept inside `word_boundaries` words ('mecab'), or without (None)."""
+        return self.__class__(self._proto, self.normalization, self.mask_token, word_boundaries)
 
     # -- vocabulary ----------------------------------------------------------------
     @property
@@ -135,6 +161,8 @@ class SentencePieceTokenizer:
     def encode_ids_batch(self, texts: list[str], workers: int = 1) -> list[list[int]]:
         """Fast path: one multi-threaded SentencePiece call for all texts without a literal mask."""
         texts = without_surrogates(texts)
+        if self.word_boundaries is not None:
+            return [encoding.ids for encoding in self.encode_batch(texts, workers)]
         mask = self.mask_token
         if not any(mask in t for t in texts):  # the common case: one call, nothing to reassemble
             return self._sp.encode(self.normalization.batch(texts), num_threads=max(1, workers))
@@ -145,11 +173,13 @@ class SentencePieceTokenizer:
             out[i] = row
         for i, text in enumerate(texts):
             if out[i] is None:
-                out[i] = self._encode_with_masks(text).ids
+                out[i] = self._encode_parts(text).ids
         return out
 
     def encode_batch(self, texts: list[str], workers: int = 1) -> list[Encoding]:
         texts = without_surrogates(texts)
+        if self.word_boundaries is not None:
+            return [self._encode_parts(text) for text in texts]
         out: list[Encoding | None] = [None] * len(texts)
         plain = [i for i, t in enumerate(texts) if self.mask_token not in t]
         mapped = [_span_map(texts[i], self.normalization) for i in plain]
@@ -160,23 +190,44 @@ class SentencePieceTokenizer:
             out[i] = enc
         for i, text in enumerate(texts):
             if out[i] is None:
-                out[i] = self._encode_with_masks(text)
+                out[i] = self._encode_parts(text)
         return out
 
-    def _encode_with_masks(self, text: str) -> Encoding:
+    def _encode_parts(self, text: str) -> Encoding:
+        """Encode part by part: around literal masks, and word by word with `word_boundaries`."""
         enc = Encoding([], [], [], [], 0)
         position = 0
         for index, part in enumerate(text.split(self.mask_token)):
             if index > 0:
                 self._append_mask(enc, position)
                 position += len(self.mask_token)
-            if part:
-                normalized, starts, ends = _span_map(part, self.normalization)
-                processor = self._sp if index == 0 else self._sp_continue
+            for begin, end, dummy_prefix in self._segments(part, starts_text=index == 0):
+                normalized, starts, ends = _span_map(part[begin:end], self.normalization)
+                processor = self._sp if dummy_prefix else self._sp_continue
                 result = processor.encode(normalized, return_type="offset_mapping")
-                self._append(enc, result, starts, ends, shift=position, word_base=_next_word(enc))
+                self._append(enc, result, starts, ends, shift=position + begin, word_base=_next_word(enc))
             position += len(part)
         return enc
+
+    def _segments(self, part: str, starts_text: bool) -> list[tuple[int, int, bool]]:
+        """(start, end, dummy prefix?) of each stretch of `part` encoded on its own.
+
+        Without word boundaries: the whole part, with the `▁` only at the start of the text
+        (a part after a mask continues the sentence). With them: each MeCab word; a word
+        gets the `▁` where SentencePiece would put one, at the start of the text or after
+        whitespace (the only characters between MeCab's words), never elsewhere.
+        """
+        if not part:
+            return []
+        if self.word_boundaries is None:
+            return [(0, len(part), starts_text)]
+        if self._splitter is None:
+            self._splitter = MecabWordSplitter(WORD_BOUNDARIES[self.word_boundaries])
+        segments, previous = [], 0
+        for _, start, end in self._splitter.split_with_offsets(part):
+            segments.append((start, end, starts_text if not segments else start > previous))
+            previous = end
+        return segments
 
     def _append_mask(self, enc: Encoding, position: int) -> None:
         enc.ids.append(self._mask_id if self._mask_id is not None else self._unk_id)
@@ -223,7 +274,8 @@ class SentencePieceTokenizer:
         (directory / MODEL_FILE).write_bytes(self._proto)
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
         write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
-        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
+        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint,
+                word_boundaries=self.word_boundaries).save(directory)
 
 
 def _next_word(enc: Encoding) -> int:
