@@ -16,11 +16,11 @@ from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scope
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.predict import predict
-from jaroberta.tasks import metrics
-from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
-from jaroberta.tasks.finetuned import load_finetuned
-from jaroberta.train.finetune.run import FinetuneConfig, finetune, finetune_loop
+from jaroberta.finetune.predict import predict
+from jaroberta.finetune import metrics
+from jaroberta.finetune.data import Span, read_classification, read_ner, read_pairs
+from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.run import FinetuneConfig, finetune, finetune_loop
 
 MEDICAL = {14, 15, 16, 17}
 COMPUTER = {10, 11, 12, 13, 22, 23}
@@ -248,7 +248,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     import transformers
 
     import jaroberta
-    from jaroberta.tasks.kinds import row_logits
+    from jaroberta.finetune.kinds.base import forward_rows
 
     name, task, kind, data, user_dicts, result = trained
     auto = transformers.AutoModelForTokenClassification if kind == "ner" else transformers.AutoModelForSequenceClassification
@@ -260,7 +260,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     assert [r.ids for r in rows] == [ids[: int(m.sum())].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])]
     with torch.no_grad():
         expected = plain(**inputs).logits
-        ours = row_logits(model.lm.model, model.lm, rows, batch_size=1)
+        ours = forward_rows(model.kind, model.lm.model, model.lm, rows, batch_size=1).outputs
     for row, (got, mask) in enumerate(zip(ours, inputs["attention_mask"])):
         want = expected[row] if kind != "ner" else expected[row, : int(mask.sum())]
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -320,7 +320,7 @@ def hironsan_model(tmp_path_factory) -> Path:
     from jaroberta.model.families import get_family
     from jaroberta.model.presets import build_model, model_config
     from jaroberta.model.saving import save_model
-    from jaroberta.tasks.datasets import hironsan
+    from jaroberta.finetune.datasets import hironsan
     from jaroberta.text import TokenizerTrainConfig
 
     root = tmp_path_factory.mktemp("hironsan")

@@ -432,14 +432,13 @@ def label_set(train: list, dev: list | None, labels_of, train_path, dev_path, de
     return sorted(train_labels)
 
 
-def read_jsonl_inputs(path: str | Path, pairs: bool) -> list:
-    """Inputs to predict from JSON lines: texts (`text` / `sentence`) or (sentence1, sentence2); labels are ignored."""
+def record_text(record: dict, names: tuple[str, ...], where: Source, what: str) -> str:
+    """The non-empty text of the first of `names` present in a record; errors name file and line."""
+    return _text(_field(record, names, where, what), where, what)
+
+
+def read_jsonl_inputs(path: str | Path, convert) -> list:
+    """Inputs to predict from JSON lines, `convert(record, where)` each (a kind's `input_from_record`); labels are ignored."""
     path = Path(path)
     _check_exists(path)
-    inputs = []
-    for where, record in _json_rows(path):
-        if pairs:
-            inputs.append(tuple(_text(_field(record, (name,), where, name), where, name) for name in PAIR_FIELDS))
-        else:
-            inputs.append(_text(_field(record, TEXT_FIELDS, where, "text"), where, "text"))
-    return inputs
+    return [convert(record, where) for where, record in _json_rows(path)]

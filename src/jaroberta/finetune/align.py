@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jaroberta.tasks.data import OUTSIDE, Span, tag_runs
+from jaroberta.finetune.data import OUTSIDE, Span, tag_runs
 
 Offsets = Sequence[tuple[int, int]]
 

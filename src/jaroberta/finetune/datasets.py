@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.tasks.data import NerExample, ReadStats, Source, sentence_from_tags
+from jaroberta.finetune.data import ReadStats, Source, sentence_from_tags
+from jaroberta.finetune.kinds.ner import NerKind
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Splits:
     """A dataset's train / dev / test examples and the task kind they are for."""
 
     kind: str
-    """'classify', 'ner' or 'pair'."""
+    """The name of the kind the dataset is for (`finetune.kinds.KINDS`)."""
     train: list
     """Training examples."""
     dev: list
@@ -58,12 +59,7 @@ def hironsan(dev_fraction: float = 0.1) -> Splits:
     if stats.trimmed_spans or stats.repaired_tags:
         log.info("hironsan: %d entity span(s) trimmed of edge whitespace, %d I- tag(s) read as entity starts",
                  stats.trimmed_spans, stats.repaired_tags)
-    return Splits("ner", train, dev, splits["test"], f"hironsancorpus (train {len(train)}, dev {len(dev)}, test {len(splits['test'])} sentences)")
-
-
-def entity_types(*splits: list[NerExample]) -> list[str]:
-    """Every entity type of the given examples, sorted."""
-    return sorted({span.label for examples in splits for example in examples for span in example.entities})
+    return Splits(NerKind.name, train, dev, splits["test"], f"hironsancorpus (train {len(train)}, dev {len(dev)}, test {len(splits['test'])} sentences)")
 
 
 DATASETS: dict[str, Callable[..., Splits]] = {"hironsan": hironsan}
