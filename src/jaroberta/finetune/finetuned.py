@@ -13,6 +13,8 @@ import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
+from jaroberta.finetune.kinds import kind_of_head
+from jaroberta.finetune.kinds.base import FINETUNE_META_KEY, TaskKind
 from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import (
     LoadedModel,
@@ -23,8 +25,6 @@ from jaroberta.model.loading import (
     resolve_conventions,
 )
 from jaroberta.model.saving import read_meta
-from jaroberta.finetune.kinds import kind_of_head
-from jaroberta.finetune.kinds.base import FINETUNE_META_KEY, TaskKind
 from jaroberta.text import load_tokenizer
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
@@ -81,6 +81,7 @@ class EncodeStats:
         return out
 
 
+@runtime_checkable
 class TaskKind(Protocol):
     """What a fine-tuning kind decides; everything else (loop, batching, saving, results) is shared."""
 
