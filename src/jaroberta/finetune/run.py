@@ -1,16 +1,9 @@
-"""`finetune(FinetuneConfig(...))`: one fine-tuning run, config -> data -> model -> the training loop -> results.
+"""`finetune(FinetuneConfig(...))`: one fine-tuning run on the one training loop, with its results.
 
-Start at `finetune()`; what differs between kinds is the kind's (`finetune/kinds/`).
-
-1. read train / dev (/ test) examples, or a built-in dataset; check the label sets;
-2. load the pretrained folder with `jaroberta.load` (tokenizer, conventions, encoder) and
-   put a transformers head on it (`AutoModelForSequenceClassification` /
-   `AutoModelForTokenClassification`), or the same architecture from random weights;
-3. encode every example through the conventions (framing, position ids, length limit);
-4. train with `jaroberta.train.loop.train`: the pretraining loop's optimizer, schedule,
-   precision, torchrun and checkpoints, early stopping on the dev metric, best model kept;
-5. reload the best model from its folder (the way users will) and score dev and test:
-   `results.json` and a readable `results.md` in the run directory.
+Start at `finetune()`: read the data, build the pretrained encoder under the kind's transformers
+head, encode the rows, train with `train.loop.train` (early stopping on dev, best model kept),
+reload the best model as users will and score dev and test into `results.json` / `results.md`.
+What differs between kinds is the kind's (`finetune/kinds/`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """`FinetuneTask`: a fine-tuning run as the one training loop sees it (`jaroberta.train.loop.Task`).
 
-The loop owns optimizer, schedule, accumulation, clipping, precision, torchrun,
-evaluation, early stopping and checkpoints; this object only says what a batch is, what
-the loss is (the kind's), what the dev metrics are and how the model folder is written.
-
-Batches: every process draws the same global batch from one (seed, epoch) permutation
-(`train.data.ShuffledRows`, the pretraining order code) and keeps its own slice, cut into
-accumulation micro-batches: the gradient does not depend on the number of processes.
+The loop owns optimizer, schedule, precision, torchrun, evaluation and checkpoints; this object
+says what a batch is, what the loss is (the kind's), what the dev metrics are and how the model
+folder is written. `evaluate_rows` scores a model on encoded rows (dev, and test after training).
 """
 
 from __future__ import annotations
@@ -84,7 +80,9 @@ class FinetuneTask:
         self.accumulation = per_process // self.batching.micro_batch
 
     def next_batch(self) -> StepBatch:
-        indices = self.order.next_indices()  # the same global batch on every process
+        # Every process draws the same global batch from one (seed, epoch) permutation (the pretraining
+        # order code) and keeps its slice: the gradient does not depend on the number of processes.
+        indices = self.order.next_indices()
         rank, world = (self.runtime.rank, self.runtime.world_size) if self.runtime else (0, 1)
         per_process = len(indices) // world
         mine = indices[rank * per_process : (rank + 1) * per_process]

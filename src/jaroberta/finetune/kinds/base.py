@@ -8,9 +8,6 @@ An example may become several rows (extractive QA: overlapping windows with a st
 row may hold several sequences (multiple choice: one per choice, `batch_inputs` shapes them
 (B, choices, T)); every row names its example (`Row.example`), and `decode` sees all rows of
 one example with their outputs, so n-best spans over windows or the best choice are chosen there.
-
-Segment (token type) ids are never passed: neither seed was pretrained with next-sentence
-prediction, so segment 1 is untrained; the separator token alone marks a second sentence.
 """
 
 from __future__ import annotations

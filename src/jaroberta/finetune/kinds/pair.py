@@ -39,6 +39,8 @@ class PairKind(SequenceKind):
             first, second = longest_first(a.ids, b.ids, budget)
             truncated = len(first) + len(second) < len(a.ids) + len(b.ids)
             stats.truncated += truncated
+            # No segment (token type) ids: neither seed was pretrained with next-sentence prediction, so
+            # segment 1 is untrained; the separator alone marks where the second sentence starts.
             framed = lm.conventions.frame_pair(first, second, lm.token_id)
             target = self.target(example, labels) if labels is not None else None
             rows.append(Row(framed, target, len(a.ids) + len(b.ids), truncated, example=index))
