@@ -189,6 +189,7 @@ def test_each_task_learns_and_writes_results(trained):
     assert "| metric | dev |" in (result.run_dir / "results.md").read_text(encoding="utf-8")
     meta = json.loads((result.model_dir / "jaroberta_meta.json").read_text(encoding="utf-8"))
     assert meta["finetune"]["task"] == kind
+    assert list(meta["finetune"]) == ["task", "objective", "labels", "auto_class"]  # what older folders hold too
     card = ModelCard.load(result.model_dir / "README.md")  # rewritten with the scored dev metrics
     scored = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert card.data.pipeline_tag in ("text-classification", "token-classification")
