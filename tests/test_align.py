@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
-from jaroberta.tasks.align import piece_cores, round_trip, spans_from_tags, tags_for_pieces
-from jaroberta.tasks.data import Span
+from jaroberta.finetune.align import piece_cores, round_trip, spans_from_tags, tags_for_pieces
+from jaroberta.finetune.data import Span
 from jaroberta.text import load_tokenizer
 
 HAND_CASES = [

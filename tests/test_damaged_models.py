@@ -168,7 +168,7 @@ def test_damaged_jmed_tokenizer_is_a_clear_error(jmed_dir, manbyo_dic, tmp_path,
 def test_damaged_sidecars_of_our_own_folders(rinna_dir, tmp_path, damage, says):
     from jaroberta.model.families import get_family
     from jaroberta.model.saving import save_model
-    from jaroberta.tasks.finetuned import load_finetuned
+    from jaroberta.finetune.finetuned import load_finetuned
 
     lm = load(rinna_dir)
     conventions = get_family("rinna").conventions_for(lm.tokenizer.normalization, 64)

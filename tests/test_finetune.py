@@ -16,11 +16,14 @@ from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scope
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.infer.predict import predict
-from jaroberta.tasks import metrics
-from jaroberta.tasks.data import Span, read_classification, read_ner, read_pairs
-from jaroberta.tasks.finetuned import load_finetuned
-from jaroberta.train.finetune.run import FinetuneConfig, finetune, finetune_loop
+from jaroberta.finetune.predict import predict
+from jaroberta.finetune import metrics
+from jaroberta.finetune.data import Span, read_classification, read_ner, read_pairs
+from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.kinds import KINDS, kind_of_head
+from jaroberta.finetune.kinds.base import EncodeStats, Row, TaskKind, encode_texts
+from jaroberta.finetune.kinds.classify import ClassifyKind
+from jaroberta.finetune.run import FinetuneConfig, finetune, finetune_loop
 
 MEDICAL = {14, 15, 16, 17}
 COMPUTER = {10, 11, 12, 13, 22, 23}
@@ -186,6 +189,7 @@ def test_each_task_learns_and_writes_results(trained):
     assert "| metric | dev |" in (result.run_dir / "results.md").read_text(encoding="utf-8")
     meta = json.loads((result.model_dir / "jaroberta_meta.json").read_text(encoding="utf-8"))
     assert meta["finetune"]["task"] == kind
+    assert list(meta["finetune"]) == ["task", "objective", "labels", "auto_class"]  # what older folders hold too
     card = ModelCard.load(result.model_dir / "README.md")  # rewritten with the scored dev metrics
     scored = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert card.data.pipeline_tag in ("text-classification", "token-classification")
@@ -248,7 +252,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     import transformers
 
     import jaroberta
-    from jaroberta.tasks.kinds import row_logits
+    from jaroberta.finetune.kinds.base import forward_rows
 
     name, task, kind, data, user_dicts, result = trained
     auto = transformers.AutoModelForTokenClassification if kind == "ner" else transformers.AutoModelForSequenceClassification
@@ -260,7 +264,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     assert [r.ids for r in rows] == [ids[: int(m.sum())].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])]
     with torch.no_grad():
         expected = plain(**inputs).logits
-        ours = row_logits(model.lm.model, model.lm, rows, batch_size=1)
+        ours = forward_rows(model.kind, model.lm.model, model.lm, rows, batch_size=1).outputs
     for row, (got, mask) in enumerate(zip(ours, inputs["attention_mask"])):
         want = expected[row] if kind != "ner" else expected[row, : int(mask.sum())]
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -268,6 +272,77 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
     reloaded = jaroberta.load(result.model_dir, user_dicts=list(user_dicts) or None, head="base")
     assert reloaded.conventions == model.lm.conventions
     assert reloaded.conventions.explicit_position_ids is (name == "rinna")
+
+
+# -- the TaskKind protocol and its registry -------------------------------------------------------
+SRC = Path(__file__).resolve().parents[1] / "src" / "jaroberta"
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_registered_kind_implements_the_protocol(name):
+    kind = KINDS[name].for_training("auto", [])
+    assert isinstance(kind, TaskKind) and kind.name == name
+    assert kind_of_head(kind.head(["a", "b"])).objective == kind.objective
+    assert kind.main_metric in kind.metric_names
+
+
+def test_no_behaviour_switches_on_a_kind_name():
+    """Outside finetune/kinds/, no comparison with a kind's name: what differs is a method of the kind."""
+    import ast
+
+    found = []
+    for path in SRC.rglob("*.py"):
+        if path.parent.name == "kinds":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                constants = [n.value for n in (node.left, *node.comparators) if isinstance(n, ast.Constant)]
+                if any(c in KINDS for c in constants if isinstance(c, str)):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not found, f"comparisons with a kind's name: {found}"
+
+
+def test_the_verbs_stay_callable_beside_their_packages():
+    """`jaroberta.finetune` is a verb and a package: importing the package leaves the verb in place."""
+    import jaroberta
+    import jaroberta.finetune.run  # noqa: F401
+
+    assert callable(jaroberta.finetune) and jaroberta.finetune.__module__ == "jaroberta.api"
+    assert callable(jaroberta.finetune)  # still the verb once the api is imported
+
+
+class HalvesKind(ClassifyKind):
+    """A kind whose examples each become two rows, decoded together: how windowed extractive QA
+    (several windows per example, spans chosen over all of them) fits the protocol."""
+
+    name = "halves"
+
+    def encode(self, lm, examples, labels, budget):
+        rows = []
+        for index, (example, encoding) in enumerate(zip(examples, encode_texts(lm, [e.text for e in examples], [e.where for e in examples]))):
+            half = max(1, len(encoding.ids) // 2)
+            target = self.target(example, labels) if labels is not None else None
+            for part in (encoding.ids[:half], encoding.ids[half:] or encoding.ids[:half]):
+                rows.append(Row(lm.frame(part[:budget]), target, len(part), example=index))
+        return rows, EncodeStats(rows=len(examples))
+
+    def decode(self, example, rows, outputs, names):
+        assert len(rows) == 2 and {row.example for row in rows} == {rows[0].example}
+        return super().decode(example, rows[:1], [torch.stack(outputs).mean(dim=0)], names)
+
+
+def test_a_kind_may_turn_one_example_into_several_rows(tmp_path, rinna_dir, monkeypatch):
+    monkeypatch.setitem(KINDS, HalvesKind.name, HalvesKind)
+    records = [{"text": s, "label": topic(i)} for i, s in enumerate(JA_SENTENCES)]
+    data = write_jsonl(tmp_path / "cls.jsonl", records)
+    result = finetune(FinetuneConfig(task="halves", model=rinna_dir, out=tmp_path / "run", train=data, dev=data, steps=2,
+                                     batch_size=8, loop=finetune_loop(progress=False)))
+    model = load_finetuned(result.model_dir)
+    assert isinstance(model.kind, HalvesKind)
+    predictions = predict(model, [r["text"] for r in records])
+    assert len(predictions) == len(records)  # one per example, not one per row
+    assert result.results["metrics"]["dev"]["accuracy"] == pytest.approx(
+        metrics.accuracy([r["label"] for r in records], [p["label"] for p in predictions]))
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -320,7 +395,7 @@ def hironsan_model(tmp_path_factory) -> Path:
     from jaroberta.model.families import get_family
     from jaroberta.model.presets import build_model, model_config
     from jaroberta.model.saving import save_model
-    from jaroberta.tasks.datasets import hironsan
+    from jaroberta.finetune.datasets import hironsan
     from jaroberta.text import TokenizerTrainConfig
 
     root = tmp_path_factory.mktemp("hironsan")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from jaroberta.tasks import metrics
+from jaroberta.finetune import metrics
 
 CLASSIFICATION = [
     # gold, predicted, accuracy, macro-F1

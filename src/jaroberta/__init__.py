@@ -19,6 +19,8 @@ imported on first use, so `import jaroberta` stays light (no torch until a verb 
 """
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,24 @@ __all__ = [
     "__version__", "load", "Model", "build_corpus", "train_tokenizer", "build_dictionary", "pack", "pretrain",
     "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize",
 ]
+
+
+class _Package(types.ModuleType):
+    """This package, whose attributes named like verbs stay the verbs.
+
+    Importing a subpackage binds it as an attribute of its parent, and `jaroberta.finetune` and
+    `jaroberta.serve` are both a verb and a subpackage: the binding is skipped for them, so the
+    name reaches the verb (`__getattr__`) and the subpackage stays importable by its full name
+    (`from jaroberta.finetune.run import ...`; `import jaroberta.finetune.run as run` cannot work).
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in __all__ and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

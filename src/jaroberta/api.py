@@ -21,11 +21,14 @@ from jaroberta.corpus.readers import ReadConfig
 from jaroberta.corpus.shards import ShardHeader
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
+from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.predict import predict as predict_inputs
+from jaroberta.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
+from jaroberta.finetune.run import finetune as finetune_config
 from jaroberta.infer.embeddings import embed as embed_texts
 from jaroberta.infer.embeddings import save_embeddings
 from jaroberta.infer.fill_mask import FillMaskResult, SpanCandidate, fill_span
 from jaroberta.infer.fill_mask import fill_mask as fill_masks
-from jaroberta.infer.predict import predict as predict_inputs
 from jaroberta.infer.scoring import SentenceScore, pseudo_log_likelihood
 from jaroberta.model.card import write_card
 from jaroberta.model.conventions import InputConventions
@@ -37,14 +40,11 @@ from jaroberta.model.loading import load as load_model
 from jaroberta.model.perplexity import masked_perplexity
 from jaroberta.serve.config import ServeConfig
 from jaroberta.serve.server import serve as serve_model
-from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
 from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
-from jaroberta.train.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
-from jaroberta.train.finetune.run import finetune as finetune_config
 from jaroberta.train.loop import LoopSettings, TrainResult
 from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining
 from jaroberta.train.pretrain import pretrain as pretrain_plan
@@ -276,7 +276,7 @@ def finetune(task: str | FinetuneConfig, model: str | Path | None = None, out: s
     config = FinetuneConfig(task=task, model=resolve_model(model, revision), out=Path(out), train=train, dataset=dataset,
                             user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop), **options)
     result = finetune_config(config)
-    if license and result.results:  # rank 0 only: the others return no results
+    if license and result.is_main:  # the others return no results
         write_card(result.model_dir, license=license, results=result.results["metrics"], source=str(config.model))
     return result
 

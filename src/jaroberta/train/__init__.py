@@ -1,1 +1,1 @@
-"""The pretraining loop, optimizer and schedule, checkpoints, distributed setup, fine-tuning."""
+"""The one training loop, pretraining, optimizer and schedule, checkpoints, distributed setup (fine-tuning: `jaroberta.finetune`)."""

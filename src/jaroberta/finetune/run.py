@@ -1,14 +1,9 @@
-"""`finetune(FinetuneConfig(...))`: config -> data -> model -> the training loop -> results.
+"""`finetune(FinetuneConfig(...))`: one fine-tuning run on the one training loop, with its results.
 
-1. read train / dev (/ test) examples, or a built-in dataset; check the label sets;
-2. load the pretrained folder with `jaroberta.load` (tokenizer, conventions, encoder) and
-   put a transformers head on it (`AutoModelForSequenceClassification` /
-   `AutoModelForTokenClassification`), or the same architecture from random weights;
-3. encode every example through the conventions (framing, position ids, length limit);
-4. train with `jaroberta.train.loop.train`: the pretraining loop's optimizer, schedule,
-   precision, torchrun and checkpoints, early stopping on the dev metric, best model kept;
-5. reload the best model from its folder (the way users will) and score dev and test:
-   `results.json` and a readable `results.md` in the run directory.
+Start at `finetune()`: read the data, build the pretrained encoder under the kind's transformers
+head, encode the rows, train with `train.loop.train` (early stopping on dev, best model kept),
+reload the best model as users will and score dev and test into `results.json` / `results.md`.
+What differs between kinds is the kind's (`finetune/kinds/`).
 """
 
 from __future__ import annotations
@@ -24,13 +19,13 @@ import transformers
 
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
+from jaroberta.finetune.datasets import load_dataset
+from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.kinds import KINDS, kind_class, kind_for_training
+from jaroberta.finetune.kinds.base import OBJECTIVES, TaskKind, piece_budget
+from jaroberta.finetune.task import Batching, FinetuneTask, evaluate_rows
 from jaroberta.model.card import write_card
 from jaroberta.model.loading import LoadedModel, load
-from jaroberta.tasks.data import label_set
-from jaroberta.tasks.datasets import load_dataset
-from jaroberta.tasks.finetuned import load_finetuned
-from jaroberta.tasks.kinds import KINDS, OBJECTIVES, make_kind, piece_budget, resolve_objective, row_logits
-from jaroberta.train.finetune.task import Batching, FinetuneTask, evaluate_rows
 from jaroberta.train.loop import LoopConfig, LoopSettings, train
 
 log = logging.getLogger(__name__)
@@ -51,7 +46,7 @@ class FinetuneConfig:
     """Everything that decides a fine-tuning run."""
 
     task: str
-    """'classify', 'ner' or 'pair'."""
+    """The kind of task: a name of `finetune.kinds.KINDS` ('classify', 'ner', 'pair')."""
     model: Path
     """Pretrained model folder (jaroberta's, or rinna's / JMedRoBERTa's Hugging Face layout)."""
     out: Path
@@ -79,7 +74,7 @@ class FinetuneConfig:
     batch_size: int = 32
     """Examples per optimizer step over all processes."""
     micro_batch: int | None = None
-    """Examples per forward pass per process (default: the whole batch); accumulation fills the rest."""
+    """Examples per forward pass per process (default: the batch over the processes); accumulation fills the rest."""
     warmup_ratio: float = 0.1
     """Warmup as a share of all steps (linear, then linear decay to 0)."""
     warmup_steps: int | None = None
@@ -153,7 +148,9 @@ class FinetuneResult:
     model_dir: Path
     """The fine-tuned model (best dev metric): loads in transformers and with `jaroberta predict`."""
     results: dict
-    """Everything in results.json: metrics on dev and test, data and alignment statistics."""
+    """Everything in results.json: metrics on dev and test, data and alignment statistics ({} off the main process)."""
+    is_main: bool = True
+    """True on the process that scored the model and wrote the results (under torchrun: rank 0 only)."""
 
 
 # -- the entry point -------------------------------------------------------------------------
@@ -163,8 +160,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     before = dev_metrics_now(run.task)
     result = train(run.task, run.loop)
     best = config.out / "best"
-    if not _is_main_process():  # under torchrun, rank 0 scores and writes; the others are done
-        return FinetuneResult(config.out, best, {})
+    if not processes().is_main:  # under torchrun, rank 0 scores and writes; the others are done
+        return FinetuneResult(config.out, best, {}, is_main=False)
     results = score_model(best, run.task.kind, run.data, run.task.labels, run.budget, user_dicts=config.user_dicts)
     results.update({"dev_before_training": before,
                     "run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
@@ -179,9 +176,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
 class Prepared:
     """A run ready for the loop."""
 
-    task: "FinetuneTask"
+    task: FinetuneTask
     """The task object the loop trains."""
-    loop: "LoopConfig"
+    loop: LoopConfig
     """The loop's configuration."""
     data: Data
     """The examples."""
@@ -192,13 +189,9 @@ class Prepared:
 def prepare(config: FinetuneConfig) -> Prepared:
     """Data, labels, model and encoded rows: everything before the first step."""
     data = read_data(config)
-    kind = make_kind(config.task, resolve_objective(config.objective, data.train) if config.task == "pair" else "classification")
-    for split in (data.train, data.dev, data.test):
-        kind.check_labels(split)
-    labels = [] if kind.regression else label_set(
-        data.train, data.dev, kind.labels_of, config.train or config.dataset, config.dev or "the held-out dev split",
-        list(config.labels) or None)
-    _check_label_count(kind, labels, config)
+    kind = kind_for_training(config.task, config.objective, data.train)
+    labels = kind.labels(data.train, data.dev, data.test, list(config.labels) or None, config.train or config.dataset,
+                         config.dev or "the held-out dev split")
     if config.metric is not None and config.metric not in kind.metric_names:
         raise JarobertaError(f"--metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     lm = build_model(config, kind, labels)
@@ -211,7 +204,7 @@ def prepare(config: FinetuneConfig) -> Prepared:
     return Prepared(task, loop, data, budget)
 
 
-def dev_metrics_now(task: "FinetuneTask") -> dict[str, float]:
+def dev_metrics_now(task: FinetuneTask) -> dict[str, float]:
     """The dev metrics of the model as it is (before training: what the head starts from)."""
     task.model.eval()
     with torch.no_grad():
@@ -228,7 +221,7 @@ def read_data(config: FinetuneConfig) -> Data:
         if splits.kind != config.task:
             raise JarobertaError(f"--dataset {config.dataset} is a {splits.kind} dataset; run `jaroberta finetune {splits.kind}`")
         return Data(splits.train, splits.dev, splits.test, splits.source)
-    kind = make_kind(config.task)
+    kind = kind_class(config.task)
     train = kind.read(config.train, config.join)
     test = kind.read(config.test, config.join) if config.test else []
     if config.dev is not None:
@@ -240,21 +233,8 @@ def read_data(config: FinetuneConfig) -> Data:
     return Data(train[:-held], train[-held:], test, f"{config.train} (last {held} examples as dev)")
 
 
-def _check_label_count(kind, labels: list[str], config: FinetuneConfig) -> None:
-    if kind.regression:
-        return
-    if kind.name == "ner" and not labels:
-        raise JarobertaError(f"{config.train or config.dataset}: no entities in the training data; NER needs tagged examples")
-    if kind.name != "ner" and len(labels) < 2:
-        raise JarobertaError(f"{config.train}: only one class ({labels}); classification needs at least two")
-
-
-def _is_main_process() -> bool:
-    return processes().is_main
-
-
 # -- 2. model ---------------------------------------------------------------------------------------
-def build_model(config: FinetuneConfig, kind, labels: list[str]):
+def build_model(config: FinetuneConfig, kind: TaskKind, labels: list[str]) -> LoadedModel:
     """The pretrained encoder (or the same architecture, random) under a transformers task head."""
     torch.manual_seed(config.loop.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
     base = load(config.model, user_dicts=list(config.user_dicts) or None, head="base")
@@ -287,7 +267,7 @@ def _warmup_steps(config: FinetuneConfig, steps: int) -> int:
     return min(config.warmup_steps, steps) if config.warmup_steps is not None else round(steps * config.warmup_ratio)
 
 
-def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
+def _task_and_loop(config: FinetuneConfig, kind: TaskKind, lm, labels, data: Data, train_rows, dev_rows, encoding: dict):
     steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
     steps = config.steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
@@ -295,7 +275,8 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     description = {"kind": kind.name, "objective": kind.objective, "labels": labels, "config": config.to_dict(),
                    "examples": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)},
                    "encoding": encoding, "data": data.source}
-    batching = Batching(config.batch_size, config.micro_batch or config.batch_size, max(32, config.micro_batch or config.batch_size), config.loop.seed)
+    micro_batch = config.micro_batch or _per_process(config.batch_size)
+    batching = Batching(config.batch_size, micro_batch, max(32, micro_batch), config.loop.seed)
     task = FinetuneTask(kind, lm, labels, train_rows, data.dev, dev_rows, batching, description)
     loop = LoopConfig(
         **asdict(config.loop), out=config.out, steps=steps, warmup_steps=_warmup_steps(config, steps),
@@ -306,7 +287,15 @@ def _task_and_loop(config: FinetuneConfig, kind, lm, labels, data: Data, train_r
     return task, loop
 
 
-def _log_encoding(kind, stats: dict) -> None:
+def _per_process(batch_size: int) -> int:
+    """The default micro-batch: the batch split over the processes (no accumulation)."""
+    world = processes().world_size
+    if batch_size % world:
+        raise JarobertaError(f"--batch-size {batch_size} does not split into {world} processes; choose a multiple of {world}")
+    return batch_size // world
+
+
+def _log_encoding(kind: TaskKind, stats: dict) -> None:
     for split, s in stats.items():
         if s.truncated:
             log.warning("%s: %d of %d examples were longer than the model allows and were truncated", split, s.truncated, s.rows)
@@ -317,7 +306,7 @@ def _log_encoding(kind, stats: dict) -> None:
 
 
 # -- 5. scoring the saved model ---------------------------------------------------------------------------
-def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: int, user_dicts=()) -> dict:
+def score_model(model_dir: Path, kind: TaskKind, data: Data, labels: list[str], budget: int, user_dicts=()) -> dict:
     """Reload the saved model as users will, and score it on dev and test."""
     finetuned = load_finetuned(model_dir, user_dicts=list(user_dicts) or None)
     results: dict = {"task": kind.name, "objective": kind.objective, "labels": labels, "model": str(model_dir), "metrics": {}}
@@ -326,8 +315,8 @@ def score_model(model_dir: Path, kind, data: Data, labels: list[str], budget: in
             continue
         rows, _ = kind.encode(finetuned.lm, examples, labels, budget)
         with torch.inference_mode():
-            logits = row_logits(finetuned.lm.model, finetuned.lm, rows, batch_size=32, what=f"scoring {split}")
-        results["metrics"][split] = evaluate_rows(kind, finetuned.lm, labels, examples, rows, logits)
+            results["metrics"][split] = evaluate_rows(kind, finetuned.lm.model, finetuned.lm, labels, examples, rows,
+                                                      batch_size=32, what=f"scoring {split}")
     return results
 
 

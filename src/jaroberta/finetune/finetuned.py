@@ -1,5 +1,8 @@
-"""A fine-tuned model folder loaded with its task: what `jaroberta predict` runs and what fine-tuning
-scores its saved model with, as users will load it."""
+"""Loading a folder written by `jaroberta finetune`: `load_finetuned(path)` -> model, kind and labels.
+
+What `jaroberta predict` runs, and what a fine-tuning run scores its saved model with, loaded as
+users will load it. `read_head` reads what the folder predicts (the meta's `finetune` entry).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import torch
 import transformers
 
 from jaroberta.errors import JarobertaError
+from jaroberta.finetune.kinds import kind_of_head
+from jaroberta.finetune.kinds.base import FINETUNE_META_KEY, TaskKind
 from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import (
     LoadedModel,
@@ -20,7 +25,6 @@ from jaroberta.model.loading import (
     resolve_conventions,
 )
 from jaroberta.model.saving import read_meta
-from jaroberta.tasks.kinds import FINETUNE_META_KEY, make_kind
 from jaroberta.text import load_tokenizer
 
 
@@ -30,8 +34,8 @@ class FinetunedModel:
 
     lm: LoadedModel
     """Model (with its task head), tokenizer and conventions."""
-    kind: object
-    """The task kind (`tasks.kinds`): how inputs are encoded and outputs decoded."""
+    kind: TaskKind
+    """The task kind (`finetune.kinds`): how inputs are encoded and outputs decoded."""
     labels: list[str]
     """Classes, or NER entity types ([] for regression)."""
 
@@ -54,7 +58,7 @@ def load_finetuned(path: str | Path, *, user_dicts: list | None = None, device: 
     key=value overrides of the stored ones, `quantize='int8'`: dynamic int8 linear layers (CPU)."""
     folder = check_model_folder(path)
     head = read_head(folder)
-    kind = make_kind(head["task"], head.get("objective", "classification"))
+    kind = kind_of_head(head)
     conventions = resolve_conventions(folder, conventions) if conventions else detect_conventions(folder)
     tokenizer = load_tokenizer(folder, user_dicts=user_dicts, normalization=conventions.normalization)
     auto = getattr(transformers, kind.auto_class)

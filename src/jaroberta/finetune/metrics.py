@@ -1,18 +1,7 @@
-"""Fine-tuning metrics: accuracy, macro-F1, entity-level F1 (exact spans), Pearson, Spearman.
+"""Fine-tuning metrics: `accuracy`, `macro_f1`, `entity_scores` (exact spans), `pearson`, `spearman`.
 
-Plain Python and numpy, so every number can be checked by hand (tests/test_metrics.py):
-- `accuracy`: share of predictions equal to the gold label.
-- `macro_f1`: the unweighted mean of per-label F1 over the label set (by default every
-  label seen in gold or predictions, as scikit-learn does; a label never predicted
-  and never gold would otherwise count as a free 1.0 or a spurious 0.0).
-- `entity_scores`: micro precision / recall / F1 over entities compared as exact
-  (start, end, type) character spans, as CoNLL's conlleval and seqeval count them, plus
-  the same per type. A span off by one character is a miss and a false alarm.
-- `pearson`, `spearman`: correlation of scores (JSTS); Spearman ranks ties by their
-  average rank. A constant series has no correlation: NaN, never a made-up 0.
-
-A label passed in `labels` that is neither gold nor predicted anywhere scores F1 0 (and
-pulls the macro average down): the defaults never include such a label.
+Plain Python and numpy, so every number can be checked by hand (tests/test_metrics.py). A
+correlation of a constant series is NaN, never a made-up 0.
 """
 
 from __future__ import annotations
@@ -62,13 +51,20 @@ def per_label_f1(gold: Sequence[Hashable], predicted: Sequence[Hashable], labels
 
 
 def macro_f1(gold: Sequence[Hashable], predicted: Sequence[Hashable], labels: Iterable[Hashable] | None = None) -> float:
-    """Unweighted mean of per-label F1 (labels: those in gold or predictions unless given)."""
+    """Unweighted mean of per-label F1 (labels: those in gold or predictions unless given, as scikit-learn does).
+
+    A label never predicted and never gold is left out by default: it would count as a free 1.0 or a
+    spurious 0.0. One passed in `labels` that occurs nowhere scores F1 0 and pulls the mean down.
+    """
     scores = per_label_f1(gold, predicted, labels)
     return sum(scores.values()) / len(scores)
 
 
 def entity_scores(gold: Sequence[Iterable[Entity]], predicted: Sequence[Iterable[Entity]]) -> dict:
     """Exact-span entity precision / recall / F1, micro over all entities and per type.
+
+    Entities compare as exact (start, end, type) character spans, as CoNLL's conlleval and seqeval
+    count them: a span off by one character is a miss and a false alarm.
 
     `gold[i]` and `predicted[i]` are the entities of example i as (start, end, type).
     Returns {"precision", "recall", "f1", "gold", "predicted", "correct", "per_type": {type: {...}}}.
@@ -116,6 +112,6 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation (Pearson of average ranks); NaN when either series is constant."""
+    """Spearman rank correlation (Pearson of average ranks: ties share their mean rank); NaN when either series is constant."""
     _check_lengths(x, y)
     return pearson(average_ranks(x), average_ranks(y))

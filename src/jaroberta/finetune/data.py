@@ -1,22 +1,9 @@
-"""Reading fine-tuning data: classification, sentence pairs and NER, with checks that name file and line.
+"""Reading fine-tuning data: `read_classification`, `read_pairs`, `read_ner`, and the label-set check `label_set`.
 
-Formats (the suffix decides; `.jsonl` and `.json` are JSON lines, one object per line):
-- classification: JSON lines with `text` (or JGLUE MARC-ja's `sentence`) and `label`;
-  CSV / TSV with a header row holding the same column names.
-- sentence pairs: JSON lines or CSV / TSV with `sentence1`, `sentence2`, `label` (JGLUE
-  JNLI: a string label; JSTS: a float score). Extra fields (ids, captions) are ignored.
-- NER: CoNLL style (one token per line, its IOB2 tag in the *last* column, a blank line
-  between sentences; `-DOCSTART-` lines are skipped), or JSON lines with `text` and
-  `entities`: objects `{"start", "end", "label"}` (an optional `"text"` is checked against
-  the span) or `[start, end, label]` triples. Offsets count Python characters (code
-  points) of the text, end exclusive. CoNLL tokens are joined with `join` (default ""
-  for Japanese; " " for space-separated languages).
-
-Everything becomes character spans: a CoNLL sentence becomes its text and its entities'
-spans, exactly like the JSON-lines form, so alignment to subword pieces is one path.
-Entity spans never start or end with whitespace (a tagged space at an entity's edge is
-trimmed, and counted); a span that starts or ends inside a character (on a combining
-mark or variation selector) is an error.
+The suffix picks the format: `.jsonl` / `.json` / `.ndjson` are JSON lines, `.csv` / `.tsv` have a
+header row, and for NER anything else is CoNLL. Every example carries its file and line (`Source`),
+and every error names them. NER ends as character spans whatever the format, so alignment to
+subword pieces has one path (`align.py`).
 """
 
 from __future__ import annotations
@@ -134,14 +121,14 @@ def _rows(path: Path):
     """(Source, dict) for every record of a JSON-lines or CSV/TSV file."""
     _check_exists(path)
     if path.suffix.lower() in JSON_SUFFIXES:
-        yield from _json_rows(path)
+        yield from json_rows(path)
     elif path.suffix.lower() in (".csv", ".tsv"):
         yield from _csv_rows(path, "\t" if path.suffix.lower() == ".tsv" else ",")
     else:
         raise JarobertaError(f"{path}: unknown format {path.suffix!r}; use .jsonl (JSON lines), .csv or .tsv with a header row")
 
 
-def _json_rows(path: Path):
+def json_rows(path: Path):
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -202,7 +189,8 @@ def _is_decimal(value: str) -> bool:
 
 # -- classification and pairs ------------------------------------------------------------
 def read_classification(path: str | Path) -> list[TextExample]:
-    """Texts and labels from JSON lines or CSV / TSV (see module doc)."""
+    """Texts and labels: JSON lines with `text` (or JGLUE MARC-ja's `sentence`) and `label`, or CSV / TSV
+    with the same column names."""
     path = Path(path)
     examples = []
     for where, record in _rows(path):
@@ -215,7 +203,8 @@ def read_classification(path: str | Path) -> list[TextExample]:
 
 
 def read_pairs(path: str | Path) -> list[PairExample]:
-    """Sentence pairs with labels or scores from JSON lines or CSV / TSV (JGLUE JNLI / JSTS as they are)."""
+    """Sentence pairs with labels or scores: `sentence1`, `sentence2`, `label` in JSON lines or CSV / TSV
+    (JGLUE JNLI's string labels, JSTS's float scores, as they are; extra fields such as ids are ignored)."""
     path = Path(path)
     examples = []
     for where, record in _rows(path):
@@ -230,7 +219,16 @@ def read_pairs(path: str | Path) -> list[PairExample]:
 
 # -- NER -------------------------------------------------------------------------------
 def read_ner(path: str | Path, join: str = "") -> tuple[list[NerExample], ReadStats]:
-    """NER examples from CoNLL (IOB2) or JSON lines with character spans (see module doc)."""
+    """NER examples from CoNLL or JSON lines, their entities as character spans.
+
+    CoNLL: one token per line, its IOB2 tag in the *last* column, a blank line between sentences,
+    `-DOCSTART-` lines skipped; tokens are joined with `join` ("" for Japanese, " " for
+    space-separated languages). JSON lines: `text` and `entities`, objects `{"start", "end", "label"}`
+    (an optional `"text"` is checked against the span) or `[start, end, label]` triples, offsets in
+    Python characters (code points), end exclusive. Spans never start or end with whitespace (a
+    tagged space at an edge is trimmed, and counted); a span edge inside a character (before a
+    combining mark or variation selector) is an error.
+    """
     path = Path(path)
     _check_exists(path)
     if path.suffix.lower() in JSON_SUFFIXES:
@@ -339,7 +337,7 @@ def _trimmed(text: str, start: int, end: int, label: str, stats: ReadStats) -> S
 def _read_ner_json(path: Path) -> tuple[list[NerExample], ReadStats]:
     stats = ReadStats()
     examples = []
-    for where, record in _json_rows(path):
+    for where, record in json_rows(path):
         text = _text(_field(record, ("text",), where, "text"), where, "text")
         raw = record.get("entities", record.get("spans", record.get("label", [])))
         if not isinstance(raw, list):
@@ -432,14 +430,13 @@ def label_set(train: list, dev: list | None, labels_of, train_path, dev_path, de
     return sorted(train_labels)
 
 
-def read_jsonl_inputs(path: str | Path, pairs: bool) -> list:
-    """Inputs to predict from JSON lines: texts (`text` / `sentence`) or (sentence1, sentence2); labels are ignored."""
+def record_text(record: dict, names: tuple[str, ...], where: Source, what: str) -> str:
+    """The non-empty text of the first of `names` present in a record; errors name file and line."""
+    return _text(_field(record, names, where, what), where, what)
+
+
+def read_jsonl_inputs(path: str | Path, convert) -> list:
+    """Inputs to predict from JSON lines, `convert(record, where)` each (a kind's `input_from_record`); labels are ignored."""
     path = Path(path)
     _check_exists(path)
-    inputs = []
-    for where, record in _json_rows(path):
-        if pairs:
-            inputs.append(tuple(_text(_field(record, (name,), where, name), where, name) for name in PAIR_FIELDS))
-        else:
-            inputs.append(_text(_field(record, TEXT_FIELDS, where, "text"), where, "text"))
-    return inputs
+    return [convert(record, where) for where, record in json_rows(path)]

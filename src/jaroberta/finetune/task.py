@@ -1,12 +1,8 @@
-"""A fine-tuning task as the one training loop sees it (`jaroberta.train.loop.Task`).
+"""`FinetuneTask`: a fine-tuning run as the one training loop sees it (`jaroberta.train.loop.Task`).
 
-The loop owns optimizer, schedule, accumulation, clipping, precision, torchrun,
-evaluation, early stopping and checkpoints; this object only says what a batch is, what
-the loss is, what the dev metrics are and how the model folder is written.
-
-Batches: every process draws the same global batch from one (seed, epoch) permutation
-(`train.data.ShuffledRows`, the pretraining order code) and keeps its own slice, cut into
-accumulation micro-batches: the gradient does not depend on the number of processes.
+The loop owns optimizer, schedule, precision, torchrun, evaluation and checkpoints; this object
+says what a batch is, what the loss is (the kind's), what the dev metrics are and how the model
+folder is written. `evaluate_rows` scores a model on encoded rows (dev, and test after training).
 """
 
 from __future__ import annotations
@@ -19,15 +15,16 @@ import torch
 from safetensors.torch import load_file
 
 from jaroberta.errors import JarobertaError
+from jaroberta.finetune.kinds.base import FINETUNE_META_KEY, Row, TaskKind, decode_all, forward_rows, head_names
 from jaroberta.model.loading import LoadedModel
 from jaroberta.model.saving import save_model
-from jaroberta.tasks.kinds import FINETUNE_META_KEY, Row, row_logits
 from jaroberta.train.data import Cursor, ShuffledRows
 from jaroberta.train.distributed import Runtime
 from jaroberta.train.loop import StepBatch
 from jaroberta.train.memory import transformer_estimate
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class Batching:
@@ -54,9 +51,9 @@ class _Rows:
 
 
 class FinetuneTask:
-    """Classification, pair or NER fine-tuning of one model on encoded rows."""
+    """Fine-tuning of one model on rows encoded by its kind."""
 
-    def __init__(self, kind, lm: "LoadedModel", labels: list[str], train: list[Row], dev_examples: list, dev: list[Row],
+    def __init__(self, kind: TaskKind, lm: "LoadedModel", labels: list[str], train: list[Row], dev_examples: list, dev: list[Row],
                  batching: Batching, description: dict):
         self.kind = kind
         self.lm = lm
@@ -83,24 +80,23 @@ class FinetuneTask:
         self.accumulation = per_process // self.batching.micro_batch
 
     def next_batch(self) -> StepBatch:
-        indices = self.order.next_indices()  # the same global batch on every process
+        # Every process draws the same global batch from one (seed, epoch) permutation (the pretraining
+        # order code) and keeps its slice: the gradient does not depend on the number of processes.
+        indices = self.order.next_indices()
         rank, world = (self.runtime.rank, self.runtime.world_size) if self.runtime else (0, 1)
         per_process = len(indices) // world
         mine = indices[rank * per_process : (rank + 1) * per_process]
         size = self.batching.micro_batch
         micro = [[self.train_rows[i] for i in mine[start : start + size]] for start in range(0, len(mine), size)]
-        return StepBatch(micro_batches=micro, tokens=sum(len(self.train_rows[i].ids) for i in indices))
+        return StepBatch(micro_batches=micro, tokens=sum(self.train_rows[i].length for i in indices))
 
     def loss(self, model: torch.nn.Module, micro: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = self.lm.batch_inputs([row.ids for row in micro])
-        logits = model(**inputs).logits  # (B, C) or (B, T, C)
-        return self.kind.loss(logits, self.kind.targets_tensor(micro, logits.device))
+        return self.kind.loss(model(**self.kind.batch_inputs(self.lm, micro)), micro)
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
         """Dev loss and the kind's metrics, prefixed `dev_`."""
-        logits = row_logits(model, self.lm, self.dev_rows, self.batching.eval_batch)
-        return {f"dev_{name}": value for name, value in evaluate_rows(self.kind, self.lm, self.labels, self.dev_examples,
-                                                                      self.dev_rows, logits).items()}
+        scores = evaluate_rows(self.kind, model, self.lm, self.labels, self.dev_examples, self.dev_rows, self.batching.eval_batch)
+        return {f"dev_{name}": value for name, value in scores.items()}
 
     def save_model(self, directory: Path, meta: dict) -> None:
         save_model(directory, self.model, self.lm.tokenizer, self.lm.conventions,
@@ -126,28 +122,20 @@ class FinetuneTask:
         return self.description
 
     def estimate_memory(self, precision: str):
-        longest = max(len(row.ids) for row in self.train_rows)
+        longest = max(row.length for row in self.train_rows)
         # No vocabulary projection here: the head is (hidden x labels).
         return transformer_estimate(self.model, self.model.config, self.batching.micro_batch, longest, precision,
                                     predicted_fraction=0.0)
 
     # -- ours ------------------------------------------------------------------------------
     def head_description(self) -> dict:
-        return {"task": self.kind.name, "objective": self.kind.objective, "labels": self.labels,
-                "auto_class": self.kind.auto_class}
+        """The meta's `finetune` entry: what `load_finetuned` and `jaroberta predict` read back."""
+        return self.kind.head(self.labels)
 
 
-def evaluate_rows(kind, lm: "LoadedModel", labels: list[str], examples: list, rows: list[Row], logits: list[torch.Tensor]) -> dict[str, float]:
-    """Mean loss and the kind's metrics for examples with their rows and logits."""
-    predictions = [kind.decode(l, _label_names(kind, lm, labels), example, row) for l, example, row in zip(logits, examples, rows)]
-    loss_sum, count = 0.0, 0.0
-    for l, row in zip(logits, rows):
-        loss, n = kind.loss(l.unsqueeze(0), kind.targets_tensor([row], l.device))
-        loss_sum, count = loss_sum + float(loss), count + float(n)
-    return {"loss": loss_sum / max(count, 1.0), **kind.score(examples, predictions, labels)}
-
-
-def _label_names(kind, lm: "LoadedModel", labels: list[str]) -> list[str]:
-    """What the head's outputs are called: classes, or O / B-X / I-X tags for NER."""
-    config = lm.model.config
-    return [config.id2label[i] for i in range(config.num_labels)] if not kind.regression else []
+def evaluate_rows(kind: TaskKind, model: torch.nn.Module, lm: "LoadedModel", labels: list[str], examples: list,
+                  rows: list[Row], batch_size: int, what: str = "evaluating") -> dict[str, float]:
+    """Mean loss and the kind's metrics of `model` on examples and their encoded rows."""
+    forward = forward_rows(kind, model, lm, rows, batch_size, what)
+    predictions = decode_all(kind, examples, rows, forward.outputs, head_names(lm.model))
+    return {"loss": forward.mean_loss, **kind.score(examples, predictions, labels)}

@@ -1,20 +1,9 @@
-"""Character spans <-> subword pieces, through the tokenizer's offsets (both families).
+"""Character spans <-> subword pieces through the tokenizer's offsets: `tags_for_pieces`, `spans_from_tags`, `round_trip`.
 
-Every jaroberta tokenizer reports, for each piece, its character span in the *original*
-text (`Encoding.offsets`), whatever normalization ran before segmentation (lower-casing,
-NFKC, full-width conversion). That is what lets entity labels given on characters or
-on CoNLL words reach the pieces, and predictions come back as character spans; Hugging
-Face's `BertJapaneseTokenizer` has no offsets, so JMedRoBERTa users could not do this.
-
-A piece's *core* is its span without whitespace at the edges: SentencePiece's word-start
-pieces (`▁`, `▁東京`) may cover the space before a word, and a bare `▁` covers nothing.
-Pieces with an empty core carry no label (ignored by the loss) and no prediction.
-
-Labels: the first piece whose core overlaps an entity is `B-TYPE`, the following pieces
-overlapping it `I-TYPE`, every other piece with text `O`. An entity boundary inside a
-piece (SentencePiece's `年に` when the entity ends after `年`) cannot be represented
-exactly; `round_trip` measures how many gold entities survive the trip to pieces and
-back, the ceiling any model reaches on that data with that tokenizer.
+Every jaroberta tokenizer reports each piece's span in the *original* text (`Encoding.offsets`),
+whatever normalization ran before segmentation, so labels given on characters or CoNLL words
+reach the pieces and predictions come back as character spans (Hugging Face's
+`BertJapaneseTokenizer` has no offsets, so JMedRoBERTa users could not do this).
 """
 
 from __future__ import annotations
@@ -22,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jaroberta.tasks.data import OUTSIDE, Span, tag_runs
+from jaroberta.finetune.data import OUTSIDE, Span, tag_runs
 
 Offsets = Sequence[tuple[int, int]]
 
 
 def piece_cores(text: str, offsets: Offsets) -> list[tuple[int, int] | None]:
-    """Each piece's span with edge whitespace removed; None when nothing is left."""
+    """Each piece's *core*: its span with edge whitespace removed; None when nothing is left.
+
+    SentencePiece's word-start pieces (`▁`, `▁東京`) may cover the space before a word, and a bare
+    `▁` covers nothing: pieces with an empty core carry no label (the loss ignores them) and no prediction.
+    """
     cores: list[tuple[int, int] | None] = []
     for start, end in offsets:
         while start < end and text[start].isspace():
@@ -40,7 +33,12 @@ def piece_cores(text: str, offsets: Offsets) -> list[tuple[int, int] | None]:
 
 
 def tags_for_pieces(text: str, offsets: Offsets, entities: Sequence[Span]) -> list[str | None]:
-    """IOB2 tag of every piece for `entities` (sorted, non-overlapping); None for pieces without text."""
+    """IOB2 tag of every piece for `entities` (sorted, non-overlapping); None for pieces without text.
+
+    The first piece whose core overlaps an entity is `B-TYPE`, the next ones overlapping it `I-TYPE`,
+    every other piece with text `O`. An entity edge inside a piece (SentencePiece's `年に` when the
+    entity ends after `年`) cannot be represented exactly: `round_trip` counts such losses.
+    """
     cores = piece_cores(text, offsets)
     tags: list[str | None] = []
     entity_index = 0
@@ -101,7 +99,8 @@ class RoundTrip:
 
 
 def round_trip(text: str, offsets: Offsets, entities: Sequence[Span], kept: int | None = None) -> RoundTrip:
-    """Gold entities recovered exactly after tagging pieces and decoding them back.
+    """Gold entities recovered exactly after tagging pieces and decoding them back: the ceiling of
+    entity recall any model reaches on that data with that tokenizer.
 
     `kept`: how many pieces fit the model (the rest are truncated away).
     """
