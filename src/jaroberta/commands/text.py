@@ -10,7 +10,7 @@ from jaroberta.commands import options
 from jaroberta.model.families import NAMES
 from jaroberta.text import load_tokenizer
 from jaroberta.text.mecab import SYSTEM_DICTS
-from jaroberta.text.report import describe, print_encodings, training_notes
+from jaroberta.text.report import describe, extension_report, print_encodings, training_notes
 
 
 def register_tokenizer(subparsers, name: str, help: str) -> None:
@@ -128,13 +128,17 @@ def _encode(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     description = describe(load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
     notes = training_notes(args.tokenizer)
+    extension = extension_report(args.tokenizer)
     if args.json:
-        options.print_json({**description, "training_notes": notes})
+        options.print_json({**description, "training_notes": notes,
+                            **({"extension": extension.to_dict()} if extension else {})})
     else:
         for key, value in description.items():
             print(f"{key:18}: {value}")
         for note in notes:
             print(f"{'training note':18}: {note}")
+        for line in extension.lines() if extension else []:
+            print(f"{'extension':18}: {line}")
     return 0
 
 

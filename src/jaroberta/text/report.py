@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from jaroberta.text.base import JaTokenizer
+from jaroberta.text.extend import ExtendReport
 from jaroberta.text.training import TRAIN_REPORT
 
 
@@ -48,3 +49,8 @@ def training_notes(tokenizer_dir: Path) -> list[str]:
     except (OSError, ValueError, AttributeError):  # absent (not trained here) or unreadable: nothing to add
         return []
     return [str(note) for note in notes] if isinstance(notes, list) else []
+
+
+def extension_report(tokenizer_dir: Path) -> ExtendReport | None:
+    """What `tokenizer extend` recorded (entries added, pieces per character before and after), if anything."""
+    return ExtendReport.load(tokenizer_dir)

@@ -21,6 +21,29 @@ from jaroberta.text.normalize import Normalization
 FORMAT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Extension:
+    """What an extended tokenizer records about its base: enough to recognise the base's
+    vocabulary as a prefix of its own by fingerprint, not by size alone."""
+
+    base_fingerprint: str
+    """The base tokenizer's fingerprint."""
+    base_vocab_size: int
+    """Entries of the base vocabulary: ids below this are the base's, with the base's pieces."""
+    added: int
+    """Entries appended after the base's."""
+    base: str = ""
+    """Where the base came from (folder or hub id), for people; never used to find it."""
+
+    def to_dict(self) -> dict:
+        return {"base_fingerprint": self.base_fingerprint, "base_vocab_size": self.base_vocab_size,
+                "added": self.added, "base": self.base}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Extension":
+        return cls(str(data["base_fingerprint"]), int(data["base_vocab_size"]), int(data["added"]), str(data.get("base", "")))
+
+
 @dataclass
 class Sidecar:
     """Contents of `jaroberta_tokenizer.json`."""
@@ -37,6 +60,8 @@ class Sidecar:
     """User dictionaries as {'name': file name, 'sha256': content hash}, in MeCab order."""
     fingerprint: str = ""
     """The tokenizer's fingerprint when saved (a changed one means different ids)."""
+    extends: "Extension | None" = None
+    """The base tokenizer this one extends (`jaroberta.text.extend`): its ids are a prefix of ours."""
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / SIDECAR
@@ -49,6 +74,8 @@ class Sidecar:
             "dictionaries": self.dictionaries,
             "fingerprint": self.fingerprint,
         }
+        if self.extends is not None:
+            data["extends"] = self.extends.to_dict()
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -64,6 +91,7 @@ class Sidecar:
                 system_dict=data.get("system_dict"),
                 dictionaries=list(data.get("dictionaries", [])),
                 fingerprint=data.get("fingerprint", ""),
+                extends=Extension.from_dict(data["extends"]) if data.get("extends") else None,
             )
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"cannot read the tokenizer sidecar {path}: {exc}; re-save the tokenizer with jaroberta") from exc

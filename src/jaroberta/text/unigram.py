@@ -36,7 +36,7 @@ from jaroberta.text.fast_unigram import write_fast_unigram
 from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.text.progress import progress_bar
-from jaroberta.text.sidecar import Sidecar, fingerprint
+from jaroberta.text.sidecar import Extension, Sidecar, fingerprint
 
 CONTROL_SYMBOLS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 """rinna's control symbols, ids 3-6 after `<unk> <s> </s>`."""
@@ -81,8 +81,11 @@ class SentencePieceTokenizer:
 
     family = "sentencepiece"
 
-    def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]"):
+    def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]",
+                 extends: Extension | None = None):
         self.normalization = normalization
+        self.extends = extends
+        """The base this tokenizer extends (`jaroberta.text.extend`), recorded in the sidecar; None for most."""
         self.mask_token = mask_token
         self._proto = bytes(model_proto)
         self._sp = _processor(self._proto, dummy_prefix=True)
@@ -99,7 +102,7 @@ class SentencePieceTokenizer:
 
     def __reduce__(self):
         # Worker processes rebuild the C++ processors from the model bytes.
-        return (self.__class__, (self._proto, self.normalization, self.mask_token))
+        return (self.__class__, (self._proto, self.normalization, self.mask_token, self.extends))
 
     # -- vocabulary ----------------------------------------------------------------
     @property
@@ -223,7 +226,7 @@ class SentencePieceTokenizer:
         (directory / MODEL_FILE).write_bytes(self._proto)
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
         write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
-        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
+        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint, extends=self.extends).save(directory)
 
 
 def _next_word(enc: Encoding) -> int:
