@@ -272,6 +272,31 @@ def test_new_rows_are_means_of_base_pieces_and_old_rows_and_outputs_are_unchange
     assert torch.equal(new.logits[..., : base.vocab_size], old.logits)
 
 
+def test_bert_of_the_mecab_family_grows_the_same_way(wp_base, wp_extended):
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=wp_base.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, pad_token_id=wp_base.special_ids["pad"])
+    before = BertForMaskedLM(config).eval()
+    with torch.no_grad():
+        before.cls.predictions.bias.normal_()  # zeros would make the bias check vacuous
+    model = BertForMaskedLM(config).eval()
+    model.load_state_dict(before.state_dict())
+    extended = wp_extended[0]
+    grow_model(model, wp_base, extended)
+    old, new = before.get_input_embeddings().weight, model.get_input_embeddings().weight
+    assert torch.equal(new[: wp_base.vocab_size], old) and model.get_output_embeddings().weight is new
+    bias, old_bias = model.cls.predictions.bias, before.cls.predictions.bias
+    for row, ids in enumerate(base_ids_of_new_entries(wp_base, extended), start=wp_base.vocab_size):
+        assert ids == wp_base.encode(extended.id_to_token(row)).ids
+        torch.testing.assert_close(new[row], old[ids].mean(dim=0), rtol=0, atol=1e-7)
+        torch.testing.assert_close(bias[row], old_bias[ids].mean(), rtol=0, atol=1e-7)
+    ids = torch.tensor([[wp_base.special_ids["cls"], *wp_base.encode(JA_SENTENCES[0]).ids, wp_base.special_ids["sep"]]])
+    with torch.no_grad():
+        assert torch.equal(before(ids).logits, model(ids).logits[..., : wp_base.vocab_size])
+
+
 def test_growing_to_an_unrelated_tokenizer_refused(published, published_extended, sp_extended):
     base, _, _ = published_extended
     with pytest.raises(JarobertaError, match="neither the base's .* nor an extension of it"):
@@ -306,6 +331,9 @@ def test_pretrain_init_from_grows_the_base_to_the_extended_shards(published, pub
     assert meta["vocabulary_extension"]["base_model"] == str(published)
     card = (result.model_dir / "README.md").read_text(encoding="utf-8")
     assert "## Vocabulary extension" in card and f"entries added for the domain: {ADD}" in card and INIT_METHOD in card
+
+    # the grown model continues on the same shards as it is
+    assert MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards, init_from=result.model_dir))).growth is None
 
     # shards of an extension of another tokenizer: refused, with the way out
     other = tmp_path / "other_shards"

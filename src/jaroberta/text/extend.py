@@ -178,13 +178,15 @@ def save_extended(tokenizer: JaTokenizer, report: ExtendReport, out: str | Path)
 
 def base_ids_of_new_entries(base: JaTokenizer, extended: JaTokenizer) -> list[list[int]]:
     """For each entry past the base vocabulary, in id order: the base ids of its text as the
-    base tokenizer cuts it (what fast vocabulary transfer averages)."""
+    base tokenizer cuts it (what fast vocabulary transfer averages). A SentencePiece entry is
+    cut as it appears inside normalized text (no dummy prefix added: `▁` is part of the entry)."""
     check_extends(base, extended)
     entries = [extended.id_to_token(i) for i in range(base.vocab_size, extended.vocab_size)]
     if isinstance(base, SentencePieceTokenizer):
         return _literal_processor(base.model_proto).encode(entries)
     if isinstance(base, MecabWordPieceTokenizer):
-        return [list(base._word_cache[entry]) for entry in entries]
+        # The entry's text as the base cuts it: its MeCab words (without added dictionaries), then WordPiece.
+        return base.encode_ids_batch(entries)
     raise JarobertaError(f"cannot map the entries of a {type(base).__name__} back to its base")
 
 
