@@ -196,6 +196,20 @@ def test_tokenizer_info_shows_the_extension(sp_extended, capsys):
     assert ExtendReport.load(out) == report
 
 
+def test_tokenizer_extend_command(published, tmp_path, capsys):
+    corpus = _medical_corpus(tmp_path / "corpus")
+    out = tmp_path / "extended"
+    assert main(["tokenizer", "extend", str(published), str(corpus), str(out), "--add", str(ADD), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["added"], report["measured_on"], report["sentences"]) == (ADD, "dev", len(HELD_OUT))
+    assert report["pieces_per_char_after"] < report["pieces_per_char_before"]
+    assert load_tokenizer(out).extends.base_fingerprint == load_tokenizer(published).fingerprint
+    assert main(["tokenizer", "extend", str(published), str(corpus), str(tmp_path / "none"), "--add", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--add 0: give the number of domain entries" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "none").exists()
+
+
 # -- bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("add", [0, -3])
 def test_add_must_be_positive(sp_base, add):
@@ -304,10 +318,9 @@ def test_growing_to_an_unrelated_tokenizer_refused(published, published_extended
 
 
 def _medical_corpus(directory: Path) -> Path:
-    rng = random.Random(2)
     for split, sentences in (("train", DOMAIN), ("dev", HELD_OUT)):
         (directory / split).mkdir(parents=True, exist_ok=True)
-        documents = [sentences[i:i + rng.randint(2, 4)] for i in range(0, len(sentences), 4)]
+        documents = [sentences[i:i + 4] for i in range(0, len(sentences), 4)]
         with open(directory / split / "part-00000.txt", "w", encoding="utf-8") as handle:
             write_documents(handle, documents)
     return directory
