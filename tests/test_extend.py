@@ -286,6 +286,22 @@ def test_new_rows_are_means_of_base_pieces_and_old_rows_and_outputs_are_unchange
     assert torch.equal(new.logits[..., : base.vocab_size], old.logits)
 
 
+def test_embed_vectors_of_text_without_new_entries_are_unchanged_by_growing(published, published_extended, tmp_path):
+    from jaroberta.infer.embeddings import embed
+    from jaroberta.model.loading import load
+    from jaroberta.model.saving import save_model
+
+    base, extended, _ = published_extended
+    sentences = [s for s in JA_SENTENCES if not _sp_occurs(base, _new_entries(base, extended), s)][:6]
+    lm = load(published)
+    before = embed(lm, sentences)
+    grow_model(lm.model, base, extended)
+    save_model(tmp_path / "grown", lm.model, extended, lm.conventions, {})
+    grown = load(tmp_path / "grown")
+    assert grown.tokenizer.fingerprint == extended.fingerprint
+    assert (embed(grown, sentences) == before).all()
+
+
 def test_bert_of_the_mecab_family_grows_the_same_way(wp_base, wp_extended):
     from transformers import BertConfig, BertForMaskedLM
 
@@ -353,3 +369,16 @@ def test_pretrain_init_from_grows_the_base_to_the_extended_shards(published, pub
     pack(PackConfig(corpus=corpus, tokenizer=sp_extended[2], out=other, seq_len=48))
     with pytest.raises(JarobertaError, match="different tokenizer than the shards .*which extends another tokenizer"):
         MaskedLMTask(plan_pretraining(PretrainConfig(shards=other, init_from=published, micro_batch=4)))
+
+
+def test_card_names_the_hub_base_model_and_its_revision():
+    from jaroberta.model.card import CardFacts, build_card
+
+    extension = {"base_model": "rinna/japanese-roberta-base", "revision": "9f8e7d6", "base_vocab_size": 32000, "added": 2000,
+                 "init": INIT_METHOD, "base_tokenizer_fingerprint": "ab" * 32, "tokenizer_fingerprint": "cd" * 32}
+    card = build_card(CardFacts(name="med", architecture="RobertaForMaskedLM", config={},
+                                meta={"vocabulary_extension": extension}))
+    assert card.data.base_model == "rinna/japanese-roberta-base"
+    assert "- base model: `rinna/japanese-roberta-base` at revision `9f8e7d6`" in card.text
+    assert "- entries added for the domain: 2000, appended after the base's" in card.text
+    assert "## Vocabulary extension" not in build_card(CardFacts(name="m", architecture="RobertaForMaskedLM", config={})).text

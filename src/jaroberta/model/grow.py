@@ -26,6 +26,7 @@ import torch
 from jaroberta.errors import JarobertaError
 from jaroberta.text import JaTokenizer, load_tokenizer
 from jaroberta.text.extend import base_ids_of_new_entries, check_extends
+from jaroberta.text.hub import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def model_for_tokenizer(folder: Path, tokenizer: JaTokenizer, load: Callable[[Pa
     return model, growth
 
 
-def _snapshot_revision(folder: Path) -> str | None:
-    """The commit of a hub cache snapshot folder (…/snapshots/<commit>), else None."""
-    resolved = folder.resolve()
-    return resolved.name if resolved.parent.name == "snapshots" else None
+def _snapshot_revision(name: Path) -> str | None:
+    """The commit of a model read from the hub cache (its folder is …/snapshots/<commit>), else None."""
+    folder = resolve_model(name).resolve()
+    return folder.name if folder.parent.name == "snapshots" else None
