@@ -208,6 +208,9 @@ def test_tokenizer_extend_command(published, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert "--add 0: give the number of domain entries" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "none").exists()
+    assert main(["tokenizer", "extend", str(published), str(corpus), str(tmp_path / "none"), "--add", "5000"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"the domain corpus {corpus} gives" in error and "pass --add" in error and len(error.splitlines()) == 1
 
 
 # -- bad input ------------------------------------------------------------------------------------

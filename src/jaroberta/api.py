@@ -202,7 +202,8 @@ def extend_tokenizer(base: str | Path, corpus: str | Path, out: str | Path, *, a
     tokenizer = load_tokenizer(resolve_model(base, revision), user_dicts=user_dict or None)
     dev = list(iter_sentences(corpus, "dev")) if (corpus / "dev").is_dir() else None
     extended, report = extend_with_sentences(tokenizer, training_sentences([corpus]), add, user_dicts=tuple(user_dict),
-                                             dev_sentences=dev, base_name=str(base), workers=workers)
+                                             dev_sentences=dev, base_name=str(base), corpus_name=str(corpus),
+                                             workers=workers)
     save_extended(extended, report, out)
     return report
 

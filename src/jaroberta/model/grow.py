@@ -43,11 +43,13 @@ class Growth:
     revision: str | None
     """Its hub revision (commit) when known."""
     base_vocab_size: int
+    """Rows of the base model, kept as they were."""
     added: int
     """Rows appended (new vocabulary entries)."""
     init: str
     """How the new rows were initialised."""
     base_tokenizer_fingerprint: str
+    """The base model's tokenizer."""
     tokenizer_fingerprint: str
     """The extended tokenizer's fingerprint."""
 

@@ -70,21 +70,29 @@ class ExtendReport:
     """What an extension added and what it bought, as `tokenizer info` shows it."""
 
     family: str
+    """'sentencepiece' or 'mecab-wordpiece', the base's."""
     base: str
     """The base tokenizer (folder or hub id) as given."""
     base_fingerprint: str
+    """The base tokenizer's fingerprint (also in the new tokenizer's sidecar)."""
     base_vocab_size: int
+    """Entries of the base vocabulary, kept as ids 0 .. base_vocab_size - 1."""
     asked: int
     """Entries asked for (`add`)."""
     added: int
+    """Entries appended (at most `asked`)."""
     vocab_size: int
+    """The new vocabulary's size: base_vocab_size + added."""
     measured_on: str
     """'dev' (the dev sentences given) or 'train' (no dev sentences: the domain text itself)."""
     sentences: int
     """Sentences the pieces per character are measured on."""
     characters: int
+    """Characters of those sentences, as written (before normalization)."""
     pieces_per_char_before: float
+    """Pieces the base tokenizer cuts them into, per character."""
     pieces_per_char_after: float
+    """Pieces the extended tokenizer cuts them into, per character."""
     words: list[dict] = field(default_factory=list)
     """The most frequent new entries: {'word', 'count', 'before': pieces, 'after': pieces}."""
     entries: list[str] = field(default_factory=list)
@@ -130,6 +138,7 @@ def extend_tokenizer(
     user_dicts: Sequence[str | Path] = (),
     dev_sentences: Sequence[str] | None = None,
     base_name: str = "",
+    corpus_name: str = "",
     min_count: int = 2,
     workers: int = 1,
 ) -> tuple[JaTokenizer, ExtendReport]:
@@ -138,10 +147,12 @@ def extend_tokenizer(
     `domain_sentences`: the domain text, one sentence each (a corpus's train split);
     `dev_sentences`: held-out sentences to measure pieces per character on (default: the
     domain text itself). `user_dicts`: MeCab user dictionaries added for the domain
-    (MeCab family only). `min_count`: MeCab family, fewest occurrences of a new word.
+    (MeCab family only). `base_name`, `corpus_name`: what to call them in messages.
+    `min_count`: MeCab family, fewest occurrences of a new word.
     Raises JarobertaError when the corpus gives fewer than `add` new entries.
     """
     name = base_name or "the base tokenizer"
+    corpus = f"the domain corpus {corpus_name}" if corpus_name else "the domain corpus"
     if add <= 0:
         raise JarobertaError(f"--add {add}: give the number of domain entries to append, a positive number such as 2000")
     if base.vocab_size <= MAX_UINT16_VOCAB < base.vocab_size + add:
@@ -153,11 +164,11 @@ def extend_tokenizer(
         raise JarobertaError(f"--user-dict applies to MeCab tokenizers only; {name} is a {base.family} tokenizer")
     sentences = [s for s in without_surrogates(list(domain_sentences)) if s.strip()]
     if not sentences:
-        raise JarobertaError("the domain corpus has no text: give a corpus folder with a non-empty train split")
+        raise JarobertaError(f"{corpus} has no text: give a corpus folder with a non-empty train split")
     if isinstance(base, SentencePieceTokenizer):
-        extended, counts = _extend_sentencepiece(base, sentences, add, name, workers)
+        extended, counts = _extend_sentencepiece(base, sentences, add, name, corpus, workers)
     elif isinstance(base, MecabWordPieceTokenizer):
-        extended, counts = _extend_wordpiece(base, sentences, add, name, user_dicts, min_count, workers)
+        extended, counts = _extend_wordpiece(base, sentences, add, name, corpus, user_dicts, min_count, workers)
     else:
         raise JarobertaError(
             f"{name} is a {type(base).__name__} ({getattr(base, 'family', '?')}), which jaroberta cannot extend: "
@@ -224,7 +235,7 @@ def _literal_processor(model_proto: bytes) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
 
 
-def _extend_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], add: int, name: str, workers: int):
+def _extend_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], add: int, name: str, corpus: str, workers: int):
     base_sp = spm.SentencePieceProcessor(model_proto=base.model_proto)
     # The base's whole normalization (ours, then the model's own), spaces back from `▁`:
     # the domain model then learns on exactly the text the base segments.
@@ -237,13 +248,13 @@ def _extend_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], ad
     candidates = [(p.piece, counts[i]) for i, p in enumerate(domain_proto.pieces)
                   if p.type == _NORMAL and counts[i] and base.token_to_id(p.piece) is None and p.piece.strip(WORD_START)]
     if not candidates:
-        raise _too_few(name, add, 0)
+        raise _too_few(corpus, name, add, 0)
     literal = _literal_processor(base.model_proto)
     lengths = [len(ids) for ids in literal.encode([piece for piece, _ in candidates])]
     ranked = sorted(((count * (n - 1), count, piece) for (piece, count), n in zip(candidates, lengths) if n > 1),
                     key=lambda item: (-item[0], item[2]))
     if len(ranked) < add:
-        raise _too_few(name, add, len(ranked))
+        raise _too_few(corpus, name, add, len(ranked))
     chosen = ranked[:add]
     proto = _append_pieces(base.model_proto, [piece for _, _, piece in chosen])
     extended = SentencePieceTokenizer(proto.SerializeToString(), base.normalization, base.mask_token)
@@ -303,7 +314,7 @@ def _append_pieces(model_proto: bytes, pieces: list[str]) -> sentencepiece_model
 
 
 # -- MeCab + WordPiece -------------------------------------------------------------------------
-def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: int, name: str,
+def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: int, name: str, corpus: str,
                       user_dicts: Sequence[str | Path], min_count: int, workers: int):
     known = {p.name for p in base.user_dicts}
     extra = [Path(p) for p in user_dicts if Path(p).name not in known]
@@ -325,16 +336,16 @@ def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: 
             ranked.append((count * (pieces - 1), count, word))
     ranked.sort(key=lambda item: (-item[0], item[2]))
     if len(ranked) < add:
-        raise _too_few(name, add, len(ranked), f" seen at least {min_count} times")
+        raise _too_few(corpus, name, add, len(ranked), f" seen at least {min_count} times")
     chosen = ranked[:add]
     extended = MecabWordPieceTokenizer([*base.vocab, *(word for _, _, word in chosen)], base.system_dict, dicts,
                                        base.normalization, base.mask_token, base.unk_token)
     return extended, {word: count for _, count, word in chosen}
 
 
-def _too_few(name: str, add: int, found: int, seen: str = "") -> JarobertaError:
+def _too_few(corpus: str, name: str, add: int, found: int, seen: str = "") -> JarobertaError:
     return JarobertaError(
-        f"the domain corpus gives {found:,} new entries{seen} that {name} splits into several pieces, fewer than the "
+        f"{corpus} gives {found:,} new entries{seen} that {name} splits into several pieces, fewer than the "
         f"{add:,} asked: pass --add {found:,} or fewer" + (", or give more domain text" if found else "; give more domain text"))
 
 
