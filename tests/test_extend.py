@@ -124,6 +124,15 @@ def test_pieces_per_character_go_down_on_held_out_domain_text(kind, request):
     assert report.pieces_per_char_after == pytest.approx(after)
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(add=st.integers(1, 45), size=st.integers(150, len(DOMAIN)))
+def test_any_extension_keeps_base_ids_adds_at_most_n_and_shortens_held_out_text(sp_base, add, size):
+    extended, report = extend_tokenizer(sp_base, DOMAIN[:size], add, dev_sentences=HELD_OUT)
+    assert [extended.id_to_token(i) for i in range(sp_base.vocab_size)] == [sp_base.id_to_token(i) for i in range(sp_base.vocab_size)]
+    assert extended.vocab_size - sp_base.vocab_size == report.added <= add
+    assert report.pieces_per_char_after < report.pieces_per_char_before
+
+
 def _sp_occurs(base, entries: list[str], text: str) -> bool:
     """Whether a new piece's string occurs in the text as SentencePiece sees it (normalized, `▁` written out)."""
     seen = spm.SentencePieceProcessor(model_proto=base.model_proto).normalize(base.normalization(text))

@@ -310,6 +310,7 @@ def _append_pieces(model_proto: bytes, pieces: list[str]) -> sentencepiece_model
             scores[piece] = max(path + SCORE_MARGIN, floor)
     for piece in pieces:
         proto.pieces.add(piece=piece, score=scores[piece], type=_NORMAL)
+    proto.trainer_spec.vocab_size = len(proto.pieces)  # the record of what the model holds, as training writes it
     return proto
 
 
