@@ -351,8 +351,12 @@ def _too_few(corpus: str, name: str, add: int, found: int, seen: str = "") -> Ja
 
 
 # -- the report --------------------------------------------------------------------------------
-def _pieces(tokenizer: JaTokenizer, texts: list[str]) -> list[list[str]]:
-    return [enc.tokens for enc in tokenizer.encode_batch(texts)]
+def _pieces(tokenizer: JaTokenizer, entries: list[str]) -> list[list[str]]:
+    """How `tokenizer` cuts each entry's text where it occurs: a SentencePiece entry as it is
+    inside normalized text (one without `▁` continues a word), a MeCab word as text."""
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        return _literal_processor(tokenizer.model_proto).encode(entries, out_type=str)
+    return [enc.tokens for enc in tokenizer.encode_batch(entries)]
 
 
 def _report(base: JaTokenizer, extended: JaTokenizer, dev: Sequence[str], measured_on: str, asked: int,
@@ -363,9 +367,9 @@ def _report(base: JaTokenizer, extended: JaTokenizer, dev: Sequence[str], measur
     after = sum(map(len, extended.encode_ids_batch(dev)))
     entries = [extended.id_to_token(i) for i in range(base.vocab_size, extended.vocab_size)]
     top = sorted(entries, key=lambda e: (-counts.get(e, 0), e))[:REPORT_WORDS]
-    surfaces = [entry.replace(WORD_START, " ").strip() or entry for entry in top]
+    surfaces = [entry.replace(WORD_START, " ").strip() or entry for entry in top]  # as people write them
     words = [{"word": surface, "count": counts.get(entry, 0), "before": b, "after": a}
-             for entry, surface, b, a in zip(top, surfaces, _pieces(base, surfaces), _pieces(extended, surfaces))]
+             for entry, surface, b, a in zip(top, surfaces, _pieces(base, top), _pieces(extended, top))]
     return ExtendReport(
         family=base.family, base=getattr(extended.extends, "base", ""), base_fingerprint=base.fingerprint,
         base_vocab_size=base.vocab_size, asked=asked, added=len(entries), vocab_size=extended.vocab_size,

@@ -38,7 +38,17 @@ def describe(tokenizer) -> dict:
         "system dictionary": getattr(tokenizer, "system_dict", None) or "-",
         "user dictionaries": ", ".join(dictionaries) or "-",
         "fingerprint": tokenizer.fingerprint,
+        "extends": _lineage(getattr(tokenizer, "extends", None)),
     }
+
+
+def _lineage(extends) -> str:
+    """The base an extended tokenizer was made from, in words ('-' for any other tokenizer)."""
+    if extends is None:
+        return "-"
+    base = f"{extends.base} " if extends.base else ""
+    return (f"{base}(fingerprint {extends.base_fingerprint[:12]}): its {extends.base_vocab_size:,} entries "
+            f"+ {extends.added:,} domain entries")
 
 
 def training_notes(tokenizer_dir: Path) -> list[str]:
