@@ -14,7 +14,7 @@ import numpy as np
 from jaroberta.corpus.build import BuildConfig, CorpusReport
 from jaroberta.corpus.build import build_corpus as build_corpus_config
 from jaroberta.corpus.clean import CleanConfig
-from jaroberta.corpus.layout import training_sentences
+from jaroberta.corpus.layout import iter_sentences, training_sentences
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
 from jaroberta.corpus.readers import ReadConfig
@@ -43,6 +43,8 @@ from jaroberta.serve.server import serve as serve_model
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
+from jaroberta.text.extend import ExtendReport, save_extended
+from jaroberta.text.extend import extend_tokenizer as extend_with_sentences
 from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
 from jaroberta.train.loop import LoopSettings, TrainResult
@@ -188,6 +190,22 @@ def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainCo
         config = get_family(family).tokenizer_config(inputs=inputs, out=None if out is None else Path(out),
                                                      user_dicts=tuple(user_dict), **options)
     return train_on_sentences(config, training_sentences(config.inputs))
+
+
+def extend_tokenizer(base: str | Path, corpus: str | Path, out: str | Path, *, add: int, user_dict: Iterable[str | Path] = (),
+                     workers: int = 1, revision: str | None = None) -> ExtendReport:
+    """Append up to `add` domain entries to the vocabulary of a model or tokenizer (folder or hub id),
+    every base id kept (`jaroberta tokenizer extend`): learned from a corpus folder's train split
+    (or text files) and measured on its dev split; writes the tokenizer folder `out`."""
+    corpus = Path(corpus)
+    user_dict = tuple(user_dict)  # also where the base's own dictionaries are, matched by file name
+    tokenizer = load_tokenizer(resolve_model(base, revision), user_dicts=user_dict or None)
+    dev = list(iter_sentences(corpus, "dev")) if (corpus / "dev").is_dir() else None
+    extended, report = extend_with_sentences(tokenizer, training_sentences([corpus]), add, user_dicts=tuple(user_dict),
+                                             dev_sentences=dev, base_name=str(base), corpus_name=str(corpus),
+                                             workers=workers)
+    save_extended(extended, report, out)
+    return report
 
 
 def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str | None = None,

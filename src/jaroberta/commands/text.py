@@ -1,4 +1,4 @@
-"""CLI: `jaroberta tokenizer train|encode|info` and `jaroberta dict build`."""
+"""CLI: `jaroberta tokenizer train|encode|info|extend` and `jaroberta dict build`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from jaroberta.commands import options
 from jaroberta.model.families import NAMES
 from jaroberta.text import load_tokenizer
 from jaroberta.text.mecab import SYSTEM_DICTS
-from jaroberta.text.report import describe, print_encodings, training_notes
+from jaroberta.text.report import describe, extension_report, print_encodings, training_notes
 
 
 def register_tokenizer(subparsers, name: str, help: str) -> None:
@@ -19,6 +19,7 @@ def register_tokenizer(subparsers, name: str, help: str) -> None:
     _register_train(commands)
     _register_encode(commands)
     _register_info(commands)
+    _register_extend(commands)
 
 
 def _register_train(commands) -> None:
@@ -76,6 +77,29 @@ def _register_info(commands) -> None:
     p.set_defaults(run=_info)
 
 
+def _register_extend(commands) -> None:
+    p = commands.add_parser(
+        "extend",
+        help="append domain entries to a published tokenizer, every base id kept",
+        description="Extend the tokenizer of a model (or a tokenizer folder, or a hub id) for a domain: up to N "
+        "entries that shorten the domain text are appended after the base's, whose ids and pieces stay. "
+        "SentencePiece: pieces of a unigram model of the domain; MeCab + WordPiece: frequent domain words the "
+        "base splits. Text without new entries keeps its ids, so `pretrain --init-from BASE` can grow the model.",
+    )
+    p.add_argument("base", metavar="BASE", help="model or tokenizer folder, or hub id, whose tokenizer to extend")
+    p.add_argument("corpus", type=Path, metavar="CORPUS",
+                   help="corpus folder from `jaroberta corpus build` (learned from train, measured on dev), or a text file")
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write the extended tokenizer into")
+    p.add_argument("--add", type=int, required=True, metavar="N", help="how many domain entries to append (at most)")
+    options.user_dict(p, "mecab-wordpiece: MeCab user dictionary (.dic) of domain words, e.g. from `jaroberta dict build`; "
+                         "repeat for several")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers for SentencePiece and MeCab (default: 1)")
+    options.revision(p)
+    options.as_json(p, "print the extension report as one JSON object")
+    options.no_progress(p)
+    p.set_defaults(run=_extend)
+
+
 def register_dict(subparsers, name: str, help: str) -> None:
     group = subparsers.add_parser(name, help=help)
     commands = group.add_subparsers(dest="dict_command", metavar="ACTION")
@@ -128,13 +152,28 @@ def _encode(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     description = describe(load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
     notes = training_notes(args.tokenizer)
+    extension = extension_report(args.tokenizer)
     if args.json:
-        options.print_json({**description, "training_notes": notes})
+        options.print_json({**description, "training_notes": notes,
+                            **({"extension": extension.to_dict()} if extension else {})})
     else:
         for key, value in description.items():
             print(f"{key:18}: {value}")
         for note in notes:
             print(f"{'training note':18}: {note}")
+        for line in extension.lines() if extension else []:
+            print(f"{'extension':18}: {line}")
+    return 0
+
+
+def _extend(args: argparse.Namespace) -> int:
+    report = api.extend_tokenizer(args.base, args.corpus, args.out, add=args.add, user_dict=args.user_dict or (),
+                                  workers=args.workers, revision=args.revision)
+    if args.json:
+        options.print_json({**report.to_dict(), "out": str(args.out)})
+    else:
+        print("\n".join(report.lines()))
+        print(f"written to {args.out}")
     return 0
 
 

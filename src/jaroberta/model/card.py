@@ -173,8 +173,29 @@ def card_data(facts: CardFacts) -> ModelCardData:
         tags=["jaroberta", "japanese", facts.family or "roberta"],
         model_name=facts.name,
         eval_results=_eval_results(facts) or None,
-        base_model=facts.source if facts.source and "/" in facts.source and not Path(facts.source).exists() else None,
+        base_model=_hub_id(facts.source) or _hub_id(_extension(facts).get("base_model")),
     )
+
+
+def _hub_id(name: str | None) -> str | None:
+    """`name` when it is a hub id (owner/name, not a folder here), else None."""
+    return name if name and "/" in name and not Path(name).exists() else None
+
+
+def _extension(facts: CardFacts) -> dict:
+    """How the model was grown to an extended vocabulary (`model/grow.py`), if it was."""
+    extension = facts.meta.get("vocabulary_extension")
+    return extension if isinstance(extension, dict) else {}
+
+
+def _vocabulary_extension(facts: CardFacts) -> list[str]:
+    extension = _extension(facts)
+    revision = f" at revision `{extension['revision']}`" if extension.get("revision") else ""
+    return [f"- base model: `{extension.get('base_model')}`{revision}",
+            f"- base vocabulary: {extension.get('base_vocab_size', '?')} entries, kept with their ids",
+            f"- entries added for the domain: {extension.get('added', '?')}, appended after the base's",
+            f"- new rows (input embeddings, tied output layer, output bias) initialised as the {extension.get('init', '?')}",
+            f"- base tokenizer fingerprint: {str(extension.get('base_tokenizer_fingerprint', ''))[:12]}"]
 
 
 def _eval_results(facts: CardFacts) -> list[EvalResult]:
@@ -373,6 +394,7 @@ def build_card(facts: CardFacts) -> ModelCard:
         "## Model\n\n" + "\n".join(_architecture(facts)),
         "## Tokenizer and input conventions\n\n" + "\n".join(_conventions(facts)),
         "## Training data\n\n" + "\n".join(_corpus(facts)),
+        *(["## Vocabulary extension\n\n" + "\n".join(_vocabulary_extension(facts))] if _extension(facts) else []),
         "## Training procedure\n\n" + "\n".join(_recipe(facts)),
         "## Results\n\n" + "\n".join(_results(facts)),
         "## How to use\n\n" + _usage(facts),

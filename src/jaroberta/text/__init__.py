@@ -2,6 +2,7 @@
 
 - `load_tokenizer(path)`: any tokenizer folder (ours, rinna's, JMedRoBERTa's).
 - `train_tokenizer(TokenizerTrainConfig(...), sentences)`: train either kind.
+- `extend_tokenizer(base, domain_sentences, add)`: a published tokenizer with domain entries appended.
 - `SentencePieceTokenizer` (rinna family), `MecabWordPieceTokenizer` (JMedRoBERTa family).
 
 The names below load their module on first use, so that importing one light module of this
@@ -19,6 +20,8 @@ _EXPORTS = {
     "RINNA_NORMALIZATION": "jaroberta.text.normalize",
     "Normalization": "jaroberta.text.normalize",
     "load_tokenizer": "jaroberta.text.loading",
+    "ExtendReport": "jaroberta.text.extend",
+    "extend_tokenizer": "jaroberta.text.extend",
     "TokenizerTrainConfig": "jaroberta.text.training",
     "train_tokenizer": "jaroberta.text.training",
     "SentencePieceTokenizer": "jaroberta.text.unigram",

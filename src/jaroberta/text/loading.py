@@ -110,14 +110,18 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
         model_file = _sp_model_file(directory)
         if model_file is None:
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
-        return _sentencepiece(model_file, normalization, sidecar.word_boundaries)
+        tokenizer = _sentencepiece(model_file, normalization, sidecar.word_boundaries)
+        tokenizer.extends = sidecar.extends
+        return tokenizer
     if sidecar.family == "mecab-wordpiece":
         try:
             refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"{directory / SIDECAR}: damaged dictionaries entry ({exc!r}); re-save the tokenizer with jaroberta") from exc
         paths = _resolve(refs, directory, overrides)
-        return _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
+        tokenizer = _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
+        tokenizer.extends = sidecar.extends
+        return tokenizer
     raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer family {sidecar.family!r}")
 
 

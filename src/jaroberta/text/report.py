@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from jaroberta.text.base import JaTokenizer
+from jaroberta.text.extend import ExtendReport
 from jaroberta.text.training import TRAIN_REPORT
 
 
@@ -37,7 +38,17 @@ def describe(tokenizer) -> dict:
         "system dictionary": getattr(tokenizer, "system_dict", None) or "-",
         "user dictionaries": ", ".join(dictionaries) or "-",
         "fingerprint": tokenizer.fingerprint,
+        "extends": _lineage(getattr(tokenizer, "extends", None)),
     }
+
+
+def _lineage(extends) -> str:
+    """The base an extended tokenizer was made from, in words ('-' for any other tokenizer)."""
+    if extends is None:
+        return "-"
+    base = f"{extends.base} " if extends.base else ""
+    return (f"{base}(fingerprint {extends.base_fingerprint[:12]}): its {extends.base_vocab_size:,} entries "
+            f"+ {extends.added:,} domain entries")
 
 
 def training_notes(tokenizer_dir: Path) -> list[str]:
@@ -48,3 +59,8 @@ def training_notes(tokenizer_dir: Path) -> list[str]:
     except (OSError, ValueError, AttributeError):  # absent (not trained here) or unreadable: nothing to add
         return []
     return [str(note) for note in notes] if isinstance(notes, list) else []
+
+
+def extension_report(tokenizer_dir: Path) -> ExtendReport | None:
+    """What `tokenizer extend` recorded (entries added, pieces per character before and after), if anything."""
+    return ExtendReport.load(tokenizer_dir)

@@ -21,6 +21,29 @@ from jaroberta.text.normalize import Normalization
 FORMAT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Extension:
+    """What an extended tokenizer records about its base: enough to recognise the base's
+    vocabulary as a prefix of its own by fingerprint, not by size alone."""
+
+    base_fingerprint: str
+    """The base tokenizer's fingerprint."""
+    base_vocab_size: int
+    """Entries of the base vocabulary: ids below this are the base's, with the base's pieces."""
+    added: int
+    """Entries appended after the base's."""
+    base: str = ""
+    """Where the base came from (folder or hub id), for people; never used to find it."""
+
+    def to_dict(self) -> dict:
+        return {"base_fingerprint": self.base_fingerprint, "base_vocab_size": self.base_vocab_size,
+                "added": self.added, "base": self.base}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Extension":
+        return cls(str(data["base_fingerprint"]), int(data["base_vocab_size"]), int(data["added"]), str(data.get("base", "")))
+
+
 @dataclass
 class Sidecar:
     """Contents of `jaroberta_tokenizer.json`."""
@@ -39,6 +62,8 @@ class Sidecar:
     """The tokenizer's fingerprint when saved (a changed one means different ids)."""
     word_boundaries: str | None = None
     """SentencePiece only: 'mecab' when no piece may cross a MeCab word boundary; None (and not written) otherwise."""
+    extends: "Extension | None" = None
+    """The base tokenizer this one extends (`jaroberta.text.extend`): its ids are a prefix of ours."""
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / SIDECAR
@@ -53,6 +78,8 @@ class Sidecar:
         }
         if self.word_boundaries is not None:  # absent otherwise: older folders stay byte-identical
             data["word_boundaries"] = self.word_boundaries
+        if self.extends is not None:
+            data["extends"] = self.extends.to_dict()
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return path
 
@@ -69,6 +96,7 @@ class Sidecar:
                 dictionaries=list(data.get("dictionaries", [])),
                 fingerprint=data.get("fingerprint", ""),
                 word_boundaries=data.get("word_boundaries"),
+                extends=Extension.from_dict(data["extends"]) if data.get("extends") else None,
             )
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"cannot read the tokenizer sidecar {path}: {exc}; re-save the tokenizer with jaroberta") from exc

@@ -50,7 +50,7 @@ from jaroberta.text.hf_layout import write_rinna_layout
 from jaroberta.text.mecab import MecabConfig, MecabWordSplitter
 from jaroberta.text.normalize import RINNA_NORMALIZATION, Normalization
 from jaroberta.core.progress import progress_bar
-from jaroberta.text.sidecar import Sidecar, fingerprint
+from jaroberta.text.sidecar import Extension, Sidecar, fingerprint
 
 CONTROL_SYMBOLS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 """rinna's control symbols, ids 3-6 after `<unk> <s> </s>`."""
@@ -99,10 +99,12 @@ class SentencePieceTokenizer:
     family = "sentencepiece"
 
     def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]",
-                 word_boundaries: str | None = None):
+                 word_boundaries: str | None = None, extends: Extension | None = None):
         if word_boundaries is not None and word_boundaries not in WORD_BOUNDARIES:
             raise JarobertaError(f"unknown word_boundaries {word_boundaries!r}; choose one of {sorted(WORD_BOUNDARIES)} (or none)")
         self.normalization = normalization
+        self.extends = extends
+        """The base this tokenizer extends (`jaroberta.text.extend`), recorded in the sidecar; None for most."""
         self.mask_token = mask_token
         self.word_boundaries = word_boundaries
         self._splitter: MecabWordSplitter | None = None  # built on first use (fugashi is optional)
@@ -121,11 +123,11 @@ class SentencePieceTokenizer:
 
     def __reduce__(self):
         # Worker processes rebuild the C++ processors from the model bytes.
-        return (self.__class__, (self._proto, self.normalization, self.mask_token, self.word_boundaries))
+        return (self.__class__, (self._proto, self.normalization, self.mask_token, self.word_boundaries, self.extends))
 
     def with_word_boundaries(self, word_boundaries: str | None) -> "SentencePieceTokenizer":
         """This tokenizer with pieces kept inside `word_boundaries` words ('mecab'), or without (None)."""
-        return self.__class__(self._proto, self.normalization, self.mask_token, word_boundaries)
+        return self.__class__(self._proto, self.normalization, self.mask_token, word_boundaries, self.extends)
 
     # -- vocabulary ----------------------------------------------------------------
     @property
@@ -275,7 +277,7 @@ class SentencePieceTokenizer:
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
         write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
         Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint,
-                word_boundaries=self.word_boundaries).save(directory)
+                word_boundaries=self.word_boundaries, extends=self.extends).save(directory)
 
 
 def _next_word(enc: Encoding) -> int:

@@ -44,7 +44,7 @@ from jaroberta.text.mecab import MecabConfig, MecabWordSplitter, with_offsets
 from jaroberta.text.normalize import JMED_NORMALIZATION, Normalization
 from jaroberta.core.workers import exit_with_parent
 from jaroberta.core.progress import progress_bar
-from jaroberta.text.sidecar import Sidecar, fingerprint
+from jaroberta.text.sidecar import Extension, Sidecar, fingerprint
 from jaroberta.text.unigram import _span_map as span_map
 from jaroberta.text.userdict import DictionaryRef, file_sha256
 
@@ -136,8 +136,11 @@ class MecabWordPieceTokenizer:
         normalization: Normalization = JMED_NORMALIZATION,
         mask_token: str = "[MASK]",
         unk_token: str = "[UNK]",
+        extends: Extension | None = None,
     ):
         self.vocab = list(vocab)
+        self.extends = extends
+        """The base this tokenizer extends (`jaroberta.text.extend`), recorded in the sidecar; None for most."""
         self.system_dict = system_dict
         self.user_dicts = tuple(Path(p) for p in user_dicts)
         self.normalization = normalization
@@ -175,7 +178,7 @@ class MecabWordPieceTokenizer:
         # Workers rebuild the MeCab tagger and the Rust model from these plain values.
         return (
             self.__class__,
-            (self.vocab, self.system_dict, self.user_dicts, self.normalization, self.mask_token, self.unk_token),
+            (self.vocab, self.system_dict, self.user_dicts, self.normalization, self.mask_token, self.unk_token, self.extends),
         )
 
     # -- vocabulary ----------------------------------------------------------------
@@ -302,6 +305,7 @@ class MecabWordPieceTokenizer:
             system_dict=self.system_dict,
             dictionaries=[d.to_dict() for d in self.dictionaries],
             fingerprint=self.fingerprint,
+            extends=self.extends,
         ).save(directory)
 
 

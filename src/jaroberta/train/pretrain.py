@@ -31,6 +31,7 @@ from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.families import Family, family_of_tokenizer
+from jaroberta.model.grow import model_for_tokenizer
 from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import LoadedModel, check_model_files, check_model_folder
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
@@ -60,7 +61,7 @@ class PretrainConfig:
     model_config: Path | None = None
     """A Hugging Face config.json to build the model from instead of a preset."""
     init_from: Path | None = None
-    """A model folder to continue pretraining from (its tokenizer must be the shards')."""
+    """A model folder to continue pretraining from (its tokenizer must be the shards', or extended into it)."""
     recipe: str | None = None
     """A seed recipe ('rinna', 'jmedroberta', 'bert'); None = the recipe of the tokenizer's family."""
     micro_batch: int = 16
@@ -158,7 +159,7 @@ class MaskedLMTask:
         self.masking = _masking(config, recipe, self.header)
         _warn_layout(recipe, self.header)
         torch.manual_seed(self.seed)  # model init does not depend on the rank or the run
-        self.hf_model = _build_model(config, self.header, self.tokenizer)
+        self.hf_model, self.growth = _build_model(config, self.header, self.tokenizer)
         self.model = MaskedLMObjective(self.hf_model, self.conventions.explicit_position_ids, self.conventions.position_start)
         self.train_rows = open_split(config.shards, "train", self.header)
         self.dev_rows = open_split(config.shards, "dev", self.header)
@@ -203,6 +204,8 @@ class MaskedLMTask:
     def save_model(self, directory: Path, meta: dict) -> None:
         provenance = {"shards": str(self.config.shards), "tokenizer_fingerprint": self.header.tokenizer_fingerprint,
                       "recipe": asdict(self.recipe) | {"masking": asdict(self.masking)}}
+        if self.growth is not None:
+            provenance["vocabulary_extension"] = self.growth.to_dict()
         save_model(directory, self.hf_model, self.tokenizer, self.conventions, {**meta, **provenance})
 
     def load_model(self, directory: Path) -> None:
@@ -292,9 +295,11 @@ def _check_fingerprint(model_dir: Path, header: ShardHeader, what: str) -> None:
 
 
 def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
+    """(the model, how it was grown to an extended tokenizer or None)."""
+    growth = None
     if config.init_from is not None:
-        _check_fingerprint(Path(config.init_from), header, what="model")
-        model = _load_hf_model(Path(config.init_from))
+        # The shards' tokenizer is checked against the model's: the same, or one extended from it.
+        model, growth = model_for_tokenizer(Path(config.init_from), tokenizer, _load_hf_model)
     else:
         if config.model_config is not None:
             hf_config = config_from_file(config.model_config, tokenizer.vocab_size, header.special_ids)
@@ -304,7 +309,7 @@ def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
     if max_sequence_length(model.config) < header.seq_len:
         raise JarobertaError(f"the model takes at most {max_sequence_length(model.config)} tokens but the shards have rows of "
                              f"{header.seq_len}: re-pack with a smaller --seq-len or raise max_position_embeddings")
-    return model
+    return model, growth
 
 
 def _load_hf_model(directory: Path):
