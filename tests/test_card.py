@@ -18,7 +18,7 @@ CORPUS = {"splits": {"train": {"documents": 120, "sentences": 900, "characters":
                       "dev": {"documents": 2, "sentences": 10, "characters": 400}},
           "sources": [{"name": "debian-reference-ja", "version": "2.1", "license": "GPL-2+"}]}
 CLEANING = {"rules": {"too_short": {"what": "sentences under the minimum length", "sentences": 12}}}
-META = {"step": 200, "tokens": 51200, "elapsed": 93.0, "metrics": {"dev_loss": 4.2, "dev_perplexity": 66.7},
+META = {"step": 200, "tokens": 51200, "elapsed": 93.0, "metrics": {"dev_loss": 4.2, "dev_rows_perplexity": 66.7},
         "loop": {"lr": 6e-4, "steps": 200}, "hardware": "2 CPU cores (x86_64)"}
 
 
@@ -35,7 +35,7 @@ def test_metadata_is_huggingface_hub_card_data():
     assert data.license == "other" and data.license_name == "gpl-2"  # GPL-2+ is no hub license id
     assert data.datasets == ["debian-reference-ja"]
     results = {r.metric_name: r.metric_value for r in data.eval_results}
-    assert results == {"dev_loss": 4.2, "dev_perplexity": 66.7}
+    assert results == {"dev_loss": 4.2, "dev_rows_perplexity": 66.7}
     assert data.eval_results[1].metric_type == "perplexity"
 
 
@@ -52,7 +52,7 @@ def test_metadata_is_huggingface_hub_card_data():
         ("## Training procedure", "| hardware | 2 CPU cores (x86_64) |"),
         ("## Training procedure", "| lr | 0.0006 |"),
         ("## Training procedure", "| tokens seen | 51200 |"),
-        ("## Results", "dev_perplexity: 66.7000"),
+        ("## Results", "dev_rows_perplexity: 66.7000"),
         ("## How to use", "position_ids=positions"),
         ("## Limitations", "biases"),
     ],
@@ -87,5 +87,5 @@ def test_pretrain_writes_a_card_into_model(shards_dir, tmp_path):
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.pipeline_tag == "fill-mask" and card.data.license == "apache-2.0"
     assert (out / "model" / "loss.png").is_file() and "![loss curve](loss.png)" in card.text
-    assert "dev_perplexity" in {r.metric_name for r in card.data.eval_results}
+    assert "dev_rows_perplexity" in {r.metric_name for r in card.data.eval_results}
     assert "## Training procedure" in card.text and "| optimizer steps | 2 |" in card.text

@@ -34,7 +34,7 @@ _PIPELINES = {
     "ForSequenceClassification": "text-classification",
     "ForTokenClassification": "token-classification",
 }
-_PERPLEXITY_KEYS = ("dev_perplexity",)
+_PERPLEXITY_KEYS = ("dev_rows_perplexity",)
 _HUB_LICENSES = {
     "apache-2.0": "apache-2.0", "mit": "mit", "bsd-3-clause": "bsd-3-clause", "cc-by-4.0": "cc-by-4.0",
     "cc-by-sa-3.0": "cc-by-sa-3.0", "cc-by-sa-4.0": "cc-by-sa-4.0", "cc-by-nc-sa-4.0": "cc-by-nc-sa-4.0",
