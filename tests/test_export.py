@@ -83,11 +83,10 @@ def test_tokenizer_folders_jaroberta_writes_give_the_same_ids(shared_dir, tmp_pa
 
 
 def _alphabet() -> str:
-    """ASCII, kana (with the combining and half-width voiced marks), full- and half-width forms,
-    some kanji, emoji and whitespace; the spacing marks ゛゜ are left out (a known difference
-    right after a typed [MASK], see INEXACT)."""
-    ranges = [(0x20, 0x7F), (0x3040, 0x309B), (0x309D, 0x3100), (0xFF01, 0xFFA0), (0x4E00, 0x4E80)]
-    return "".join(chr(c) for a, b in ranges for c in range(a, b)) + "😀🎉👍🏻𠮷①㌔㈱\u3000\t\n"
+    """ASCII, kana (with the combining, spacing and half-width voiced marks), full- and
+    half-width forms, some kanji, emoji and whitespace."""
+    ranges = [(0x20, 0x7F), (0x3040, 0x3100), (0xFF01, 0xFFA0), (0x4E00, 0x4E80)]
+    return "".join(chr(c) for a, b in ranges for c in range(a, b)) + "´😀🎉👍🏻𠮷①㌔㈱\u3000\t\n"
 
 
 def test_tokenizer_json_matches_sentencepiece_on_random_text(shared_dir):
@@ -207,9 +206,38 @@ def test_mecab_export_carries_its_dictionary(jmed_dir, manbyo_dic, tmp_path):
     assert any("absolute path" in note for note in result.notes)
     assert InputConventions.load(out).name == "jmedroberta"
     card = ModelCard.load(out / "README.md").text
-    assert f'-u {{path}}/{MANBYO_FILE}' in card and "full width" in card
+    assert "full width" in card
+    assert "may offer special tokens" in card  # as the SentencePiece card says
     lm = jaroberta.load(out)
     hf = AutoTokenizer.from_pretrained(str(out))
     for text in MEDICAL_SENTENCES:
         full_width = lm.tokenizer.normalization(text)  # BertJapaneseTokenizer does not convert
         assert hf(full_width)["input_ids"] == lm.frame(lm.tokenizer.encode(text).ids), text
+    # The card's one-liner, run as a user would after moving the folder to a path with a space.
+    expected = [hf(lm.tokenizer.normalization(text))["input_ids"] for text in MEDICAL_SENTENCES]
+    moved = tmp_path / "my models" / "jmed"
+    shutil.move(out, moved)
+    snippet = next(block for block in card.split("```python")[1:] if "mecab_option" in block).split("```")[0]
+    namespace = {}
+    exec(snippet.replace('path = "PATH"', f"path = {str(moved)!r}"), namespace)  # our own card's code
+    assert [namespace["tok"](lm.tokenizer.normalization(text))["input_ids"] for text in MEDICAL_SENTENCES] == expected
+
+
+def test_hub_model_export_keeps_its_license_and_records_the_commit(real_rinna_dir, tmp_path, monkeypatch):
+    from hub_cache import write_hub_cache
+
+    source = tmp_path / "source"
+    shutil.copytree(real_rinna_dir, source)
+    (source / "README.md").write_text("---\nlicense: mit\nlanguage: ja\n---\n# japanese-roberta-base\n", encoding="utf-8")
+    commit = "0123456789abcdef" * 2 + "01234567"
+    write_hub_cache(tmp_path / "cache", "rinna/japanese-roberta-base", source, commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # no local folder of that name
+    out = tmp_path / "out"
+    export_model("rinna/japanese-roberta-base", out)
+    card = ModelCard.load(out / "README.md")
+    assert card.data.license == "mit"  # the model's own license, not 'other'
+    assert f"at commit `{commit}`" in card.text
+    exported_from = json.loads((out / "jaroberta_meta.json").read_text(encoding="utf-8"))["exported_from"]
+    assert (exported_from["model"], exported_from["revision"], exported_from["commit"]) == ("rinna/japanese-roberta-base", None, commit)

@@ -131,7 +131,7 @@ def test_logs_curve_and_config_in_the_run_dir(shards_dir, tmp_path):
     records = read_log(result.run_dir)
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [2, 4]
-    assert all(math.exp(r["dev_loss"]) == pytest.approx(r["dev_perplexity"]) for r in evals)
+    assert all(math.exp(r["dev_loss"]) == pytest.approx(r["dev_rows_perplexity"]) for r in evals)
     assert all({"loss", "lr", "tokens_per_s", "grad_norm"} <= r.keys() for r in records if r["kind"] == "train")
     assert (result.run_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((result.run_dir / "config.json").read_text())
@@ -231,7 +231,7 @@ def test_fresh_run_into_a_used_run_dir_refused(shards_dir, tmp_path):
 def test_pretrain_command_and_resume_of_a_finished_run(shards_dir, tmp_path, capsys):
     args = ["pretrain", str(shards_dir), str(tmp_path / "run"), "--steps", "3", "--micro-batch", "4", "--eval-rows", "8"]
     assert main(args) == 0
-    assert "dev perplexity" in capsys.readouterr().out
+    assert "dev rows perplexity" in capsys.readouterr().out
     before = _weights(tmp_path / "run" / "model")
     assert main(args + ["--resume"]) == 0  # already finished: nothing more to do
     after = _weights(tmp_path / "run" / "model")
@@ -294,7 +294,7 @@ def test_demo_driver_end_to_end(tmp_path, capsys, family, preset, model_type, fo
     from jaroberta.demo import DemoConfig, run_demo
 
     corpus = write_corpus(tmp_path / "demo" / "corpus", train_documents=200, dev_documents=20)
-    (corpus / "corpus.json").write_text("{}\n", encoding="utf-8")  # a finished build: reused, not rebuilt
+    (corpus / "corpus.json").write_text('{"options": {"dev_fraction": 0.1}}\n', encoding="utf-8")  # a finished demo build: reused
     summary = run_demo(DemoConfig(out=tmp_path / "demo", family=family, steps=3, preset=preset, vocab_size=300))
     out = capsys.readouterr().out
     for key in ("tokenizer", "shards", "model", "log", "loss_curve"):
@@ -302,7 +302,7 @@ def test_demo_driver_end_to_end(tmp_path, capsys, family, preset, model_type, fo
     assert Path(summary["tokenizer"]) == tmp_path / "demo" / folder / "tokenizer"  # the default family's at the top
     assert AutoModelForMaskedLM.from_pretrained(summary["model"]).config.model_type == model_type
     assert len(summary["dictionaries"]) == (family == "jmedroberta")
-    assert summary["dev_perplexity"]["n_masked"] > 0 and summary["fill_mask"]
+    assert summary["dev_bits_per_character"]["characters"] > 0 and summary["fill_mask"]
     assert all("[MASK]" in example["text"] and example["predictions"] for example in summary["fill_mask"])
 
 

@@ -62,4 +62,4 @@ def test_two_gloo_processes_match_one_process(shards_dir, no_dropout_config, tmp
     # Each rank saved its own RNG state; rank 0 alone wrote the rest.
     checkpoint = two / "checkpoints" / "step-00000004"
     assert (checkpoint / "rng-rank0.pt").exists() and (checkpoint / "rng-rank1.pt").exists()
-    assert result.stdout.count("dev perplexity") == 1  # one report, from rank 0
+    assert result.stdout.count("dev rows perplexity") == 1  # one report, from rank 0

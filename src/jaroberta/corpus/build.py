@@ -72,7 +72,7 @@ class BuildConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     """What the cleaning rules keep."""
     dev_fraction: float = 0.01
-    """Share of documents in the dev split (by document digest; never empty)."""
+    """Share of documents in the dev split (by the digest of the raw document; never empty)."""
     near_dup: float | None = None
     """Jaccard threshold of the MinHash near-duplicate filter; None = off."""
     workers: int = 1
@@ -387,9 +387,9 @@ class _Builder:
                 written = document_hash(document)
             else:
                 written = int(doc_digests[i])
-            # the split follows the digest before sentence dedup (stable whatever came before);
-            # `written` identifies the text as written, for the dev fallback
-            parts.write(split_of(int(doc_digests[i]), self.threshold), document, written)
+            # the split follows the raw document's digest (stable whatever the cleaning rules or
+            # what came before); `written` identifies the text as written, for the dev fallback
+            parts.write(split_of(int(result.source_hashes[i]), self.threshold), document, written)
 
 
 class _Parts:

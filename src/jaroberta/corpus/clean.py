@@ -209,7 +209,7 @@ def sentence_hash(sentence: str) -> bytes:
 
 
 def document_hash(sentences: Iterable[str]) -> int:
-    """64-bit document digest: drives both document dedup and the train/dev split."""
+    """64-bit document digest: of cleaned sentences for document dedup, of raw lines for the split."""
     digest = hashlib.blake2b("\n".join(sentences).encode("utf-8"), digest_size=8, person=b"jaroberta-doc").digest()
     return int.from_bytes(digest, "little")
 
@@ -223,7 +223,10 @@ class CleanedChunk:
     sentence_hashes: bytes = b""
     """8-byte digests of every sentence of `documents`, concatenated in order."""
     document_hashes: list[int] = field(default_factory=list)
-    """64-bit digest of each document."""
+    """64-bit digest of each document (of its cleaned sentences: drives document dedup)."""
+    source_hashes: list[int] = field(default_factory=list)
+    """64-bit digest of each document's raw lines as read, before any cleaning rule: drives the
+    train/dev split, so a change to the cleaning rules moves no document between splits."""
     counts: Counter = field(default_factory=Counter)
     """Per-rule counters ('rule:what' -> n)."""
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -257,6 +260,7 @@ class Cleaner:
                 continue
             out.documents.append(sentences)
             out.document_hashes.append(document_hash(sentences))
+            out.source_hashes.append(document_hash(raw))
         blake2b = hashlib.blake2b
         out.sentence_hashes = b"".join([blake2b(s.encode("utf-8"), digest_size=8).digest()
                                         for doc in out.documents for s in doc])

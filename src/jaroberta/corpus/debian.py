@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("libreoffice-help-ja", "debian-reference-ja", "developers-reference-ja", "maint-guide-ja")
 """Debian packages of Japanese documentation that make the default corpus."""
-EXTRACTOR_VERSION = 1
-"""Bump when extraction changes, so cached text files are rebuilt."""
+EXTRACTOR_VERSION = 2
+"""Bump when extraction changes, so cached text files are rebuilt (2: "or later" read from license texts)."""
 
 
 @dataclass
@@ -171,15 +171,36 @@ def deb_control(deb: Path) -> dict[str, str]:
 
 
 def copyright_license(text: str) -> str:
-    """The license of the `Files: *` stanza of a Debian copyright file (or the first found)."""
+    """The license of the `Files: *` stanza of a Debian copyright file (or the first found).
+
+    A short name without `+` whose license text grants "any later version" gets its `+`:
+    developers-reference says `License: GPL-2` over the words "either version 2, or (at your
+    option) any later version", which is GPL-2.0-or-later, not GPL-2.0-only."""
     stanzas = re.split(r"\n\s*\n", text)
+    name = None
     for stanza in stanzas:
         if re.search(r"^Files:\s*\*\s*$", stanza, re.MULTILINE):
             match = re.search(r"^License:\s*(.+)$", stanza, re.MULTILINE)
             if match:
-                return match.group(1).strip()
-    match = re.search(r"^License:\s*(.+)$", text, re.MULTILINE)
-    return match.group(1).strip() if match else "unknown (see the package's copyright file)"
+                name = match.group(1).strip()
+                break
+    if name is None:
+        match = re.search(r"^License:\s*(.+)$", text, re.MULTILINE)
+        if not match:
+            return "unknown (see the package's copyright file)"
+        name = match.group(1).strip()
+    if not name.endswith("+") and re.match(r"L?GPL-", name) and _grants_later_versions(stanzas, name):
+        name += "+"
+    return name
+
+
+def _grants_later_versions(stanzas: list[str], name: str) -> bool:
+    """Whether the license text of `name` (its own stanza, or the text under its License: line) says "any later version"."""
+    for stanza in stanzas:
+        match = re.search(rf"^License:\s*{re.escape(name)}\s*$((?:\n[ \t].*)+)", stanza, re.MULTILINE)
+        if match and re.search(r"any\s+later\s+version", match.group(1), re.IGNORECASE):
+            return True
+    return False
 
 
 def extract_package(deb: Path, folder: Path) -> tuple[Path, dict]:

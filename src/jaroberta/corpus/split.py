@@ -1,7 +1,9 @@
 """The train/dev split: decided by each document's own digest, never by order or chance.
 
-A document goes to dev when its 64-bit digest (BLAKE2b of its cleaned sentences) falls
-below `dev_fraction * 2**64`. The same document lands in the same split on every run, with
+A document goes to dev when its 64-bit digest falls below `dev_fraction * 2**64`: the digest
+(BLAKE2b) of its raw lines as read from the input, before any cleaning rule, so a change to
+the cleaning (a line joined, a sentence dropped) keeps every document in its split and a dev
+set stays the same documents. The same document lands in the same split on every run, with
 any number of workers or shards, on any machine. Where that leaves dev empty (a small
 corpus), the train document with the smallest digest moves to dev: still deterministic.
 """

@@ -1,7 +1,7 @@
 """Model cards (`README.md`) for every model folder jaroberta writes.
 
 The metadata block is huggingface_hub's `ModelCardData` (language, license,
-pipeline_tag, library_name, datasets, model-index with `EvalResult`s); the body is built
+pipeline_tag, library_name, model-index with `EvalResult`s); the body is built
 from plain facts read from the folder (config.json, jaroberta_meta.json, the conventions,
 the tokenizer sidecar) and from what the caller knows (corpus.json, results, notes).
 A reader learns what the seed models' cards say: architecture and size, tokenizer and
@@ -34,13 +34,25 @@ _PIPELINES = {
     "ForSequenceClassification": "text-classification",
     "ForTokenClassification": "token-classification",
 }
-_PERPLEXITY_KEYS = ("dev_perplexity",)
-_HUB_LICENSES = {
-    "apache-2.0": "apache-2.0", "mit": "mit", "bsd-3-clause": "bsd-3-clause", "cc-by-4.0": "cc-by-4.0",
-    "cc-by-sa-3.0": "cc-by-sa-3.0", "cc-by-sa-4.0": "cc-by-sa-4.0", "cc-by-nc-sa-4.0": "cc-by-nc-sa-4.0",
-    "gpl-2.0": "gpl-2.0", "gpl-2": "gpl-2.0", "gpl-3.0": "gpl-3.0", "gpl-3": "gpl-3.0", "lgpl-2.1": "lgpl-2.1",
+_PERPLEXITY_KEYS = ("dev_rows_perplexity",)
+_SPDX = {
+    "apache-2.0": "Apache-2.0", "mit": "MIT", "expat": "MIT", "isc": "ISC", "bsd-2-clause": "BSD-2-Clause",
+    "bsd-3-clause": "BSD-3-Clause", "mpl-2.0": "MPL-2.0", "cc0-1.0": "CC0-1.0", "cc-by-4.0": "CC-BY-4.0",
+    "cc-by-sa-3.0": "CC-BY-SA-3.0", "cc-by-sa-4.0": "CC-BY-SA-4.0", "cc-by-nc-sa-4.0": "CC-BY-NC-SA-4.0",
+    "gpl-2": "GPL-2.0-only", "gpl-2.0": "GPL-2.0-only", "gpl-2+": "GPL-2.0-or-later", "gpl-2.0+": "GPL-2.0-or-later",
+    "gpl-3": "GPL-3.0-only", "gpl-3.0": "GPL-3.0-only", "gpl-3+": "GPL-3.0-or-later", "gpl-3.0+": "GPL-3.0-or-later",
+    "lgpl-2.1": "LGPL-2.1-only", "lgpl-2.1+": "LGPL-2.1-or-later", "lgpl-3": "LGPL-3.0-only", "lgpl-3.0": "LGPL-3.0-only",
+    "lgpl-3+": "LGPL-3.0-or-later", "lgpl-3.0+": "LGPL-3.0-or-later", "agpl-3": "AGPL-3.0-only", "agpl-3.0": "AGPL-3.0-only",
+    "agpl-3+": "AGPL-3.0-or-later", "agpl-3.0+": "AGPL-3.0-or-later",
 }
-"""Corpus-source licenses (Debian's spelling too) -> the hub's license ids; others become 'other'."""
+"""Corpus-source licenses, in Debian's DEP-5 short names or SPDX's, -> SPDX ids ("GPL-2+" -> GPL-2.0-or-later)."""
+_HUB_LICENSES = {
+    "Apache-2.0": "apache-2.0", "MIT": "mit", "ISC": "isc", "BSD-2-Clause": "bsd-2-clause", "BSD-3-Clause": "bsd-3-clause",
+    "MPL-2.0": "mpl-2.0", "CC0-1.0": "cc0-1.0", "CC-BY-4.0": "cc-by-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0",
+    "CC-BY-SA-4.0": "cc-by-sa-4.0", "CC-BY-NC-SA-4.0": "cc-by-nc-sa-4.0", "GPL-2.0-only": "gpl-2.0",
+    "GPL-3.0-only": "gpl-3.0", "LGPL-2.1-only": "lgpl-2.1", "LGPL-3.0-only": "lgpl-3.0", "AGPL-3.0-only": "agpl-3.0",
+}
+"""SPDX ids that are exactly one of the hub's license ids; anything else is `other` with a name and a link."""
 
 
 @dataclass
@@ -57,6 +69,11 @@ class CardFacts:
     meta: dict = field(default_factory=dict)
     """jaroberta_meta.json: step, tokens, metrics, recipe, loop settings, versions."""
     license: str | None = None
+    """A hub license id (or an SPDX expression) given by the caller; None = from the corpus sources."""
+    license_name: str | None = None
+    """With license 'other': its name (e.g. carried over from the card of the model exported)."""
+    license_link: str | None = None
+    """With license 'other': where its text is."""
     corpus: dict = field(default_factory=dict)
     """corpus.json of the training corpus, when the run knows it."""
     cleaning: dict = field(default_factory=dict)
@@ -65,6 +82,8 @@ class CardFacts:
     """Fine-tuning results (results.json), when known."""
     source: str | None = None
     """The model this folder was exported from."""
+    source_commit: str | None = None
+    """The hub commit of `source`, where it came from the hub."""
     notes: list[str] = field(default_factory=list)
     """What plain transformers does not reproduce exactly."""
     has_loss_plot: bool = False
@@ -142,34 +161,48 @@ def _licenses(facts: CardFacts) -> list[str]:
     return sorted(lic for lic in found if not lic.startswith("not recorded"))
 
 
-def _datasets(facts: CardFacts) -> list[str]:
-    """Source names that can be dataset ids (a user's file path cannot)."""
-    names = [s.get("name") for s in facts.corpus.get("sources") or [] if isinstance(s, dict) and s.get("name")]
-    return [name for name in names if not name.startswith(("/", ".", "~")) and name.count("/") <= 1 and not Path(name).exists()]
+def spdx_id(license: str) -> str:
+    """One source license as an SPDX id: known names mapped, others as a LicenseRef."""
+    key = license.strip().lower()
+    known = _SPDX.get(key) or next((spdx for spdx in _SPDX.values() if spdx.lower() == key), None)
+    if known:
+        return known
+    return "LicenseRef-" + (re.sub(r"[^A-Za-z0-9.]+", "-", license).strip("-") or "unknown")
 
 
-def _license(facts: CardFacts) -> tuple[str, str | None]:
-    """(hub license id, license_name for 'other'): --license, else the corpus sources' one license."""
+def spdx_expression(licenses: list[str]) -> str:
+    """The SPDX expression of text under all `licenses`: their ids, deduplicated, joined by AND."""
+    return " AND ".join(sorted({spdx_id(lic) for lic in licenses}))
+
+
+def _license(facts: CardFacts) -> tuple[str, str | None, str | None]:
+    """(hub license, license_name, license_link): the caller's, else the corpus sources' SPDX
+    expression: a hub id where it is exactly one, else 'other' named by the expression."""
     if facts.license:
-        return facts.license, None
-    licenses = _licenses(facts)
-    if len(licenses) == 1 and _HUB_LICENSES.get(licenses[0].lower()):
-        return _HUB_LICENSES[licenses[0].lower()], None
-    if not licenses:
-        return "other", None
-    return "other", re.sub(r"[^a-z0-9.]+", "-", "-and-".join(licenses).lower()).strip("-")
+        if facts.license in _HUB_LICENSES.values() or facts.license == "other":
+            return facts.license, facts.license_name, facts.license_link
+        expression = facts.license
+    else:
+        licenses = _licenses(facts)
+        if not licenses:
+            return "other", facts.license_name, facts.license_link
+        expression = spdx_expression(licenses)
+    if expression in _HUB_LICENSES:
+        return _HUB_LICENSES[expression], None, None
+    ids = expression.split(" AND ")
+    link = f"https://spdx.org/licenses/{ids[0]}.html" if len(ids) == 1 and not ids[0].startswith("LicenseRef-") else None
+    return "other", re.sub(r"[^a-z0-9.]+", "-", expression.lower()).strip("-"), link
 
 
 def card_data(facts: CardFacts) -> ModelCardData:
-    license, license_name = _license(facts)
-    datasets = _datasets(facts)
+    license, license_name, license_link = _license(facts)
     return ModelCardData(
         language="ja",
         license=license,
         license_name=license_name,
+        license_link=license_link,
         library_name="transformers",
         pipeline_tag=facts.pipeline_tag,
-        datasets=datasets or None,
         tags=["jaroberta", "japanese", facts.family or "roberta"],
         model_name=facts.name,
         eval_results=_eval_results(facts) or None,
@@ -258,7 +291,11 @@ def _corpus(facts: CardFacts) -> list[str]:
     for source in facts.corpus.get("sources") or []:
         if isinstance(source, dict):
             version = f" {source['version']}" if source.get("version") else ""
-            lines.append(f"- source `{source.get('name')}`{version}: license {source.get('license', 'unknown')}")
+            origin = f" ({source['origin']})" if source.get("origin") else ""
+            lines.append(f"- source `{source.get('name')}`{version}{origin}: license {source.get('license', 'unknown')}")
+    licenses = _licenses(facts)
+    if licenses:
+        lines.append(f"- licenses of the text, as an SPDX expression: `{spdx_expression(licenses)}`")
     for rule, counters in (facts.cleaning.get("rules") or {}).items():
         dropped = ", ".join(f"{v:,} {k}" for k, v in counters.items() if isinstance(v, int) and v)
         if dropped:
@@ -363,10 +400,12 @@ The fill-mask pipeline cannot pass position ids: `jaroberta export` writes a fol
     if facts.dictionaries:
         d = facts.dictionaries[0]
         return f"""```python
+import shlex
+
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 path = "PATH"  # this folder on your machine: tokenizer_config.json names the dictionary by absolute path
-tok = AutoTokenizer.from_pretrained(path, mecab_kwargs={{"mecab_dic": "ipadic", "mecab_option": f"-u {{path}}/{d}", "normalize_text": False}})
+tok = AutoTokenizer.from_pretrained(path, mecab_kwargs={{"mecab_dic": "ipadic", "mecab_option": "-u " + shlex.quote(f"{{path}}/{d}"), "normalize_text": False}})
 model = AutoModelForMaskedLM.from_pretrained(path)
 ```
 BertJapaneseTokenizer does not convert text to full width: convert it first (jaroberta does)."""
@@ -386,11 +425,17 @@ def _limitations(facts: CardFacts) -> list[str]:
     return lines
 
 
+def _from(facts: CardFacts) -> str:
+    if not facts.source:
+        return "."
+    return f" from `{facts.source}`" + (f" at commit `{facts.source_commit}`." if facts.source_commit else ".")
+
+
 def build_card(facts: CardFacts) -> ModelCard:
     """The card of `facts`: ModelCardData metadata + the sections below."""
     sections = [
         f"# {facts.name}",
-        "A Japanese RoBERTa-style model written by jaroberta" + (f" from `{facts.source}`." if facts.source else "."),
+        "A Japanese RoBERTa-style model written by jaroberta" + _from(facts),
         "## Model\n\n" + "\n".join(_architecture(facts)),
         "## Tokenizer and input conventions\n\n" + "\n".join(_conventions(facts)),
         "## Training data\n\n" + "\n".join(_corpus(facts)),

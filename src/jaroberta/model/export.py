@@ -20,18 +20,23 @@ in the card.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from huggingface_hub import ModelCard
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.card import write_card
+from jaroberta.model.card import CARD_FILE, write_card
 from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
 from jaroberta.model.loading import LoadedModel, check_model_folder, load
 from jaroberta.model.saving import META_FILE, read_meta
 from jaroberta.text.fast_unigram import INEXACT, fast_tokenizer_config, write_fast_unigram
 from jaroberta.text.hf_layout import CONFIG_FILE, RINNA_SPECIAL_TOKENS
+
+log = logging.getLogger(__name__)
 
 _ROBERTA_TYPES = ("roberta", "xlm-roberta")
 PIPELINE_NOTE = (
@@ -75,10 +80,34 @@ def export_model(
     else:
         result = _export_mecab(lm, out)
     meta = read_meta(lm.path)
-    meta["exported_from"] = {"model": str(model), "revision": revision, "folder": str(lm.path)}
+    commit = snapshot_commit(folder)
+    meta["exported_from"] = {"model": str(model), "revision": revision, "commit": commit, "folder": str(lm.path)}
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    write_card(out, license=license, source=str(model), notes=result.notes)
+    own = {} if license else _own_license(folder)
+    write_card(out, license=license or own.get("license"), license_name=own.get("license_name"),
+               license_link=own.get("license_link"), source=str(model), source_commit=commit, notes=result.notes)
     return result
+
+
+def snapshot_commit(folder: Path) -> str | None:
+    """The commit hash of a hub snapshot folder (`.../snapshots/<commit>/`); None for a local folder."""
+    folder = Path(folder)
+    if folder.parent.name == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", folder.name):
+        return folder.name
+    return None
+
+
+def _own_license(folder: Path) -> dict:
+    """license, license_name, license_link of the card of the model exported (rinna's says mit)."""
+    card = folder / CARD_FILE
+    if not card.is_file():
+        return {}
+    try:
+        data = ModelCard.load(card).data
+    except (OSError, ValueError) as exc:  # a card without metadata, or damaged YAML: the corpus decides
+        log.warning("warning: cannot read the license of %s (%s)", card, exc)
+        return {}
+    return {key: getattr(data, key, None) for key in ("license", "license_name", "license_link") if getattr(data, key, None)}
 
 
 def _check_masked_lm(folder: Path) -> None:
@@ -159,13 +188,13 @@ def _export_mecab(lm: LoadedModel, out: Path) -> ExportResult:
     model.save_pretrained(out, safe_serialization=True)
     lm.tokenizer.save(out)  # vocab.txt, BertJapaneseTokenizer config, copies of the user dictionaries
     conventions.save(out)
-    notes = []
+    notes = [PIPELINE_NOTE]
     names = [d.name for d in getattr(lm.tokenizer, "dictionaries", [])]
     if names:
         notes.append(
             "tokenizer_config.json names the user dictionaries by absolute path (fugashi reads a relative "
             f"-u path against the working directory): after moving the folder pass mecab_kwargs with "
-            f"-u <folder>/{names[0]}"
+            f"-u followed by the quoted path <folder>/{names[0]}"
         )
     if conventions.normalization.full_width:
         notes.append("BertJapaneseTokenizer does not convert text to full width: convert it before tokenizing "

@@ -1,5 +1,14 @@
-"""Dev masked-token perplexity, rinna's definition: exp of the mean cross-entropy over
-masked tokens, with masks from a fixed seed.
+"""Masked-token perplexity: exp of the mean cross-entropy over masked tokens, masks from a
+fixed seed. Two measurements use it, under two names, because they read different text:
+
+- document perplexity (`masked_perplexity`, `jaroberta eval perplexity`): rinna's definition,
+  whole corpus documents at 15% masks, as described below;
+- dev rows perplexity (pretraining's `dev_rows_perplexity` beside `dev_loss`): the same
+  computation on the packed dev rows at the run's own mask rate, where a document is cut at
+  the row's width (`--max-length`) and rows are what the run trains on. It tracks a run; it
+  is not the document perplexity (different masks, different cuts), and the two do not agree.
+
+Models with different tokenizers compare by loss per character instead (`model/char_loss.py`).
 
 Examples are built as rinna built them: one document per example, its sentences'
 pieces concatenated after `[CLS]`. Where rinna truncated at 512 tokens we cut a long
@@ -57,7 +66,7 @@ class PerplexityReport:
 
     def describe(self) -> str:
         return (
-            f"perplexity {self.perplexity:.3f} (cross-entropy {self.cross_entropy:.4f} nats) over {self.n_masked} masked "
+            f"document perplexity {self.perplexity:.3f} (cross-entropy {self.cross_entropy:.4f} nats) over {self.n_masked} masked "
             f"tokens in {self.n_windows} windows from {self.n_documents} {self.split} documents "
             f"(seed {self.seed}, rate {self.rate}; {self.n_empty} empty documents skipped)"
         )
@@ -73,9 +82,9 @@ def masked_perplexity(
     batch_size: int = 16,
     max_documents: int | None = None,
 ) -> PerplexityReport:
-    """Masked-token perplexity of `lm` on a corpus split (see module doc for the definition)."""
+    """Document perplexity of `lm` on a corpus split (see module doc for the definition)."""
     counts = {"documents": 0, "empty": 0, "windows": 0}
-    windows = _windows(lm, _documents(corpus_dir, split, max_documents), counts)
+    windows = _windows(lm, corpus_documents(corpus_dir, split, max_documents), counts)
     total_nll, n_masked = masked_nll(lm, windows, seed=seed, rate=rate, batch_size=batch_size)
     if n_masked == 0:
         raise JarobertaError(f"{corpus_dir}: the {split} split has no text to score ({counts['documents']} documents read)")
@@ -95,8 +104,7 @@ def masked_perplexity(
 
 def masked_nll(lm: LoadedModel, windows, *, seed: int = 0, rate: float = 0.15, batch_size: int = 16) -> tuple[float, int]:
     """(summed cross-entropy, masked tokens) over framed windows, masked in order from one
-    seeded generator: the definition behind `masked_perplexity`, shared with pretraining's
-    dev evaluation on packed shards."""
+    seeded generator: the computation behind document perplexity and dev rows perplexity."""
     config = MaskingConfig(rate=rate, mask_fraction=1.0, random_fraction=0.0)  # rinna: every chosen piece -> [MASK]
     generator = torch.Generator().manual_seed(seed)
     total_nll, n_masked = 0.0, 0
@@ -108,7 +116,8 @@ def masked_nll(lm: LoadedModel, windows, *, seed: int = 0, rate: float = 0.15, b
     return total_nll, n_masked
 
 
-def _documents(corpus_dir, split: str, max_documents: int | None) -> Iterator[list[str]]:
+def corpus_documents(corpus_dir, split: str, max_documents: int | None = None) -> Iterator[list[str]]:
+    """The documents of a corpus split, the first `max_documents` of them where given."""
     if not Path(corpus_dir).exists():
         raise JarobertaError(f"corpus folder {corpus_dir} does not exist; build one with `jaroberta corpus build`")
     for i, document in enumerate(iter_documents(corpus_dir, split=split)):

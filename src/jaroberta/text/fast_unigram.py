@@ -42,7 +42,6 @@ _MARKERS = "\ufdd0\ufdd1\ufdd2\ufdd3"  # Unicode noncharacters: never in text
 INEXACT = (
     ("a combining accent (U+0300-U+036F) on a Latin or Greek letter may segment differently: the tokenizers "
      "library applies SentencePiece's character map per grapheme, SentencePiece per longest match"),
-    "a spacing voiced mark or accent (゛ ゜ ´) right after a typed [MASK] keeps a `▁` that SentencePiece drops",
     ("special-token strings typed in the text (</s>, <unk>, [CLS], [SEP], [PAD]) become those tokens in "
      "transformers, which matches every special token in raw text; jaroberta reads them as text (only [MASK] is special)"),
     "the Unicode noncharacters U+FDD0-U+FDD3 are dropped (they mark kana compositions inside the normalizer)",
@@ -111,9 +110,10 @@ def build_fast_unigram(
         steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex(" +\\z"), "")]
     tokenizer.normalizer = normalizers.Sequence(steps)
     if mask_token in ids:
-        # Matched in the raw text before normalization (lower-casing would hide it); the
-        # spaces around it go with it, as SentencePiece drops them at a chunk's edges.
-        tokenizer.add_special_tokens([AddedToken(mask_token, special=True, normalized=False, lstrip=True, rstrip=True)])
+        # Matched in the raw text before normalization (lower-casing would hide it). The
+        # spaces before it go with it (the card replaces a `▁` piece); a space after it stays
+        # and becomes the `▁` of the next word, as in the literal mask rule.
+        tokenizer.add_special_tokens([AddedToken(mask_token, special=True, normalized=False, lstrip=True, rstrip=False)])
     missing = [t for t in (*prefix, *suffix, *pair_separator) if t not in ids]
     if missing:
         raise JarobertaError(f"the SentencePiece model has no piece {missing[0]!r}, which the framing needs")

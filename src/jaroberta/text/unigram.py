@@ -11,9 +11,13 @@ encode the parts, and put the mask id between them. The text "[MASK]" never goes
 SentencePiece, which would cut it into `▁[`, `mask`, `]`. A part after a mask continues
 the sentence, so it is encoded *without* the dummy prefix `▁`:
 "4年に1度[MASK]は開かれる。" gives `▁4 年に 1 度 [MASK] は 開かれる 。`, the same pieces as
-the unmasked sentence with one id replaced (rinna's "mask after tokenization"). Spaces
-next to a mask are dropped like any edge whitespace by SentencePiece. The mask is a word
-of its own in `word_ids`. Other special-token strings typed in text ("[CLS]", "[SEP]",
+the unmasked sentence with one id replaced (rinna's "mask after tokenization"). The card's
+protocol (tokenize the sentence with a word in the mask's place, then replace that word's
+piece) also fixes the whitespace: a space before the mask goes with the replaced `▁` piece,
+and a part after the mask that begins with whitespace (after normalization: NFKC turns a
+spacing voiced mark ゛ into a space and a combining mark) begins a new word, `▁`, as
+SentencePiece cuts a sentence after a space: "calc [MASK] writer" gives `▁calc [MASK] ▁w
+riter`. The mask is a word of its own in `word_ids`. Other special-token strings typed in text ("[CLS]", "[SEP]",
 "[PAD]", "<unk>") are ordinary text and are segmented like any other characters.
 
 Unknown characters (emoji, rare kanji) become `<unk>` pieces, counted in
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from itertools import accumulate
 from pathlib import Path
 
@@ -73,6 +78,11 @@ def _processor(model_proto: bytes, dummy_prefix: bool) -> spm.SentencePieceProce
     proto.ParseFromString(model_proto)
     proto.normalizer_spec.add_dummy_prefix = False
     return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
+
+def _starts_with_space(normalized: str) -> bool:
+    """Whether SentencePiece's NFKC map gives the text a leading space (a word boundary)."""
+    return unicodedata.normalize("NFKC", normalized[:1]).startswith((" ", "\t", "\n", "\r"))
 
 
 def _span_map(text: str, normalization: Normalization) -> tuple[str, list[int] | None, list[int] | None]:
@@ -205,7 +215,8 @@ class SentencePieceTokenizer:
                 position += len(self.mask_token)
             for begin, end, dummy_prefix in self._segments(part, starts_text=index == 0):
                 normalized, starts, ends = _span_map(part[begin:end], self.normalization)
-                processor = self._sp if dummy_prefix else self._sp_continue
+                # After a typed mask, text that begins with a space starts a word (rinna's card protocol).
+                processor = self._sp if dummy_prefix or _starts_with_space(normalized) else self._sp_continue
                 result = processor.encode(normalized, return_type="offset_mapping")
                 self._append(enc, result, starts, ends, shift=position + begin, word_base=_next_word(enc))
             position += len(part)
@@ -227,7 +238,7 @@ class SentencePieceTokenizer:
             self._splitter = MecabWordSplitter(WORD_BOUNDARIES[self.word_boundaries])
         segments, previous = [], 0
         for _, start, end in self._splitter.split_with_offsets(part):
-            segments.append((start, end, starts_text if not segments else start > previous))
+            segments.append((start, end, (starts_text and not segments) or start > previous))
             previous = end
         return segments
 

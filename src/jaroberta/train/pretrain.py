@@ -12,8 +12,10 @@ reads config -> shards -> model -> loop -> model folder, top to bottom:
   optimizer, schedule and masking, scaled to `steps`;
 - every step reads one global batch, masks it afresh (model/masking.py) with a generator
   that is part of the checkpoint, and hands each process its rows;
-- dev evaluation is rinna's metric, computed by `model/perplexity.py`'s definition on
-  the packed dev rows: fixed-seed masks, exp of the masked-token cross-entropy.
+- dev evaluation reports `dev_loss` and `dev_rows_perplexity`: the masked-token
+  cross-entropy (and its exp) on the packed dev rows, fixed-seed masks at the run's mask
+  rate (`model/perplexity.py`). Not the document perplexity of `jaroberta eval perplexity`
+  (whole documents at 15%): the names say which is which.
 """
 
 from __future__ import annotations
@@ -194,12 +196,12 @@ class MaskedLMTask:
         return model(micro.ids, micro.labels, micro.lengths), (micro.labels != IGNORE_INDEX).sum()
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
-        """rinna's dev metric on the packed dev rows (same code as `jaroberta eval perplexity`)."""
+        """Dev rows perplexity: masked-token cross-entropy on the packed dev rows at the run's mask rate."""
         lm = LoadedModel(model=self.hf_model, tokenizer=self.tokenizer, conventions=self.conventions, path=self.config.shards)
         nll, n = masked_nll(lm, self._dev_windows(lm), seed=self.config.eval_seed, rate=self.masking.rate,
                             batch_size=self.config.eval_batch)
         loss = nll / n
-        return {"dev_loss": loss, "dev_perplexity": math.exp(min(loss, 50.0)), "dev_masked": n}
+        return {"dev_loss": loss, "dev_rows_perplexity": math.exp(min(loss, 50.0)), "dev_masked": n}
 
     def save_model(self, directory: Path, meta: dict) -> None:
         provenance = {"shards": str(self.config.shards), "tokenizer_fingerprint": self.header.tokenizer_fingerprint,
