@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jaroberta.core.outputs import MANIFEST, claim_output, record_output
+from jaroberta.core.outputs import MANIFEST, check_output_file, claim_output, record_output
 from jaroberta.errors import JarobertaError
 
 
@@ -91,3 +91,32 @@ def test_a_damaged_manifest_is_named(tmp_path):
     (tmp_path / MANIFEST).write_text("{not json")
     with pytest.raises(JarobertaError, match="is damaged"):
         claim_output(tmp_path, "pack")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    ("folder", "is a folder"),
+    ("missing-parent", "does not exist"),
+    ("parent-file", "is a file, not a folder"),
+    ("system", "cannot write"),
+    ("suffix", "ending in .npy"),
+])
+def test_file_outputs_are_checked_before_work(tmp_path, make, message):
+    if make == "folder":
+        path = tmp_path / "out.npy"
+        path.mkdir()
+    elif make == "missing-parent":
+        path = tmp_path / "no" / "out.npy"
+    elif make == "parent-file":
+        (tmp_path / "f").write_text("")
+        path = tmp_path / "f" / "out.npy"
+    elif make == "system":
+        path = Path("/sys/out.npy")
+    else:
+        path = tmp_path / "out.txt"
+    with pytest.raises(JarobertaError, match=message):
+        check_output_file(path, ".npy")
+
+
+def test_a_writable_file_output_passes_and_leaves_nothing(tmp_path):
+    assert check_output_file(tmp_path / "v.npy", ".npy") == tmp_path / "v.npy"
+    assert list(tmp_path.iterdir()) == []

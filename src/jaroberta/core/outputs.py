@@ -112,6 +112,27 @@ def record_output(out: str | Path, command: str) -> None:
     manifest.write(out)
 
 
+def check_output_file(path: str | Path, suffix: str | None = None) -> Path:
+    """A file output (`embed`'s .npy, `dict build`'s .dic): its folder must exist and take a file,
+    and the path must not be a folder, checked before any work; one line naming the path otherwise."""
+    path = Path(path)
+    if suffix is not None and path.suffix != suffix:
+        raise JarobertaError(f"{path}: give a file name ending in {suffix}")
+    if path.is_dir():
+        raise JarobertaError(f"{path} is a folder: give a file path ending in {path.suffix or suffix or 'a suffix'}")
+    if not path.parent.exists():
+        raise JarobertaError(f"{path}: folder {path.parent} does not exist; create it first")
+    if not path.parent.is_dir():
+        raise JarobertaError(f"{path}: {path.parent} is a file, not a folder; choose another path")
+    probe = path.parent / (path.name + ".probe")
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise JarobertaError(f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to") from None
+    return path
+
+
 def _check_writable(out: Path) -> None:
     """Create `out` (and its parents) and prove it takes a file, or one line naming the path."""
     try:
