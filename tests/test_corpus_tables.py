@@ -99,6 +99,18 @@ def test_dataset_dict_reads_every_split_and_ignores_cache_files(tmp_path):
     assert report.documents == len(ROWS)
 
 
+def test_dataset_dict_splits_are_read_in_the_order_the_folder_lists_them(tmp_path):
+    half = len(ROWS) // 2
+    DatasetDict({"train": Dataset.from_dict({"text": ROWS[:half]}),
+                 "test": Dataset.from_dict({"text": ROWS[half:]})}).save_to_disk(tmp_path / "dd")
+    inputs = resolve_tables(discover_inputs([tmp_path / "dd"], ReadConfig()), ReadConfig())
+    assert [i.path.parent.name for i in inputs] == ["train", "test"]  # as dataset_dict.json lists them, not sorted
+    # so the corpus equals one built from the same rows in one table
+    whole, _ = build(tmp_path, [write_parquet(tmp_path / "all.parquet", ROWS)], name="whole")
+    split, _ = build(tmp_path, [tmp_path / "dd"], name="split")
+    assert corpus(split) == corpus(whole)
+
+
 def test_arrow_ipc_file_and_empty_table(tmp_path):
     table = pa.table({"text": ROWS})
     with pa.OSFile(str(tmp_path / "ja.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:

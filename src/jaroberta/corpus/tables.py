@@ -54,10 +54,32 @@ def resolve_tables(inputs: list[InputFile], config: ReadConfig) -> list[InputFil
     for folder, count in ignored.items():
         log.warning("warning: %s is a datasets folder: ignored %d file(s) its %s does not list (e.g. cache files)",
                     folder, count, DATASET_STATE)
+    kept = _in_listed_split_order(kept)
     for item in kept:
         if item.format in TABLE_FORMATS:
             check_text_column(item, config.text_field)
     return kept
+
+
+def _in_listed_split_order(inputs: list[InputFile]) -> list[InputFile]:
+    """`inputs` with each DatasetDict's splits in the order its `dataset_dict.json` lists them
+    (["train", "test"] reads train first), not sorted by name; everything else keeps its place."""
+    splits: dict[Path, list[str] | None] = {}
+    for item in inputs:
+        folder = item.path.parent.parent
+        if folder not in splits:
+            splits[folder] = _dataset_dict_splits(folder)
+    ordered, placed = [], set()
+    for item in inputs:
+        folder = item.path.parent.parent
+        names = splits[folder]
+        if names is None or item.path.parent.name not in names:
+            ordered.append(item)
+        elif folder not in placed:  # the whole DatasetDict at its first file's place
+            placed.add(folder)
+            members = [i for i in inputs if i.path.parent.parent == folder and i.path.parent.name in names]
+            ordered.extend(sorted(members, key=lambda i: names.index(i.path.parent.name)))  # stable: files keep their order
+    return ordered
 
 
 def dataset_data_files(folder: Path) -> list[Path] | None:
@@ -77,11 +99,18 @@ def dataset_data_files(folder: Path) -> list[Path] | None:
 
 
 def _is_dataset_dict(folder: Path) -> bool:
+    return _dataset_dict_splits(folder) is not None
+
+
+def _dataset_dict_splits(folder: Path) -> list[str] | None:
+    """The splits a DatasetDict folder lists, in its order; None where `folder` is not one."""
     try:
         splits = json.loads((folder / DATASET_DICT).read_text(encoding="utf-8"))["splits"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return all((folder / split / DATASET_STATE).is_file() for split in splits)
+        return None
+    if not isinstance(splits, list) or not all(isinstance(s, str) and (folder / s / DATASET_STATE).is_file() for s in splits):
+        return None
+    return splits
 
 
 def check_text_column(item: InputFile, field: str) -> None:
