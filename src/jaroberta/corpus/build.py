@@ -257,7 +257,7 @@ class _Builder:
         problems: list[str] = []
         consumed = 0
         try:
-            for result, signatures, position, size in workers.map(self._tasks(key, item, counts)):
+            for result, signatures, position, size in workers.map(self._tasks(key, item, counts, problems)):
                 counts["input:decompressed_bytes"] += size
                 counts.update(result.counts)
                 kept = self.dedup.keep(np.array(result.document_hashes, dtype=np.uint64), digests(result.sentence_hashes),
@@ -285,11 +285,11 @@ class _Builder:
         self.state.finish(key, {"path": str(item.path), "counts": dict(counts), "problems": problems,
                                 "splits": parts.stats, "min_train": parts.min_train})
 
-    def _tasks(self, key: str, item: InputFile, counts: Counter) -> Iterator[tuple[bytes, str, int]]:
+    def _tasks(self, key: str, item: InputFile, counts: Counter, problems: list[str]) -> Iterator[tuple[bytes, str, int]]:
         index, shards = self.config.shard
         offset = self.state.keys.index(key)
         read = read_table_chunks if item.format in TABLE_FORMATS else read_chunks
-        for number, (chunk, position) in enumerate(read(item, self.config.read, counts)):
+        for number, (chunk, position) in enumerate(read(item, self.config.read, counts, problems)):
             if (offset + number) % shards == index:
                 yield chunk, item.format, position
 

@@ -149,7 +149,8 @@ def open_binary(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
     return raw, raw
 
 
-def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterator[tuple[bytes, int]]:
+def read_chunks(item: InputFile, config: ReadConfig, counts: Counter,
+                problems: list[str] | None = None) -> Iterator[tuple[bytes, int]]:
     """Yield (chunk, raw bytes consumed so far) for one file; chunks end on a record boundary.
 
     Raises SkipInput where the file is empty, binary or UTF-16, or cannot be decompressed

@@ -27,6 +27,8 @@ INPUT_PROBLEMS = {
     "input:bad_json_lines": "JSON lines that did not parse",
     "input:records_without_text": "JSON records without the text field",
     "input:null_rows": "table rows whose text is null (Parquet, datasets)",
+    "input:damaged_row_groups": "Parquet row groups that did not decode, skipped (the file's other row groups read on)",
+    "input:damaged_rows": "rows lost in those row groups",
     "input:tables_refused": "Parquet/Arrow files refused whole (no readable footer: truncated, or not a table), among the files skipped",
     "input:non_content_pages": "CirrusSearch pages outside the main namespace",
 }
