@@ -37,10 +37,20 @@ from jaroberta.corpus import layout
 from jaroberta.corpus.clean import CleanConfig, CleanedChunk, Cleaner, document_hash
 from jaroberta.corpus.debian import default_corpus
 from jaroberta.corpus.dedup import DedupFilters, Kept, NearDuplicates, digests
-from jaroberta.corpus.readers import InputFile, ReadConfig, ReadError, SkipInput, discover_inputs, parse_chunk, read_chunks
+from jaroberta.corpus.readers import (
+    InputFile,
+    ReadConfig,
+    ReadError,
+    SkipInput,
+    Unverified,
+    discover_inputs,
+    parse_chunk,
+    read_chunks,
+)
 from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
 from jaroberta.corpus.state import DIGEST_KINDS, BuildState, PartFiles
+from jaroberta.corpus.streams import Damage
 from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
 from jaroberta.text.files import write_atomic
@@ -252,29 +262,12 @@ class _Builder:
         return True
 
     def _build_input(self, key: str, item: InputFile, workers: _Workers, bar) -> None:
-        parts = PartFiles(self.config.out, self.state, key, self.config.clean.keep_rejected)
-        counts: Counter = Counter({"input:files": 1, "input:bytes": item.size})
-        problems: list[str] = []
-        consumed = 0
+        before = self.dedup.snapshot()
         try:
-            for result, signatures, position, size in workers.map(self._tasks(key, item, counts, problems)):
-                counts["input:decompressed_bytes"] += size
-                counts.update(result.counts)
-                kept = self.dedup.keep(np.array(result.document_hashes, dtype=np.uint64), digests(result.sentence_hashes),
-                                       [len(doc) for doc in result.documents], signatures)
-                self._write_kept(result, kept, parts, counts)
-                bar.update(position - consumed)
-                consumed = position
-        except SkipInput as exc:
-            counts["input:skipped_files"] += 1
-            problems.append(f"{item.path}: skipped: {exc}")
-        except ReadError as exc:
-            counts["input:read_errors"] += 1
-            problems.append(f"{exc}; kept the {counts['input:documents']} documents decoded before it")
-        except BaseException:
-            parts.discard()
-            raise
-        bar.update(max(0, item.size - consumed))
+            parts, counts, problems = self._read_input(key, item, workers, bar)
+        except Unverified as exc:  # a corrupt archive: read it again, keeping only verified text
+            self.dedup.restore(before)
+            parts, counts, problems = self._read_input(key, item, workers, None, exc.damage)
         if not problems and counts["input:documents"] == 0 and counts["input:decompressed_bytes"]:
             problems.append(f"{item.path}: no documents (only blank lines or records without text)")
         elif not problems and counts["input:documents"] and not parts.documents:
@@ -285,11 +278,49 @@ class _Builder:
         self.state.finish(key, {"path": str(item.path), "counts": dict(counts), "problems": problems,
                                 "splits": parts.stats, "min_train": parts.min_train})
 
-    def _tasks(self, key: str, item: InputFile, counts: Counter, problems: list[str]) -> Iterator[tuple[bytes, str, int]]:
+    def _read_input(self, key: str, item: InputFile, workers: _Workers, bar, damage: Damage | None = None,
+                    ) -> tuple[PartFiles, Counter, list[str]]:
+        """Read, clean, dedup and write one input into its (uncommitted) part files.
+
+        `bar` is None on the second reading of a corrupt archive (its bytes were counted once).
+        """
+        parts = PartFiles(self.config.out, self.state, key, self.config.clean.keep_rejected)
+        counts: Counter = Counter({"input:files": 1, "input:bytes": item.size})
+        problems: list[str] = []
+        consumed = 0
+        try:
+            for result, signatures, position, size in workers.map(self._tasks(key, item, counts, problems, damage)):
+                counts["input:decompressed_bytes"] += size
+                counts.update(result.counts)
+                kept = self.dedup.keep(np.array(result.document_hashes, dtype=np.uint64), digests(result.sentence_hashes),
+                                       [len(doc) for doc in result.documents], signatures)
+                self._write_kept(result, kept, parts, counts)
+                if bar is not None:
+                    bar.update(position - consumed)
+                consumed = position
+        except SkipInput as exc:
+            counts["input:skipped_files"] += 1
+            problems.append(f"{item.path}: skipped: {exc}")
+        except ReadError as exc:
+            counts["input:read_errors"] += 1
+            kept = f"{counts['input:documents']} documents"
+            problems.append(f"{exc} ({kept} read)" if damage else f"{exc}; kept the {kept} decoded before the break")
+        except BaseException:
+            parts.discard()
+            raise
+        if bar is not None:
+            bar.update(max(0, item.size - consumed))
+        return parts, counts, problems
+
+    def _tasks(self, key: str, item: InputFile, counts: Counter, problems: list[str],
+               damage: Damage | None) -> Iterator[tuple[bytes, str, int]]:
         index, shards = self.config.shard
         offset = self.state.keys.index(key)
-        read = read_table_chunks if item.format in TABLE_FORMATS else read_chunks
-        for number, (chunk, position) in enumerate(read(item, self.config.read, counts, problems)):
+        if item.format in TABLE_FORMATS:
+            chunks = read_table_chunks(item, self.config.read, counts, problems)
+        else:
+            chunks = read_chunks(item, self.config.read, counts, problems, damage)
+        for number, (chunk, position) in enumerate(chunks):
             if (offset + number) % shards == index:
                 yield chunk, item.format, position
 

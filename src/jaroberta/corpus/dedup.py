@@ -58,6 +58,13 @@ class HashSet:
             self._compact()
         return fresh
 
+    def snapshot(self) -> list[np.ndarray]:
+        """The set now, for `restore`: a list of the level arrays, which are never changed in place."""
+        return list(self._levels)
+
+    def restore(self, snapshot: list[np.ndarray]) -> None:
+        self._levels = list(snapshot)
+
     def array(self) -> np.ndarray:
         """All digests, sorted."""
         while len(self._levels) > 1:
@@ -141,6 +148,17 @@ class NearDuplicates:
         self._next += 1
         return False
 
+    @property
+    def inserted(self) -> int:
+        """Documents remembered so far."""
+        return self._next
+
+    def forget_since(self, inserted: int) -> None:
+        """Forget the documents remembered after the first `inserted` ones."""
+        for key in range(inserted, self._next):
+            self._lsh.remove(str(key))
+        self._next = inserted
+
     def __getstate__(self):  # workers only compute signatures: ship the settings, not the index
         return {"num_perm": self.num_perm, "threshold": self.threshold}
 
@@ -170,6 +188,21 @@ class DedupFilters:
         self.documents = HashSet() if documents else None
         self.sentences = HashSet() if sentences else None
         self.near = near
+
+    def snapshot(self) -> tuple:
+        """The state now, to go back to (`restore`) when an input is read again; cheap."""
+        return (self.documents.snapshot() if self.documents is not None else None,
+                self.sentences.snapshot() if self.sentences is not None else None,
+                self.near.inserted if self.near is not None else 0)
+
+    def restore(self, snapshot: tuple) -> None:
+        documents, sentences, inserted = snapshot
+        if self.documents is not None:
+            self.documents.restore(documents)
+        if self.sentences is not None:
+            self.sentences.restore(sentences)
+        if self.near is not None:
+            self.near.forget_since(inserted)
 
     def remember(self, kind: str, values: np.ndarray) -> None:
         """Reload what a finished input added (a resumed build): `values` as `Kept.remembered` gave them."""
