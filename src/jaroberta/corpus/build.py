@@ -8,9 +8,17 @@ Determinism: chunks go to workers and come back in input order, dedup keeps the 
 occurrence in that order, and the split depends only on a document's digest; so any
 `--workers` gives byte-identical output.
 
-Resume: every input writes its parts as `*.partial` and renames them when it is finished,
-then writes a completion marker in `.state/` with its counts and the digests it added to
-the dedup sets. A rerun loads finished inputs' digests and skips them.
+Per chunk, dedup decides (`DedupFilters.keep` in `dedup.py`, which writes nothing) and
+`_write_kept` writes what it kept, rejecting the rest with the rule that dropped it.
+
+Resume (`state.py`): every input writes its parts as `*.partial` and renames them when it
+is finished, then writes a completion marker in `.state/` with its counts and the digests
+it added to the dedup sets. A rerun loads finished inputs' digests and skips them, so its
+dedup state, report and rejected files are an uninterrupted build's.
+
+A corrupt archive is found only once it has been read (its checks come after its text): the
+input's parts are then discarded, the dedup state set back, and the input read again keeping
+only the text its checks verified (`streams.py`).
 
 Sharding (`--shard i/N`): chunk k of input j belongs to shard (j + k) mod N, so one big
 file and many small files both spread evenly, with no coordination between machines.
@@ -303,8 +311,8 @@ class _Builder:
             problems.append(f"{item.path}: skipped: {exc}")
         except ReadError as exc:
             counts["input:read_errors"] += 1
-            kept = f"{counts['input:documents']} documents"
-            problems.append(f"{exc} ({kept} read)" if damage else f"{exc}; kept the {kept} decoded before the break")
+            read = f"{counts['input:documents']} documents"
+            problems.append(f"{exc} ({read} read)" if damage else f"{exc}; kept the {read} decoded before the break")
         except BaseException:
             parts.discard()
             raise
