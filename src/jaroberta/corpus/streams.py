@@ -258,7 +258,7 @@ def _bzip2_verified(raw, stream_start: int, failed_at: int) -> tuple[int, str]:
     raw.seek(stream_start)
     header = raw.read(4)  # b"BZh" + the block size digit
     marks = _bit_marks(raw, stream_start + 4, failed_at + 16)
-    verified = 0
+    verified, after = 0, (stream_start + 4) * 8
     for (bit, magic), (end, _) in zip(marks, marks[1:]):
         if magic != _BZ_BLOCK:
             break
@@ -268,8 +268,9 @@ def _bzip2_verified(raw, stream_start: int, failed_at: int) -> tuple[int, str]:
         try:
             verified += len(bz2.decompress(stream))
         except (OSError, ValueError, EOFError):
-            return verified, f"the bzip2 block at bit {bit - stream_start * 8:,} of its stream (byte {bit // 8:,})"
-    return verified, f"the bzip2 block that holds byte {failed_at:,}"
+            return verified, f"the bzip2 block at byte {bit // 8:,} (bit {bit % 8})"
+        after = end
+    return verified, f"the bzip2 data after the last whole block (from byte {after // 8:,})"
 
 
 def _bit_marks(raw, start: int, stop: int) -> list[tuple[int, int]]:
