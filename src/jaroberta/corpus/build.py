@@ -311,7 +311,7 @@ class _Builder:
             problems.append(f"{item.path}: skipped: {exc}")
         except ReadError as exc:
             counts["input:read_errors"] += 1
-            read = f"{counts['input:documents']} documents"
+            read = f"{counts['input:documents']:,} documents"
             problems.append(f"{exc} ({read} read)" if damage else f"{exc}; kept the {read} decoded before the break")
         except BaseException:
             parts.discard()

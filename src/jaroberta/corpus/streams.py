@@ -71,12 +71,14 @@ class Damage:
     """What failed, in words: 'the bzip2 block at byte 1,234', 'the gzip member at byte 0'."""
     reason: str
     """The decompressor's error."""
+    unread: int
+    """Bytes of the compressed file after `offset`, not read."""
 
     def describe(self, rejected_bytes: int, rejected_lines: int) -> str:
         kept = f"the {self.trusted:,} decoded bytes before it were verified and kept" if self.trusted else "nothing before it was verified"
         return (f"the {self.format} data is corrupt: decoding failed at byte {self.offset:,} of the file ({self.reason}); "
-                f"{self.unit} did not verify, so its text was rejected ({rejected_bytes:,} decoded bytes, "
-                f"{rejected_lines:,} lines) and the file was not read further; {kept}")
+                f"{self.unit} did not verify, so what it decoded was rejected ({rejected_bytes:,} bytes, "
+                f"{rejected_lines:,} lines) and the file's last {self.unread:,} bytes were not read; {kept}")
 
 
 class DecodedStream:
@@ -210,6 +212,7 @@ class DecodedStream:
     def _verified(self, reason: str) -> Damage:
         """What of the decoded text a check verified, now that decoding failed at byte `self._fed`."""
         resume = self._raw.tell()
+        size = self._raw.seek(0, 2)
         try:
             if self.format == "bzip2":
                 good, unit = _bzip2_verified(self._raw, self._stream_start, self._fed)
@@ -219,7 +222,7 @@ class DecodedStream:
                 good, unit = 0, f"the {self.format} {'member' if self.format == 'gzip' else 'frame'} that starts at byte {self._stream_start:,}"
         finally:
             self._raw.seek(resume)
-        return Damage(self.format, self._fed, self._unit_decoded + good, unit, reason)
+        return Damage(self.format, self._fed, self._unit_decoded + good, unit, reason, max(0, size - self._fed - 1))
 
     def _replayed(self):
         """A fresh decoder fed this stream's bytes before the failing piece (their text was handed out already)."""
