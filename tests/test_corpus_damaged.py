@@ -139,6 +139,24 @@ def test_corrupt_archive_keeps_no_scrambled_sentence(tmp_path, caplog, name, com
     assert len(kept) <= decoded_before
 
 
+@pytest.mark.parametrize("back", [12, 20, 40, 100])
+def test_gzip_damaged_just_before_its_trailer_is_not_taken_for_truncated(tmp_path, back):
+    """A flip in the last deflate block can make the decoder read the trailer as data and end
+    'truncated' with scrambled text: the trailer's size at the file's end says it is not."""
+    data = bytearray(gzip.compress(TEXT))
+    data[len(data) - back] ^= 0x10
+    path = tmp_path / "bad.txt.gz"
+    path.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    try:
+        report = build_corpus(BuildConfig(out=out, inputs=(path,), progress=False))
+    except EmptyCorpus as exc:
+        report = exc.report
+    kept = [line for part in sorted(out.glob("*/*.txt")) for line in part.read_text(encoding="utf-8").split("\n") if line]
+    assert set(kept) <= ORIGINAL
+    assert "truncated" not in report.problems[0] and "corrupt" in report.problems[0]
+
+
 @pytest.mark.parametrize("name, compress, decompressor", [CORRUPT[i] for i in (1, 3, 4, 7)],
                          ids=["gz-members", "xz-streams", "bz2-1", "zst-frames"])
 def test_units_before_the_damage_are_kept_whole(tmp_path, name, compress, decompressor):

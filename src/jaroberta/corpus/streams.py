@@ -35,6 +35,9 @@ from jaroberta.deps import require
 _FEED = 16 << 10
 """Raw bytes fed to the decompressor at a time."""
 
+_TRAILER_SLACK = 1 << 18
+"""Decoded bytes by which a damaged gzip member's size may differ from its trailer's."""
+
 _ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
 
 
@@ -151,9 +154,27 @@ class DecodedStream:
         if not piece:
             self._done = True
             if not self._decompressor.eof:
+                if self.format == "gzip" and self._ends_with_member_trailer():
+                    why = "the member's data runs on into its own trailer, so a byte inside it is damaged"
+                    self.broken = f"the gzip stream is corrupt before byte {self._fed:,} ({why})"
+                    if self._limit is None:
+                        self.damage = self._verified(why)
+                    return
                 self.broken = f"the {self.format} stream breaks off at byte {self._fed:,} before its end (a truncated file)"
             return
         self._feed(piece)
+
+    def _ends_with_member_trailer(self) -> bool:
+        """A gzip file that ends mid-member but whose last 4 bytes are that member's size (its
+        trailer's ISIZE, modulo 2^32) is damaged near its end, not cut short: a flipped byte in the
+        last block can make the decoder take the trailer for data. The decoded size may be off by
+        what the damage scrambled; a cut file's last bytes match by chance once in ~16,000."""
+        resume = self._raw.tell()
+        self._raw.seek(-4, 2)
+        isize = int.from_bytes(self._raw.read(4), "little")
+        self._raw.seek(resume)
+        decoded = (self._decoded - self._unit_decoded) % (1 << 32)
+        return abs(isize - decoded) <= _TRAILER_SLACK
 
     def _feed(self, data: bytes) -> None:
         while data:
