@@ -139,15 +139,17 @@ def test_corrupt_archive_keeps_no_scrambled_sentence(tmp_path, caplog, name, com
     assert len(kept) <= decoded_before
 
 
-# (bytes before the end, bit flipped): flips in the last deflate block that leave the decoder
+# (format, bytes before the end, bit flipped): flips near the end that leave the decoder
 # waiting for more data at the end of the file, as a cut file would
-@pytest.mark.parametrize("back, bit", [(9, 0), (10, 3), (13, 4), (16, 6), (40, 2)])
-def test_gzip_damaged_just_before_its_trailer_is_not_taken_for_truncated(tmp_path, back, bit):
-    """A flip in the last deflate block can make the decoder read the trailer as data and end
-    'truncated' with scrambled text: the trailer's size at the file's end says it is not."""
-    data = bytearray(gzip.compress(TEXT))
+@pytest.mark.parametrize("name, back, bit", [("gz", 9, 0), ("gz", 10, 3), ("gz", 13, 4), ("gz", 16, 6), ("gz", 40, 2),
+                                             ("xz", 24, 3), ("xz", 36, 0)])
+def test_archive_damaged_near_its_end_is_not_taken_for_truncated(tmp_path, name, back, bit):
+    """A flip near the end can make the decoder read the stream's end as data and stop
+    'truncated' with scrambled text: the end the file does have (gzip's size, xz's footer) says
+    it is not cut short."""
+    data = bytearray({"gz": gzip.compress, "xz": lzma.compress}[name](TEXT))
     data[len(data) - back] ^= 1 << bit
-    path = tmp_path / "bad.txt.gz"
+    path = tmp_path / f"bad.txt.{name}"
     path.write_bytes(bytes(data))
     out = tmp_path / "out"
     try:

@@ -154,27 +154,39 @@ class DecodedStream:
         if not piece:
             self._done = True
             if not self._decompressor.eof:
-                if self.format == "gzip" and self._ends_with_member_trailer():
-                    why = "the member's data runs on into its own trailer, so a byte inside it is damaged"
-                    self.broken = f"the gzip stream is corrupt before byte {self._fed:,} ({why})"
+                if self._ends_whole():
+                    why = "its data runs on into the end the file does have, so a byte inside it is damaged"
+                    self.broken = f"the {self.format} stream is corrupt before byte {self._fed:,} ({why})"
                     if self._limit is None:
-                        self.damage = self._verified(why)
+                        unit = f"the {self.format} {'member' if self.format == 'gzip' else 'stream'} that starts at byte {self._stream_start:,}"
+                        self.damage = Damage(self.format, self._fed, self._unit_decoded, unit, why, 0)
                     return
                 self.broken = f"the {self.format} stream breaks off at byte {self._fed:,} before its end (a truncated file)"
             return
         self._feed(piece)
 
-    def _ends_with_member_trailer(self) -> bool:
-        """A gzip file that ends mid-member but whose last 4 bytes are that member's size (its
-        trailer's ISIZE, modulo 2^32) is damaged near its end, not cut short: a flipped byte in the
-        last block can make the decoder take the trailer for data. The decoded size may be off by
-        what the damage scrambled; a cut file's last bytes match by chance once in ~16,000."""
+    def _ends_whole(self) -> bool:
+        """The file ends mid-stream, yet with the stream's own end: damaged, not cut short (a flipped
+        byte in the last block can make the decoder take the end for data, and wait for more).
+
+        gzip: the last 4 bytes are the member's size (its trailer's ISIZE, modulo 2^32), give or
+        take what the damage scrambled; a cut file's last bytes match by chance once in ~16,000.
+        xz: the file ends with a stream footer whose CRC-32 holds. Nothing verified is lost: the
+        whole member or stream is untrusted, as after any other failed check in it.
+        """
         resume = self._raw.tell()
-        self._raw.seek(-4, 2)
-        isize = int.from_bytes(self._raw.read(4), "little")
-        self._raw.seek(resume)
-        decoded = (self._decoded - self._unit_decoded) % (1 << 32)
-        return abs(isize - decoded) <= _TRAILER_SLACK
+        try:
+            if self.format == "gzip":
+                self._raw.seek(-4, 2)
+                isize = int.from_bytes(self._raw.read(4), "little")
+                return abs(isize - (self._decoded - self._unit_decoded) % (1 << 32)) <= _TRAILER_SLACK
+            if self.format == "xz" and self._fed - self._stream_start >= 24:
+                self._raw.seek(-12, 2)
+                footer = self._raw.read(12)
+                return footer[-2:] == b"YZ" and zlib.crc32(footer[4:10]) == int.from_bytes(footer[:4], "little")
+            return False
+        finally:
+            self._raw.seek(resume)
 
     def _feed(self, data: bytes) -> None:
         while data:
