@@ -60,20 +60,26 @@ class Killed(Exception):
     """Stands for the process dying: nothing after it runs, nothing is saved."""
 
 
-def kill_at_batch(monkeypatch, task_class, call: int):
-    """Make `task_class.next_batch` raise `Killed` on its `call`-th call (a run killed mid-way,
-    between checkpoints); returns the original method, to restore for the resumed run."""
-    original = task_class.next_batch
+def kill_at_call(monkeypatch, owner, name: str, call: int):
+    """Make method `name` of `owner` raise `Killed` on its `call`-th call (a run killed mid-way);
+    returns the original method, to restore for the resumed run."""
+    original = getattr(owner, name)
     calls = {"n": 0}
 
-    def dies(self):
+    def dies(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == call:
             raise Killed
-        return original(self)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(task_class, "next_batch", dies)
+    monkeypatch.setattr(owner, name, dies)
     return original
+
+
+def kill_at_batch(monkeypatch, task_class, call: int):
+    """Make `task_class.next_batch` raise `Killed` on its `call`-th call (a run killed mid-way,
+    between checkpoints); returns the original method, to restore for the resumed run."""
+    return kill_at_call(monkeypatch, task_class, "next_batch", call)
 
 
 REQUIRE_SHARED = "JAROBERTA_REQUIRE_SHARED"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Killed, kill_at_call
 
 from jaroberta.cli import main
 from jaroberta.corpus import iter_documents, iter_sentences, read_manifest
@@ -421,6 +422,42 @@ def test_rerun_skips_finished_inputs_and_redoes_interrupted_ones(tmp_path, monke
         assert list(iter_documents(tmp_path / "resumed", split)) == list(iter_documents(reference, split))
     assert report.counts["input:files"] == 4  # the report covers the whole corpus
     assert report.counts["document_dedup:dropped_documents"] == 3  # dedup remembered finished inputs
+
+
+def _outputs(out: Path) -> dict:
+    """Everything a build leaves that a resumed build must reproduce: report (less the run's
+    timings), rejected files, parts."""
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    del report["run"]
+    report["options"] = None  # identical by construction (the plan check), paths aside
+    files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+             if p.is_file() and p.parent.name in ("train", "dev", "rejected")}
+    return {"report": report, "files": files}
+
+
+@pytest.mark.parametrize("kill_at", [2, 3])
+def test_resumed_build_reports_exactly_what_an_uninterrupted_one_does(tmp_path, monkeypatch, kill_at):
+    """Killed mid-build and rerun: report.json and the rejected files equal an uninterrupted build's
+    (a near-duplicate dropped before the kill is still an exact duplicate after it)."""
+    import jaroberta.corpus.build as build_module
+
+    base = "この文書は近い重複の検出を試すための長めの文章であり、ほとんど同じ内容が二度現れる。" * 3
+    near = base.replace("二度", "2度")
+    texts = [cc100([[base], [near], DOCS[0]]), cc100([[near], DOCS[1], DOCS[0]]), cc100([[near], [base], DOCS[2]])]
+    inputs = []
+    for i, text in enumerate(texts):
+        inputs.append(tmp_path / f"in{i}.txt")
+        inputs[-1].write_text(text, encoding="utf-8")
+    options = dict(near_dup=0.5, read=ReadConfig(chunk_bytes=1024), clean=CleanConfig(keep_rejected=True))
+    reference, whole = build(tmp_path, inputs, name="whole", **options)
+    assert whole.counts["near_dedup:dropped_documents"] == 1 and whole.counts["document_dedup:dropped_documents"] == 4
+
+    kill_at_call(monkeypatch, build_module._Builder, "_write_kept", kill_at)  # a chunk of the second or third input
+    with pytest.raises(Killed):
+        build(tmp_path, inputs, name="resumed", **options)
+    monkeypatch.undo()
+    build(tmp_path, inputs, name="resumed", **options)
+    assert _outputs(tmp_path / "resumed") == _outputs(reference)
 
 
 def test_rerun_with_other_options_needs_overwrite(tmp_path):

@@ -136,10 +136,11 @@ def test_default_corpus_from_cached_packages(deb, tmp_path, monkeypatch, capsys)
     shutil.copy(deb, cache / "debian")
     monkeypatch.setattr(debian, "PACKAGES", ("testdoc-ja",))
     monkeypatch.setattr(debian, "_apt", lambda *a: pytest.fail("apt must not run when the .deb is cached"))
-    build_corpus(BuildConfig(out=tmp_path / "out", cache_dir=cache, progress=False))
+    report = build_corpus(BuildConfig(out=tmp_path / "out", cache_dir=cache, progress=False))
     manifest = read_manifest(tmp_path / "out")
     assert manifest["sources"][0]["name"] == "testdoc-ja" and manifest["sources"][0]["license"] == "GPL-2+"
-    assert "testdoc-ja 1:2.3-1  license: GPL-2+  (Debian package (apt-get download))" in capsys.readouterr().out
+    assert "testdoc-ja 1:2.3-1  license: GPL-2+  (Debian package (apt-get download))" in report.table()
+    assert capsys.readouterr().out == ""  # the library logs; the command line prints the report
 
 
 def test_xdg_cache_home_is_honoured(monkeypatch, tmp_path):

@@ -99,6 +99,18 @@ def test_dataset_dict_reads_every_split_and_ignores_cache_files(tmp_path):
     assert report.documents == len(ROWS)
 
 
+def test_dataset_dict_splits_are_read_in_the_order_the_folder_lists_them(tmp_path):
+    half = len(ROWS) // 2
+    DatasetDict({"train": Dataset.from_dict({"text": ROWS[:half]}),
+                 "test": Dataset.from_dict({"text": ROWS[half:]})}).save_to_disk(tmp_path / "dd")
+    inputs = resolve_tables(discover_inputs([tmp_path / "dd"], ReadConfig()), ReadConfig())
+    assert [i.path.parent.name for i in inputs] == ["train", "test"]  # as dataset_dict.json lists them, not sorted
+    # so the corpus equals one built from the same rows in one table
+    whole, _ = build(tmp_path, [write_parquet(tmp_path / "all.parquet", ROWS)], name="whole")
+    split, _ = build(tmp_path, [tmp_path / "dd"], name="split")
+    assert corpus(split) == corpus(whole)
+
+
 def test_arrow_ipc_file_and_empty_table(tmp_path):
     table = pa.table({"text": ROWS})
     with pa.OSFile(str(tmp_path / "ja.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -134,9 +146,9 @@ def test_rerun_after_an_interruption_inside_a_parquet_file(tmp_path, monkeypatch
     real = build_module.read_table_chunks
     opened = []
 
-    def interrupted(item, config, counts):
+    def interrupted(item, config, counts, problems):
         opened.append(item.path.name)
-        for number, chunk in enumerate(real(item, config, counts)):
+        for number, chunk in enumerate(real(item, config, counts, problems)):
             if item.path.name == "in1.parquet" and number == 3 and len(opened) == 2:  # the first run only
                 raise KeyboardInterrupt
             yield chunk
@@ -166,18 +178,49 @@ def test_truncated_parquet_is_refused_whole_and_the_report_says_so(tmp_path):
     assert "cut.parquet" in problem and "whole file was refused" in problem and "footer" in problem
 
 
-def test_damage_after_the_footer_keeps_the_rows_before_it(tmp_path):
-    path = write_parquet(tmp_path / "ja.parquet", ROWS, row_group_size=50)
-    column = pq.ParquetFile(path).metadata.row_group(4).column(0)
+def damage_row_group(path: Path, group: int) -> None:
+    """Overwrite the bytes of one row group's text column (its pages), found from the file's metadata."""
+    column = pq.ParquetFile(path).metadata.row_group(group).column(0)
     start = column.dictionary_page_offset or column.data_page_offset
     data = bytearray(path.read_bytes())
     data[start : start + column.total_compressed_size] = b"\xff" * column.total_compressed_size
     path.write_bytes(bytes(data))
-    _, report = build(tmp_path, [path], read=ReadConfig(chunk_bytes=1024))
-    assert report.counts["input:read_errors"] == 1
-    [problem] = report.problems
-    kept = int(re.search(r"kept the (\d+) documents (?:read|decoded) before it", problem).group(1))
-    assert 0 < kept <= 200 and kept == report.documents  # at most the four row groups before the damage
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("groups", [[14], [0, 29], [3, 4, 20]])
+def test_damaged_row_groups_cost_only_their_own_rows(tmp_path, workers, groups):
+    rows_per_group = 10
+    path = write_parquet(tmp_path / "ja.parquet", ROWS, row_group_size=rows_per_group)  # 30 small row groups
+    for group in groups:
+        damage_row_group(path, group)
+    out, report = build(tmp_path, [path], workers=workers, read=ReadConfig(chunk_bytes=1024))
+    lost = {i for g in groups for i in range(g * rows_per_group, (g + 1) * rows_per_group)}
+    readable = [row.split("\n") for i, row in enumerate(ROWS) if i not in lost]
+    # every row of every readable row group is kept, nothing of the damaged ones
+    assert sorted(d for s in corpus(out).values() for d in s) == sorted(readable)
+    saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert saved["input"]["damaged_row_groups"] == len(groups)
+    assert saved["input"]["damaged_rows"] == len(groups) * rows_per_group
+    assert len(saved["problems"]) == len(groups)
+    for group, problem in zip(groups, saved["problems"]):  # file, group index and rows named
+        assert "ja.parquet" in problem and f"row group {group} of 30" in problem and f"{rows_per_group:,} of its" in problem
+    assert "row groups that did not decode" in (out / "report.txt").read_text(encoding="utf-8")
+
+
+def test_damaged_row_group_with_page_checksums(tmp_path):
+    """Damage that still decodes (an uncompressed page) is caught where the writer stored page checksums."""
+    path = tmp_path / "ja.parquet"
+    pq.write_table(pa.table({"text": ROWS}), path, row_group_size=10, compression="none", write_page_checksum=True)
+    column = pq.ParquetFile(path).metadata.row_group(7).column(0)
+    data = bytearray(path.read_bytes())
+    middle = (column.dictionary_page_offset or column.data_page_offset) + column.total_compressed_size - 20
+    data[middle] ^= 0x01  # one bit inside the last page's values: still valid text, wrong
+    path.write_bytes(bytes(data))
+    out, report = build(tmp_path, [path], read=ReadConfig(chunk_bytes=1024))
+    assert report.counts["input:damaged_row_groups"] == 1
+    kept = {s for d in corpus(out).values() for doc in d for s in doc}
+    assert kept <= {s for row in ROWS for s in row.split("\n")}  # nothing altered kept
 
 
 def test_cut_off_datasets_file_keeps_the_rows_before_the_cut(tmp_path):

@@ -53,6 +53,40 @@ def test_wrapped_lines_are_joined_before_splitting(lines, mode, kept, joined):
     assert result.counts["join_lines:joined_lines"] == joined
 
 
+NARROW = ["日本語の文章は単語の区切りに空白を", "使わないため、形態素解析によって", "単語に分割する必要がある。この処", "理は辞書を用いて行われます。"]
+ENGLISH_THEN_JAPANESE = ["The cursor keys move the insertion point in Direct Cursor Mode.",
+                         "文書ドキュメント上のカーソルの位置を矢印キーで移動します。"]
+MENU_PATHS = ["設定を変えるには、ツール → オプションを選択", "メニュー表示 → ツールバーを選ぶと一覧が出ます。"]
+
+
+# wrong joins and narrow columns: (document lines, --join-lines, sentences kept, lines joined)
+@pytest.mark.parametrize("lines, mode, kept, joined", [
+    # an English sentence ending in "." is not glued to the Japanese one after it, in any mode
+    (ENGLISH_THEN_JAPANESE, "auto", ["文書ドキュメント上のカーソルの位置を矢印キーで移動します。"], 0),
+    (ENGLISH_THEN_JAPANESE, "always", ["文書ドキュメント上のカーソルの位置を矢印キーで移動します。"], 0),
+    # an abbreviation-like "." before Latin text still continues (a wrapped English line)
+    (["日本語の説明の中で使われる略語の例としては e.g.", "and so on があげられます。"], "always",
+     ["日本語の説明の中で使われる略語の例としては e.g. and so on があげられます。"], 1),
+    # a line ending a menu path, then a line starting another menu path: two units
+    (MENU_PATHS, "auto", ["メニュー表示 → ツールバーを選ぶと一覧が出ます。"], 0),
+    (MENU_PATHS, "always", ["メニュー表示 → ツールバーを選ぶと一覧が出ます。"], 0),
+    # a menu path inside wrapped prose still joins when the next line does not start a path
+    (["設定を変えるには、ツール → オプションを選択して表示される", "画面で項目を選び、最後に保存を押します。"], "auto",
+     ["設定を変えるには、ツール → オプションを選択して表示される画面で項目を選び、最後に保存を押します。"], 1),
+    # a narrow column (17 characters a line) is wrapped text too
+    (NARROW, "auto", ["日本語の文章は単語の区切りに空白を使わないため、形態素解析によって単語に分割する必要がある。",
+                      "この処理は辞書を用いて行われます。"], 3),
+    # a short list of labels of like length is not (no sentence ends on its lines)
+    (["ファイルを開く", "ファイルを保存", "印刷を設定する", "アプリを終了"], "auto", [], 0),
+    # nor are two narrow lines (too few to tell)
+    (["日本語の文章は単語の区切りに空白を", "使わないため。"], "auto", ["使わないため。"], 0),
+])
+def test_wrong_joins_and_narrow_columns(lines, mode, kept, joined):
+    result = Cleaner(CleanConfig(join_lines=mode)).clean([lines])
+    assert [s for doc in result.documents for s in doc] == kept
+    assert result.counts["join_lines:joined_lines"] == joined
+
+
 @pytest.mark.parametrize("text, expected", [
     ("日本語の文章は単語の区切りに空白を使わないため、形態素\n解析する。", "日本語の文章は単語の区切りに空白を使わないため、形態素解析する。"),
     ("This manual page describes the options of the program and\nhow to use them.", "This manual page describes the options of the program and how to use them."),

@@ -10,7 +10,7 @@ import pytest
 
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
-from jaroberta.text.training import TRAIN_REPORT, TokenizerTrainConfig, train_tokenizer
+from jaroberta.text.training import TRAIN_REPORT, TokenizerTrainConfig, check_corpus_holds, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,44 @@ def test_corpus_without_text_is_a_clear_error(tmp_path, family, content):
     with pytest.raises(JarobertaError, match="no text to train on"):
         train_tokenizer(TokenizerTrainConfig(family, (tmp_path / "empty.txt",), out=tmp_path / "tok"))
     assert not (tmp_path / "tok").exists()
+
+
+# (vocabulary size, what the refusal names): past int32 ids, or past what a tiny corpus can fill
+@pytest.mark.parametrize("size, says", [
+    (2**31, "at most 2,147,483,647 pieces"),
+    (2**40, "at most 2,147,483,647 pieces"),
+    (2**31 - 1, "can fill"),  # used to run for minutes with no output
+    (10**9, "can fill"),  # used to abort out of memory inside the WordPiece trainer
+])
+@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+def test_absurd_vocabulary_size_is_refused_up_front_with_the_numbers(corpus, tmp_path, capsys, family, size, says):
+    assert main(["tokenizer", "train", str(corpus), str(tmp_path / "tok"), "--family", family, "--vocab-size", str(size)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and says in err and f"{size:,}" in err
+    if says == "can fill":  # the corpus's size and the largest vocabulary it holds are both said
+        text_bytes = corpus.stat().st_size
+        assert f"{text_bytes:,} bytes" in err and f"{16 * text_bytes + 16:,}" in err
+    assert not (tmp_path / "tok").exists()
+
+
+def test_largest_size_the_corpus_holds_is_not_refused(corpus):
+    most = 16 * corpus.stat().st_size + 16
+    check_corpus_holds(TokenizerTrainConfig("sentencepiece", (corpus,), vocab_size=most))  # training would shrink it, with a warning
+    with pytest.raises(JarobertaError, match="can fill"):
+        check_corpus_holds(TokenizerTrainConfig("sentencepiece", (corpus,), vocab_size=most + 1))
+
+
+@pytest.mark.parametrize("content, offset", [
+    ("日本語の文です。\n".encode() * 3 + b"\x89PNG\r\n\x1a\n" + bytes(range(256)), 3 * len("日本語の文です。\n".encode())),
+    (b"ELF\x00\x01\x02binary", 3),  # NUL bytes: valid UTF-8, but not text
+    ("日本語".encode("shift_jis") + b"\n", 0),
+])
+@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+def test_binary_corpus_names_the_file_and_the_byte(tmp_path, capsys, family, content, offset):
+    path = tmp_path / "data.bin"
+    path.write_bytes(content)
+    assert main(["tokenizer", "train", str(path), str(tmp_path / "tok"), "--family", family, "--vocab-size", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "UnicodeDecodeError" not in err
+    [line] = [line for line in err.splitlines() if "error:" in line]
+    assert str(path) in line and f"at byte {offset:,}" in line

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jaroberta.api import build_corpus
 from jaroberta.commands import options
-from jaroberta.corpus.build import BuildConfig
+from jaroberta.corpus.build import BuildConfig, EmptyCorpus
 from jaroberta.corpus.clean import CleanConfig
 from jaroberta.corpus.readers import ReadConfig
 from jaroberta.errors import JarobertaError
@@ -91,5 +91,10 @@ def _build(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         cache_dir=args.cache_dir,
     )
-    build_corpus(config)
+    try:
+        report = build_corpus(config)
+    except EmptyCorpus as exc:  # the report says what each rule dropped: show it before the error
+        print(exc.report.table())
+        raise
+    print(report.table())
     return 0

@@ -1,12 +1,15 @@
-"""Writing files safely, used by every stage that writes: atomic replacement, fresh folders,
-content digests. It sits in the first stage so that every later one can use it."""
+"""Files, safely: atomic replacement, fresh folders, content digests, and UTF-8 text files read
+line by line with the byte where they stop being text. Every stage that reads or writes files uses it."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+from jaroberta.errors import JarobertaError
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -35,3 +38,23 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def text_file_lines(path: Path) -> Iterator[str]:
+    """The non-empty lines of a UTF-8 text file; JarobertaError naming the file and the byte
+    offset where it stops being text (binary data, another encoding)."""
+    offset = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            if b"\x00" in raw:
+                raise JarobertaError(f"training input {path} is not text: a NUL byte at byte {offset + raw.index(0):,} "
+                                     f"(a binary file?); give UTF-8 text, one sentence per line")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise JarobertaError(f"training input {path} is not UTF-8 text: invalid byte at byte {offset + exc.start:,} "
+                                     f"(binary, or another encoding: convert with iconv -t UTF-8)") from None
+            offset += len(raw)
+            line = line.rstrip("\n")
+            if line.strip():
+                yield line

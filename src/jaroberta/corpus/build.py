@@ -8,9 +8,17 @@ Determinism: chunks go to workers and come back in input order, dedup keeps the 
 occurrence in that order, and the split depends only on a document's digest; so any
 `--workers` gives byte-identical output.
 
-Resume: every input writes its parts as `*.partial` and renames them when it is finished,
-then writes a completion marker in `.state/` with its counts and the digests it added to
-the dedup sets. A rerun loads finished inputs' digests and skips them.
+Per chunk, dedup decides (`DedupFilters.keep` in `dedup.py`, which writes nothing) and
+`_write_kept` writes what it kept, rejecting the rest with the rule that dropped it.
+
+Resume (`state.py`): every input writes its parts as `*.partial` and renames them when it
+is finished, then writes a completion marker in `.state/` with its counts and the digests
+it added to the dedup sets. A rerun loads finished inputs' digests and skips them, so its
+dedup state, report and rejected files are an uninterrupted build's.
+
+A corrupt archive is found only once it has been read (its checks come after its text): the
+input's parts are then discarded, the dedup state set back, and the input read again keeping
+only the text its checks verified (`streams.py`).
 
 Sharding (`--shard i/N`): chunk k of input j belongs to shard (j + k) mod N, so one big
 file and many small files both spread evenly, with no coordination between machines.
@@ -24,7 +32,6 @@ import logging
 import multiprocessing
 import os
 import resource
-import shutil
 import signal
 import time
 from collections import Counter, deque
@@ -37,19 +44,21 @@ import numpy as np
 from jaroberta.corpus import layout
 from jaroberta.corpus.clean import CleanConfig, CleanedChunk, Cleaner, document_hash
 from jaroberta.corpus.debian import default_corpus
-from jaroberta.corpus.dedup import HashSet, NearDuplicates, digests
+from jaroberta.corpus.dedup import DedupFilters, Kept, NearDuplicates, digests
 from jaroberta.corpus.readers import (
     InputFile,
     ReadConfig,
     ReadError,
     SkipInput,
+    Unverified,
     discover_inputs,
-    input_key,
     parse_chunk,
     read_chunks,
 )
 from jaroberta.corpus.report import CorpusReport
 from jaroberta.corpus.split import dev_threshold, split_of
+from jaroberta.corpus.state import DIGEST_KINDS, BuildState, PartFiles
+from jaroberta.corpus.streams import Damage
 from jaroberta.corpus.tables import TABLE_FORMATS, parse_table_chunk, read_table_chunks, resolve_tables
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import write_atomic
@@ -107,21 +116,33 @@ class BuildConfig:
         }
 
 
+class EmptyCorpus(JarobertaError):
+    """Nothing was left after cleaning; `report` (written to the folder too) says what each rule dropped."""
+
+    def __init__(self, message: str, report: CorpusReport):
+        super().__init__(message)
+        self.report = report
+
+
 def build_corpus(config: BuildConfig) -> CorpusReport:
-    """Build the corpus folder `config.out`; returns (and writes, and prints) its report."""
+    """Build the corpus folder `config.out`; returns (and writes) its report.
+
+    Raises EmptyCorpus, which carries the report, where no text is left after cleaning.
+    """
     sources, paths = _resolve_sources(config)
     inputs = resolve_tables(discover_inputs(paths, config.read), config.read)
-    state = BuildState(config, inputs)
+    state = BuildState(config.out, config.fingerprint(), config.shard, inputs, config.overwrite)
     builder = _Builder(config, state)
     started = time.monotonic()
     builder.run(inputs)
     report = summarize(config, inputs, state, sources, seconds=time.monotonic() - started)
     move_one_document_to_dev_if_empty(config.out, state, report)
     report.write(config.out)
-    print(report.table())
+    log.debug("%s", report.table())
     if report.documents == 0:
-        raise JarobertaError(
-            f"no text left in {config.out} after cleaning: see {config.out / layout.REPORT_TXT} for what each rule dropped"
+        raise EmptyCorpus(
+            f"no text left in {config.out} after cleaning: see {config.out / layout.REPORT_TXT} for what each rule dropped",
+            report,
         )
     return report
 
@@ -133,60 +154,6 @@ def _resolve_sources(config: BuildConfig) -> tuple[list[dict], list[Path]]:
 
     default = default_corpus(config.cache_dir)
     return default.sources, default.files
-
-
-# -- state: what a rerun may skip ------------------------------------------------------------
-class BuildState:
-    """`.state/` in the corpus folder: the build's options and inputs, and finished inputs."""
-
-    def __init__(self, config: BuildConfig, inputs: list[InputFile]):
-        self.config = config
-        self.folder = config.out / layout.STATE_DIR
-        self.keys = [input_key(i, item) for i, item in enumerate(inputs)]
-        self.suffix = "" if config.shard[1] == 1 else f".s{config.shard[0]}of{config.shard[1]}"
-        plan = {"options": config.fingerprint(), "inputs": [[key, str(item.path), item.size] for key, item in zip(self.keys, inputs)]}
-        self._open(json.loads(json.dumps(plan)))  # as it reads back from disk (tuples -> lists)
-
-    def _open(self, plan: dict) -> None:
-        out = self.config.out
-        plan_file = self.folder / "build.json"
-        if plan_file.exists() and not self.config.overwrite:
-            previous = json.loads(plan_file.read_text(encoding="utf-8"))
-            if previous == plan:
-                return
-            raise JarobertaError(
-                f"{out} holds a build made with other inputs or options: pass --overwrite to start over, or choose another OUT"
-            )
-        if out.exists() and not out.is_dir():
-            raise JarobertaError(f"OUT {out} exists and is not a folder")
-        if out.exists() and any(out.iterdir()) and not plan_file.exists() and not self.config.overwrite:
-            raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another OUT or pass --overwrite")
-        for name in (*layout.SPLITS, layout.REJECTED_DIR, layout.STATE_DIR):
-            shutil.rmtree(out / name, ignore_errors=True)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(plan_file, json.dumps(plan, ensure_ascii=False, indent=1) + "\n")
-        except OSError as exc:
-            raise JarobertaError(f"cannot write the corpus folder {out}: {exc.strerror or exc}") from exc
-
-    def part_name(self, key: str) -> str:
-        return key + self.suffix
-
-    def marker(self, key: str) -> Path:
-        return self.folder / f"{self.part_name(key)}.done.json"
-
-    def finished(self, key: str) -> dict | None:
-        marker = self.marker(key)
-        return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
-
-    def digest_file(self, key: str, kind: str) -> Path:
-        return self.folder / f"{self.part_name(key)}.{kind}.u64"
-
-    def finish(self, key: str, record: dict) -> None:
-        write_atomic(self.marker(key), json.dumps(record, ensure_ascii=False, indent=1) + "\n")
-
-    def records(self) -> list[dict]:
-        return [record for key in self.keys if (record := self.finished(key)) is not None]
 
 
 # -- workers -----------------------------------------------------------------------------------
@@ -267,9 +234,9 @@ class _Builder:
         self.config = config
         self.state = state
         self.threshold = dev_threshold(config.dev_fraction)
-        self.sentences = HashSet() if config.clean.enabled("sentence_dedup") else None
-        self.documents = HashSet() if config.clean.enabled("document_dedup") else None
         self.near = NearDuplicates(config.near_dup) if config.near_dup is not None else None
+        self.dedup = DedupFilters(documents=config.clean.enabled("document_dedup"),
+                                  sentences=config.clean.enabled("sentence_dedup"), near=self.near)
 
     def run(self, inputs: list[InputFile]) -> None:
         todo = [(key, item) for key, item in zip(self.state.keys, inputs) if not self._resume(key)]
@@ -296,38 +263,19 @@ class _Builder:
         """Load a finished input's dedup digests; False where it must be (re)built."""
         if self.state.finished(key) is None:
             return False
-        for kind, seen in (("sentences", self.sentences), ("documents", self.documents)):
-            path = self.state.digest_file(key, kind)
-            if seen is not None and path.exists():
-                seen.add(np.fromfile(path, dtype="<u8").astype(np.uint64, copy=False))
-        path = self.state.digest_file(key, "signatures")
-        if self.near is not None and path.exists():
-            for signature in np.fromfile(path, dtype="<u8").reshape(-1, self.near.num_perm):
-                self.near.is_duplicate(signature.astype(np.uint64))
+        for kind in DIGEST_KINDS:
+            values = self.state.digests(key, kind)
+            if values is not None:
+                self.dedup.remember(kind, values)
         return True
 
     def _build_input(self, key: str, item: InputFile, workers: _Workers, bar) -> None:
-        parts = _Parts(self.config.out, self.state, key, self.config.clean.keep_rejected)
-        counts: Counter = Counter({"input:files": 1, "input:bytes": item.size})
-        problems: list[str] = []
-        consumed = 0
+        before = self.dedup.snapshot()
         try:
-            for result, signatures, position, size in workers.map(self._tasks(key, item, counts)):
-                counts["input:decompressed_bytes"] += size
-                counts.update(result.counts)
-                self._absorb(result, signatures, parts, counts)
-                bar.update(position - consumed)
-                consumed = position
-        except SkipInput as exc:
-            counts["input:skipped_files"] += 1
-            problems.append(f"{item.path}: skipped: {exc}")
-        except ReadError as exc:
-            counts["input:read_errors"] += 1
-            problems.append(f"{exc}; kept the {counts['input:documents']} documents decoded before it")
-        except BaseException:
-            parts.discard()
-            raise
-        bar.update(max(0, item.size - consumed))
+            parts, counts, problems = self._read_input(key, item, workers, bar)
+        except Unverified as exc:  # a corrupt archive: read it again, keeping only verified text
+            self.dedup.restore(before)
+            parts, counts, problems = self._read_input(key, item, workers, None, exc.damage)
         if not problems and counts["input:documents"] == 0 and counts["input:decompressed_bytes"]:
             problems.append(f"{item.path}: no documents (only blank lines or records without text)")
         elif not problems and counts["input:documents"] and not parts.documents:
@@ -338,127 +286,83 @@ class _Builder:
         self.state.finish(key, {"path": str(item.path), "counts": dict(counts), "problems": problems,
                                 "splits": parts.stats, "min_train": parts.min_train})
 
-    def _tasks(self, key: str, item: InputFile, counts: Counter) -> Iterator[tuple[bytes, str, int]]:
+    def _read_input(self, key: str, item: InputFile, workers: _Workers, bar, damage: Damage | None = None,
+                    ) -> tuple[PartFiles, Counter, list[str]]:
+        """Read, clean, dedup and write one input into its (uncommitted) part files.
+
+        `bar` is None on the second reading of a corrupt archive (its bytes were counted once).
+        """
+        parts = PartFiles(self.config.out, self.state, key, self.config.clean.keep_rejected)
+        counts: Counter = Counter({"input:files": 1, "input:bytes": item.size})
+        problems: list[str] = []
+        consumed = 0
+        try:
+            for result, signatures, position, size in workers.map(self._tasks(key, item, counts, problems, damage)):
+                counts["input:decompressed_bytes"] += size
+                counts.update(result.counts)
+                kept = self.dedup.keep(np.array(result.document_hashes, dtype=np.uint64), digests(result.sentence_hashes),
+                                       [len(doc) for doc in result.documents], signatures)
+                self._write_kept(result, kept, parts, counts)
+                if bar is not None:
+                    bar.update(position - consumed)
+                consumed = position
+        except SkipInput as exc:
+            counts["input:skipped_files"] += 1
+            problems.append(f"{item.path}: skipped: {exc}")
+        except ReadError as exc:
+            counts["input:read_errors"] += 1
+            read = f"{counts['input:documents']:,} documents"
+            problems.append(f"{exc} ({read} read)" if damage else f"{exc}; kept the {read} decoded before the break")
+        except BaseException:
+            parts.discard()
+            raise
+        if bar is not None:
+            bar.update(max(0, item.size - consumed))
+        return parts, counts, problems
+
+    def _tasks(self, key: str, item: InputFile, counts: Counter, problems: list[str],
+               damage: Damage | None) -> Iterator[tuple[bytes, str, int]]:
         index, shards = self.config.shard
         offset = self.state.keys.index(key)
-        read = read_table_chunks if item.format in TABLE_FORMATS else read_chunks
-        for number, (chunk, position) in enumerate(read(item, self.config.read, counts)):
+        if item.format in TABLE_FORMATS:
+            chunks = read_table_chunks(item, self.config.read, counts, problems)
+        else:
+            chunks = read_chunks(item, self.config.read, counts, problems, damage)
+        for number, (chunk, position) in enumerate(chunks):
             if (offset + number) % shards == index:
                 yield chunk, item.format, position
 
-    def _absorb(self, result: CleanedChunk, signatures, parts: "_Parts", counts: Counter) -> None:
-        """Dedup (documents, near, sentences) in corpus order, then split and write."""
+    def _write_kept(self, result: CleanedChunk, kept: Kept, parts: PartFiles, counts: Counter) -> None:
+        """Write what dedup kept (split by document digest) and reject the rest with its rule."""
         parts.write_rejected(result.rejected)
         documents = result.documents
-        doc_digests = np.array(result.document_hashes, dtype=np.uint64)
-        keep = self.documents.add(doc_digests) if self.documents is not None else np.ones(len(documents), dtype=bool)
-        for i in np.flatnonzero(~keep):
-            parts.reject("document_dedup", documents[i], counts)
-        if self.near is not None:
-            for i in np.flatnonzero(keep):
-                if self.near.is_duplicate(signatures[i]):
-                    keep[i] = False
-                    parts.reject("near_dedup", documents[i], counts)
-                else:
-                    parts.add_digests("signatures", signatures[i])
-        sentence_digests = digests(result.sentence_hashes)
-        ends = np.cumsum([len(doc) for doc in documents])
-        starts = ends - np.array([len(doc) for doc in documents], dtype=ends.dtype) if len(documents) else ends
-        if self.sentences is not None and len(documents):
-            wanted = np.repeat(keep, [len(doc) for doc in documents])
-            fresh = np.zeros(len(sentence_digests), dtype=bool)
-            fresh[wanted] = self.sentences.add(sentence_digests[wanted])
-            parts.add_digests("sentences", sentence_digests[fresh])
-        else:
-            fresh = np.ones(len(sentence_digests), dtype=bool)
-        parts.add_digests("documents", doc_digests[keep])
-        all_fresh = bool(fresh.all())
-        for i in np.flatnonzero(keep):
-            document = documents[i]
-            mask = None if all_fresh else fresh[starts[i] : ends[i]]
+        for rule in ("document_dedup", "near_dedup"):  # the rejected file lists them rule by rule
+            for i in sorted(i for i, why in kept.dropped.items() if why == rule):
+                parts.reject(rule, documents[i], counts)
+        for kind, values in kept.remembered.items():
+            parts.add_digests(kind, values)
+        all_fresh = bool(kept.sentences.all())
+        end = 0
+        for i, document in enumerate(documents):
+            begin, end = end, end + len(document)  # the document's sentences in the chunk's sentence mask
+            if not kept.documents[i]:
+                continue
+            digest = int(result.document_hashes[i])
+            mask = None if all_fresh else kept.sentences[begin:end]
             if mask is not None and not mask.all():
-                dropped = [s for s, m in zip(document, mask) if not m]
-                for sentence in dropped:
-                    parts.reject("sentence_dedup", [sentence], counts)
-                document = [s for s, m in zip(document, mask) if m]
+                for sentence, fresh in zip(document, mask):
+                    if not fresh:
+                        parts.reject("sentence_dedup", [sentence], counts)
+                document = [s for s, fresh in zip(document, mask) if fresh]
                 if not document:
                     counts["sentence_dedup:emptied_documents"] += 1
                     continue
                 written = document_hash(document)
             else:
-                written = int(doc_digests[i])
+                written = digest
             # the split follows the raw document's digest (stable whatever the cleaning rules or
             # what came before); `written` identifies the text as written, for the dev fallback
             parts.write(split_of(int(result.source_hashes[i]), self.threshold), document, written)
-
-
-class _Parts:
-    """The part files of one input (train, dev, rejected, digests), committed atomically."""
-
-    def __init__(self, out: Path, state: BuildState, key: str, keep_rejected: bool):
-        name = state.part_name(key)
-        self.final = {split: out / split / f"{name}{layout.PART_SUFFIX}" for split in layout.SPLITS}
-        self.final["rejected"] = out / layout.REJECTED_DIR / f"{name}.jsonl"
-        self.final["sentences"] = state.digest_file(key, "sentences")
-        self.final["documents"] = state.digest_file(key, "documents")
-        self.final["signatures"] = state.digest_file(key, "signatures")
-        self.keep_rejected = keep_rejected
-        self.handles: dict[str, object] = {}
-        self.stats = {split: {"documents": 0, "sentences": 0, "characters": 0} for split in layout.SPLITS}
-        self.documents = 0
-        self.min_train: int | None = None
-        for path in self.final.values():  # leftovers of an interrupted run
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".partial").unlink(missing_ok=True)
-
-    def _handle(self, kind: str, binary: bool = False):
-        if kind not in self.handles:
-            path = self.final[kind]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".partial")
-            self.handles[kind] = open(partial, "wb") if binary else open(partial, "w", encoding="utf-8")
-        return self.handles[kind]
-
-    def write(self, split: str, document: list[str], digest: int) -> None:
-        layout.write_documents(self._handle(split), [document])
-        stats = self.stats[split]
-        stats["documents"] += 1
-        stats["sentences"] += len(document)
-        stats["characters"] += sum(map(len, document))
-        self.documents += 1
-        if split == "train" and (self.min_train is None or digest < self.min_train):
-            self.min_train = digest
-
-    def add_digests(self, kind: str, values: np.ndarray) -> None:
-        if len(values):
-            values.astype("<u8", copy=False).tofile(self._handle(kind, binary=True))
-
-    def reject(self, rule: str, document: list[str], counts: Counter) -> None:
-        unit = "documents" if rule != "sentence_dedup" else "sentences"
-        counts[f"{rule}:dropped_{unit}"] += 1
-        counts[f"{rule}:dropped_characters"] += sum(map(len, document))
-        if self.keep_rejected:
-            record = {"rule": rule, "text": "\n".join(document)}
-            self._handle("rejected").write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def write_rejected(self, rejected: list[tuple[str, str]]) -> None:
-        handle = self._handle("rejected") if rejected else None
-        for rule, text in rejected:
-            handle.write(json.dumps({"rule": rule, "text": text}, ensure_ascii=False) + "\n")
-
-    def commit(self) -> None:
-        for kind, handle in self.handles.items():
-            handle.close()
-            path = self.final[kind]
-            os.replace(path.with_name(path.name + ".partial"), path)
-        self.handles = {}
-
-    def discard(self) -> None:
-        for kind, handle in self.handles.items():
-            handle.close()
-            path = self.final[kind]
-            path.with_name(path.name + ".partial").unlink(missing_ok=True)
-        self.handles = {}
 
 
 def summarize(config: BuildConfig, inputs: list[InputFile], state: BuildState, sources: list[dict], seconds: float) -> CorpusReport:

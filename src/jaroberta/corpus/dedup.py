@@ -9,9 +9,14 @@ is wrongly dropped) is about 3e-6.
 The near-duplicate filter (`--near-dup THRESHOLD`) uses MinHash signatures over character
 5-grams of each document, indexed by datasketch's MinHashLSH; the LSH index grows by roughly num_perm * 8 bytes per
 document kept, so it is off by default.
+
+`DedupFilters.keep` decides a chunk (which documents and sentences stay, and why the others
+go) without writing anything; `corpus/build.py` writes what it keeps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,6 +57,13 @@ class HashSet:
             self._levels.append(unique[~seen])
             self._compact()
         return fresh
+
+    def snapshot(self) -> list[np.ndarray]:
+        """The set now, for `restore`: a list of the level arrays, which are never changed in place."""
+        return list(self._levels)
+
+    def restore(self, snapshot: list[np.ndarray]) -> None:
+        self._levels = list(snapshot)
 
     def array(self) -> np.ndarray:
         """All digests, sorted."""
@@ -136,8 +148,95 @@ class NearDuplicates:
         self._next += 1
         return False
 
+    @property
+    def inserted(self) -> int:
+        """Documents remembered so far."""
+        return self._next
+
+    def forget_since(self, inserted: int) -> None:
+        """Forget the documents remembered after the first `inserted` ones."""
+        for key in range(inserted, self._next):
+            self._lsh.remove(str(key))
+        self._next = inserted
+
     def __getstate__(self):  # workers only compute signatures: ship the settings, not the index
         return {"num_perm": self.num_perm, "threshold": self.threshold}
 
     def __setstate__(self, state):
         self.__init__(state["threshold"], state["num_perm"])
+
+
+@dataclass
+class Kept:
+    """What the dedup filters decided for one cleaned chunk: which documents and sentences stay,
+    why each dropped document went, and what the filters now remember (for the resume state)."""
+
+    documents: np.ndarray
+    """Per document: kept (after exact and near-duplicate dedup)."""
+    dropped: dict[int, str]
+    """Dropped document index -> the rule that dropped it ('document_dedup' or 'near_dedup')."""
+    sentences: np.ndarray
+    """Per sentence of the chunk (documents in order): kept by sentence dedup (True in dropped documents too)."""
+    remembered: dict[str, np.ndarray]
+    """Dedup kind ('sentences', 'documents', 'signatures') -> the values this chunk added to its filter."""
+
+
+class DedupFilters:
+    """The whole corpus's dedup state, in corpus order: exact documents, near-duplicates, exact sentences."""
+
+    def __init__(self, documents: bool, sentences: bool, near: NearDuplicates | None):
+        self.documents = HashSet() if documents else None
+        self.sentences = HashSet() if sentences else None
+        self.near = near
+
+    def snapshot(self) -> tuple:
+        """The state now, to go back to (`restore`) when an input is read again; cheap."""
+        return (self.documents.snapshot() if self.documents is not None else None,
+                self.sentences.snapshot() if self.sentences is not None else None,
+                self.near.inserted if self.near is not None else 0)
+
+    def restore(self, snapshot: tuple) -> None:
+        documents, sentences, inserted = snapshot
+        if self.documents is not None:
+            self.documents.restore(documents)
+        if self.sentences is not None:
+            self.sentences.restore(sentences)
+        if self.near is not None:
+            self.near.forget_since(inserted)
+
+    def remember(self, kind: str, values: np.ndarray) -> None:
+        """Reload what a finished input added (a resumed build): `values` as `Kept.remembered` gave them."""
+        if kind == "signatures":
+            if self.near is not None:
+                for signature in values.reshape(-1, self.near.num_perm):
+                    self.near.is_duplicate(signature)
+            return
+        seen = self.documents if kind == "documents" else self.sentences
+        if seen is not None:
+            seen.add(values)
+
+    def keep(self, document_digests: np.ndarray, sentence_digests: np.ndarray, lengths: list[int],
+             signatures: list[np.ndarray] | None) -> Kept:
+        """Decide one chunk: a document seen before (exactly, then nearly) is dropped whole; in the
+        documents kept, a sentence seen before is dropped. Updates the filters; writes nothing."""
+        count = len(document_digests)
+        remembered: dict[str, np.ndarray] = {}
+        keep = self.documents.add(document_digests) if self.documents is not None else np.ones(count, dtype=bool)
+        # every digest the set took, near-duplicates included: a resumed build reloads exactly this
+        remembered["documents"] = document_digests[keep]
+        dropped = {int(i): "document_dedup" for i in np.flatnonzero(~keep)}
+        if self.near is not None:
+            added = []
+            for i in np.flatnonzero(keep):
+                if self.near.is_duplicate(signatures[i]):
+                    keep[i] = False
+                    dropped[int(i)] = "near_dedup"
+                else:
+                    added.append(signatures[i])
+            remembered["signatures"] = np.concatenate(added) if added else np.empty(0, dtype=np.uint64)
+        sentences = np.ones(len(sentence_digests), dtype=bool)
+        if self.sentences is not None and count:
+            wanted = np.repeat(keep, lengths)
+            sentences[wanted] = self.sentences.add(sentence_digests[wanted])
+            remembered["sentences"] = sentence_digests[wanted & sentences]
+        return Kept(documents=keep, dropped=dropped, sentences=sentences, remembered=remembered)

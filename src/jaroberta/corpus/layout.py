@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
+from jaroberta.core.files import text_file_lines
 
 SPLITS = ("train", "dev")
 MANIFEST = "corpus.json"
@@ -67,11 +68,7 @@ def training_sentences(inputs) -> Iterator[str]:
         if path.is_dir():
             yield from iter_sentences(path, "train")
         elif path.is_file():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    line = line.rstrip("\n")
-                    if line.strip():
-                        yield line
+            yield from text_file_lines(path)
         else:
             raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
 

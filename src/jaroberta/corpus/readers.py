@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jaroberta.corpus.streams import DecodedStream, compression_of
+from jaroberta.corpus.streams import Damage, DecodedStream, compression_of
 from jaroberta.errors import JarobertaError
 
 FORMATS = ("text", "cirrus", "jsonl", "parquet", "arrow")
@@ -135,8 +135,9 @@ def detect_format(path: Path, requested: str = "auto") -> str:
 
 
 # -- streaming (main process) ---------------------------------------------------------------
-def open_binary(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
-    """(decompressed stream, raw file): the raw file's position measures progress."""
+def open_binary(path: Path, damage: Damage | None = None) -> tuple[io.BufferedIOBase, io.BufferedReader]:
+    """(decompressed stream, raw file): the raw file's position measures progress. With `damage`
+    (a corrupt archive read before), the stream hands out only the verified text."""
     try:
         raw = open(path, "rb")
     except OSError as exc:
@@ -145,26 +146,40 @@ def open_binary(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
     raw.seek(0)
     if compression_of(magic):
         # keeps what decodes before a truncated or corrupt end; `broken` says where it broke
-        return DecodedStream(raw, magic), raw
+        return DecodedStream(raw, magic, damage), raw
     return raw, raw
 
 
-def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterator[tuple[bytes, int]]:
+def read_chunks(item: InputFile, config: ReadConfig, counts: Counter,
+                problems: list[str] | None = None, damage: Damage | None = None) -> Iterator[tuple[bytes, int]]:
     """Yield (chunk, raw bytes consumed so far) for one file; chunks end on a record boundary.
 
     Raises SkipInput where the file is empty, binary or UTF-16, or cannot be decompressed
     from the start; a read error later ends the file early (what came before is kept).
+    Raises Unverified, after the last chunk, where an archive turned out corrupt: what was
+    yielded may hold scrambled text, and the file must be read again with that `damage`,
+    which yields only the verified text and counts the rest (`input:corrupt_*`).
     """
-    stream, raw = open_binary(item.path)
+    stream, raw = open_binary(item.path, damage)
     block_size = min(_BLOCK, config.chunk_bytes)
     boundary = b"\n\n" if item.format == "text" else b"\n"
     limit = config.max_line_bytes
     try:
         first = _read(stream, item, block_size)
         if not first:
+            _unverified(stream, damage, counts)
             broken = getattr(stream, "broken", None)
+            if damage is not None:
+                raise ReadError(f"{item.path}: {broken}")
             raise SkipInput(f"{broken}; nothing decodes before the break" if broken else "empty file")
-        _check_is_text(first)
+        try:
+            _check_is_text(first)
+        except SkipInput:
+            if isinstance(stream, DecodedStream):  # scrambled by a corrupt block, or binary indeed
+                while _read(stream, item, _BLOCK):
+                    pass
+                _unverified(stream, damage, counts)
+            raise
         buf, skipping, block = b"", False, first
         try:
             while block:
@@ -193,6 +208,7 @@ def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterato
                         yield buf[: cut + width], raw.tell()
                         buf = buf[cut + width :]
                 block = _read(stream, item, block_size)
+            _unverified(stream, damage, counts)
             broken = getattr(stream, "broken", None)
             if broken:  # the decoded text ends mid-way: keep it all, but not half a character
                 buf = _without_partial_char(buf)
@@ -209,6 +225,25 @@ def read_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterato
     finally:
         stream.close()
         raw.close()
+
+
+def _unverified(stream, damage: Damage | None, counts: Counter) -> None:
+    """At the end of the decoded text: a corrupt archive read the first time raises Unverified;
+    read the second time (with its `damage`), what was rejected is counted."""
+    found = getattr(stream, "damage", None)
+    if damage is None and found is not None:
+        raise Unverified(found)
+    if damage is not None:
+        counts["input:corrupt_rejected_bytes"] += stream.rejected_bytes
+        counts["input:corrupt_rejected_lines"] += stream.rejected_lines
+
+
+class Unverified(Exception):
+    """The archive is corrupt and what was read from it is not all verified: read it again with `damage`."""
+
+    def __init__(self, damage: Damage):
+        super().__init__(f"corrupt {damage.format} data at byte {damage.offset:,}")
+        self.damage = damage
 
 
 def _read(stream, item: InputFile, size: int) -> bytes:

@@ -19,7 +19,10 @@ from jaroberta.corpus.clean import RULES
 # Reading problems: counter key -> how the table names it.
 INPUT_PROBLEMS = {
     "input:skipped_files": "files skipped (empty, binary, UTF-16, unopenable, a Parquet file without its footer)",
-    "input:read_errors": "files cut short by a read error or a truncated/corrupt archive (text before the break kept)",
+    "input:read_errors": "files cut short by a read error or a truncated/corrupt archive (truncated: the text before the "
+                         "break kept; corrupt: only the text its checks verified)",
+    "input:corrupt_rejected_lines": "lines rejected from corrupt archives (decoded from a block, member or frame that failed its check)",
+    "input:corrupt_rejected_bytes": "decoded bytes rejected from corrupt archives",
     "input:invalid_utf8_lines": "lines with invalid UTF-8",
     "input:nul_bytes": "NUL bytes removed",
     "input:long_lines": "lines over --max-line-bytes dropped",
@@ -27,6 +30,8 @@ INPUT_PROBLEMS = {
     "input:bad_json_lines": "JSON lines that did not parse",
     "input:records_without_text": "JSON records without the text field",
     "input:null_rows": "table rows whose text is null (Parquet, datasets)",
+    "input:damaged_row_groups": "Parquet row groups that did not decode, skipped (the file's other row groups read on)",
+    "input:damaged_rows": "rows lost in those row groups",
     "input:tables_refused": "Parquet/Arrow files refused whole (no readable footer: truncated, or not a table), among the files skipped",
     "input:non_content_pages": "CirrusSearch pages outside the main namespace",
 }

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from jaroberta.errors import JarobertaError
+from jaroberta.text.base import MAX_VOCAB_SIZE
 
 HEADER_FILE = "shards.json"
 TOKENIZER_DIR = "tokenizer"
@@ -105,6 +106,8 @@ class ShardHeader:
 
 def id_dtype_for(vocab_size: int) -> str:
     """uint16 halves the disk and page-cache footprint whenever the ids fit."""
+    if vocab_size > MAX_VOCAB_SIZE:  # training refuses such sizes; a tokenizer made elsewhere may not
+        raise JarobertaError(f"a vocabulary of {vocab_size:,} pieces is more than int32 token ids can number ({MAX_VOCAB_SIZE:,})")
     return "uint16" if vocab_size <= np.iinfo(np.uint16).max else "int32"
 
 

@@ -3,6 +3,10 @@
 Each Parquet or Arrow data file is one input, with the text path's resume and `--shard`
 semantics: only the `--text-field` column is read, a batch of rows at a time, and cut into
 chunks of about `chunk_bytes` of text that travel to the workers as Arrow IPC streams.
+
+A Parquet file is read row group by row group: a damaged group (a page that does not
+decode or fails its checksum) is skipped, counted and named with its rows, and the groups
+after it are read on, so damage in one group costs only the rows that group could not give.
 """
 
 from __future__ import annotations
@@ -54,10 +58,32 @@ def resolve_tables(inputs: list[InputFile], config: ReadConfig) -> list[InputFil
     for folder, count in ignored.items():
         log.warning("warning: %s is a datasets folder: ignored %d file(s) its %s does not list (e.g. cache files)",
                     folder, count, DATASET_STATE)
+    kept = _in_listed_split_order(kept)
     for item in kept:
         if item.format in TABLE_FORMATS:
             check_text_column(item, config.text_field)
     return kept
+
+
+def _in_listed_split_order(inputs: list[InputFile]) -> list[InputFile]:
+    """`inputs` with each DatasetDict's splits in the order its `dataset_dict.json` lists them
+    (["train", "test"] reads train first), not sorted by name; everything else keeps its place."""
+    splits: dict[Path, list[str] | None] = {}
+    for item in inputs:
+        folder = item.path.parent.parent
+        if folder not in splits:
+            splits[folder] = _dataset_dict_splits(folder)
+    ordered, placed = [], set()
+    for item in inputs:
+        folder = item.path.parent.parent
+        names = splits[folder]
+        if names is None or item.path.parent.name not in names:
+            ordered.append(item)
+        elif folder not in placed:  # the whole DatasetDict at its first file's place
+            placed.add(folder)
+            members = [i for i in inputs if i.path.parent.parent == folder and i.path.parent.name in names]
+            ordered.extend(sorted(members, key=lambda i: names.index(i.path.parent.name)))  # stable: files keep their order
+    return ordered
 
 
 def dataset_data_files(folder: Path) -> list[Path] | None:
@@ -77,11 +103,18 @@ def dataset_data_files(folder: Path) -> list[Path] | None:
 
 
 def _is_dataset_dict(folder: Path) -> bool:
+    return _dataset_dict_splits(folder) is not None
+
+
+def _dataset_dict_splits(folder: Path) -> list[str] | None:
+    """The splits a DatasetDict folder lists, in its order; None where `folder` is not one."""
     try:
         splits = json.loads((folder / DATASET_DICT).read_text(encoding="utf-8"))["splits"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return all((folder / split / DATASET_STATE).is_file() for split in splits)
+        return None
+    if not isinstance(splits, list) or not all(isinstance(s, str) and (folder / s / DATASET_STATE).is_file() for s in splits):
+        return None
+    return splits
 
 
 def check_text_column(item: InputFile, field: str) -> None:
@@ -124,14 +157,16 @@ def _schema(item: InputFile):
 
 
 # -- streaming (main process) ----------------------------------------------------------------------
-def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> Iterator[tuple[bytes, int]]:
+def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter,
+                      problems: list[str] | None = None) -> Iterator[tuple[bytes, int]]:
     """Yield (chunk, bytes of the file read so far) for one table; a chunk is an Arrow IPC stream of text rows.
 
     Chunks are cut by the rows' lengths alone, so they (and the shards) do not depend on
     how the file was batched. Raises SkipInput where the file cannot be opened: a Parquet
     file keeps the index of its rows in a footer at its end, so a truncated one is refused
-    whole. Raises ReadError where it breaks off later (damage after a readable footer, a
-    cut-off Arrow stream); the rows read before are yielded first.
+    whole. A damaged Parquet row group is skipped, counted and named in `problems`, and
+    reading goes on. Raises ReadError where an Arrow stream breaks off; the rows read
+    before are yielded first.
     """
     pa = require("pyarrow", f"reading {item.path}")
     try:
@@ -145,8 +180,9 @@ def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> I
                         f"nothing read from it{why}") from exc
     pending: list = []
     pending_bytes = 0
+    problems = [] if problems is None else problems
     try:
-        for column in table.columns():
+        for column in table.columns(counts, problems):
             ends = np.cumsum(_text_lengths(column))
             start, base = 0, 0
             while start < len(column):
@@ -162,7 +198,7 @@ def read_table_chunks(item: InputFile, config: ReadConfig, counts: Counter) -> I
                 start, base = stop, int(ends[stop - 1])
         if pending:
             yield _to_ipc(pending), table.position()
-        if table.rows_read == 0:
+        if table.rows_read == 0 and not counts["input:damaged_row_groups"]:
             raise SkipInput("the table has no rows")
     except (OSError, pa.ArrowException) as exc:
         if pending:  # complete rows read before the damage are kept
@@ -181,16 +217,20 @@ class _Table:
     def __init__(self, item: InputFile, config: ReadConfig):
         pa = require("pyarrow", f"reading {item.path}")
         self.size = item.size
+        self.path = item.path
         self.field = config.text_field
         self.chunk_bytes = config.chunk_bytes
         self.rows_read = 0
+        self.rows_done = 0  # Parquet: rows of the row groups finished, read or lost
         self.parquet = self.arrow_file = self.arrow_stream = None
         # not memory-mapped: mapped pages count as resident memory until the file is closed
         self.source = pa.OSFile(str(item.path))
         try:
             if item.format == "parquet":
                 # pre_buffer would load a row group's whole column at once; a read buffer streams it page by page
-                self.parquet = require("pyarrow.parquet").ParquetFile(self.source, pre_buffer=False, buffer_size=1 << 20)
+                # page checksums, where the writer stored them, catch damage that would still decode
+                self.parquet = require("pyarrow.parquet").ParquetFile(self.source, pre_buffer=False, buffer_size=1 << 20,
+                                                                      page_checksum_verification=True)
             elif self.source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC:
                 self.source.seek(0)
                 self.arrow_file = pa.ipc.open_file(self.source)
@@ -201,13 +241,13 @@ class _Table:
             self.source.close()
             raise
 
-    def columns(self) -> Iterator:
-        """The text column, one batch of rows at a time."""
+    def columns(self, counts: Counter, problems: list[str]) -> Iterator:
+        """The text column, one batch of rows at a time; a damaged Parquet row group is counted,
+        named in `problems` and skipped."""
         if self.parquet is not None:
-            rows = _batch_rows(self.parquet, self.field, self.chunk_bytes)
-            # one column: decoding threads would only compete with the cleaning workers
-            batches = self.parquet.iter_batches(batch_size=rows, columns=[self.field], use_threads=False)
-        elif self.arrow_file is not None:
+            yield from self._parquet_columns(counts, problems)
+            return
+        if self.arrow_file is not None:
             batches = (self.arrow_file.get_batch(i) for i in range(self.arrow_file.num_record_batches))
         else:
             batches = iter(self.arrow_stream)
@@ -215,10 +255,33 @@ class _Table:
             self.rows_read += batch.num_rows
             yield _as_text(batch.column(self.field))
 
+    def _parquet_columns(self, counts: Counter, problems: list[str]) -> Iterator:
+        pa = require("pyarrow")
+        metadata = self.parquet.metadata
+        rows = _batch_rows(self.parquet, self.field, self.chunk_bytes)
+        for group in range(metadata.num_row_groups):
+            in_group, read = metadata.row_group(group).num_rows, 0
+            try:
+                # one column: decoding threads would only compete with the cleaning workers
+                for batch in self.parquet.iter_batches(batch_size=rows, row_groups=[group], columns=[self.field],
+                                                       use_threads=False):
+                    read += batch.num_rows
+                    self.rows_read += batch.num_rows
+                    yield _as_text(batch.column(self.field))
+            except (OSError, pa.ArrowException) as exc:
+                lost = in_group - read
+                counts["input:damaged_row_groups"] += 1
+                counts["input:damaged_rows"] += lost
+                decoded = f"; its first {read:,} rows decoded and were kept" if read else ""
+                problems.append(f"{self.path}: Parquet row group {group} of {metadata.num_row_groups} is damaged "
+                                f"({exc.__class__.__name__}: {exc}): {lost:,} of its {in_group:,} rows lost{decoded}; "
+                                "the other row groups were read")
+            self.rows_done += in_group
+
     def position(self) -> int:
         """Bytes of the file read so far (Parquet: estimated from the rows read)."""
         if self.parquet is not None:
-            return self.size * self.rows_read // max(1, self.parquet.metadata.num_rows)
+            return self.size * self.rows_done // max(1, self.parquet.metadata.num_rows)
         return self.source.tell()
 
     def close(self) -> None:

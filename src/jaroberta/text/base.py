@@ -19,6 +19,9 @@ from typing import Protocol, runtime_checkable
 
 from jaroberta.text.normalize import Normalization
 
+MAX_VOCAB_SIZE = 2**31 - 1
+"""The most pieces a vocabulary may have: `pack` stores token ids as uint16 where they fit, else int32."""
+
 SIDECAR = "jaroberta_tokenizer.json"
 """File written next to the Hugging Face tokenizer files: family, normalization,
 dictionaries (by name and content hash), and a fingerprint."""

@@ -17,13 +17,20 @@ from itertools import chain
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
-from jaroberta.text.base import JaTokenizer
+from jaroberta.text.base import MAX_VOCAB_SIZE, JaTokenizer
+from jaroberta.core.files import text_file_lines
 from jaroberta.text.mecab import SYSTEM_DICTS
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.unigram import train_sentencepiece
 from jaroberta.text.wordpiece import train_mecab_wordpiece
 
 log = logging.getLogger(__name__)
+
+MAX_PIECE_CHARS = 16
+"""SentencePiece's longest piece (its max_piece_length); a WordPiece piece is a character, its
+## form or a merge. So a corpus of n characters holds at most 16 n distinct pieces either way."""
+SPECIAL_PIECES = 16
+"""Room for the special and control pieces every vocabulary adds (rinna's has 8, JMedRoBERTa's 5)."""
 
 DEFAULT_VOCAB = {"sentencepiece": 32000, "mecab-wordpiece": 30000}
 """rinna's and JMedRoBERTa's vocabulary sizes."""
@@ -71,6 +78,9 @@ class TokenizerTrainConfig:
             self.vocab_size = DEFAULT_VOCAB[self.family]
         if self.vocab_size < 10:
             raise JarobertaError(f"vocab_size {self.vocab_size} is too small")
+        if self.vocab_size > MAX_VOCAB_SIZE:
+            raise JarobertaError(f"vocab_size {self.vocab_size:,} is more than token ids can number: pack stores them as "
+                                 f"int32, so at most {MAX_VOCAB_SIZE:,} pieces; ask for fewer")
         if not 0.0 < self.character_coverage <= 1.0:
             raise JarobertaError(f"character_coverage must be in (0, 1], got {self.character_coverage}")
         if self.sample_sentences < 0 or self.workers < 1:
@@ -83,6 +93,27 @@ class TokenizerTrainConfig:
             self.normalization = DEFAULT_NORMALIZATION[self.family]
 
 
+
+
+def check_corpus_holds(config: TokenizerTrainConfig) -> None:
+    """Refuse, before any training, a vocabulary larger than the inputs could fill (a huge size
+    would otherwise run for minutes, or exhaust memory inside the trainer)."""
+    text_bytes = sum(_sizes(path) for path in config.inputs)
+    most = MAX_PIECE_CHARS * text_bytes + SPECIAL_PIECES
+    if config.vocab_size > most:
+        raise JarobertaError(
+            f"vocab_size {config.vocab_size:,} is more than {', '.join(map(str, config.inputs))} can fill: "
+            f"{text_bytes:,} bytes of text hold at most {most:,} distinct pieces ({MAX_PIECE_CHARS} per character, "
+            f"plus {SPECIAL_PIECES} special ones); ask for fewer, or train on more text")
+
+
+def _sizes(path: Path) -> int:
+    """Bytes of a text file, or of every file under a corpus folder (an upper bound on its text)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
 def iter_sentences(inputs: tuple[Path, ...]) -> Iterator[str]:
     """The non-empty lines of text files, one sentence per line."""
     for path in inputs:
@@ -91,11 +122,7 @@ def iter_sentences(inputs: tuple[Path, ...]) -> Iterator[str]:
                 f"training input {path} is a folder: give text files here, or read a corpus folder through "
                 f"`jaroberta.train_tokenizer` / `jaroberta tokenizer train`"
             )
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                line = line.rstrip("\n")
-                if line.strip():
-                    yield line
+        yield from text_file_lines(path)
 
 
 TRAINERS: dict[str, Callable[[TokenizerTrainConfig, Iterable[str]], JaTokenizer]] = {
@@ -120,6 +147,7 @@ def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | Non
     if first is None:
         raise JarobertaError(f"no text to train on in {', '.join(map(str, config.inputs))}: give text files "
                              f"(one sentence per line) or a corpus folder with a non-empty train split")
+    check_corpus_holds(config)
     tokenizer = TRAINERS[config.family](config, chain([first], sentences))
     notes = vocabulary_notes(config, tokenizer.vocab_size)
     for note in notes:
