@@ -18,9 +18,9 @@ import time
 import httpx
 import pytest
 
-from jaroberta.serve.app import STATIC_DIR, create_app
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import STATIC_DIR, create_app
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import BackgroundServer
 
 MASK = "[MASK]"
 WORDS = ["東京", "大阪", "京都", "名古屋", "札幌", "福岡", "神戸", "横浜"]

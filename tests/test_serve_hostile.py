@@ -22,12 +22,12 @@ from layouts import rinna_dir  # noqa: F401  (a module-scoped fixture)
 from test_serve import MASK, FakeBackend, client, fake_server  # noqa: F401  (client: a fixture)
 
 from jaroberta.errors import JarobertaError
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.body import MAX_DEPTH, BodyError, decode_json_body
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.hosts import host_name
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.body import MAX_DEPTH, BodyError, decode_json_body
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.hosts import host_name
+from jaroberta.service.server import BackgroundServer
 
 FLAG = re.compile(r"(^|[\s(])--[a-z]")
 """A command-line flag in an API message: API clients have none to pass."""

@@ -12,10 +12,10 @@ import pytest
 from http_client import KeepAliveClient
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import BackgroundServer
 
 CARD_TEXT = "4年に1度[MASK]は開かれる。"
 
@@ -180,7 +180,7 @@ def test_cli_serves_until_interrupted(rinna_dir):
 def test_non_loopback_host_warns(rinna_dir, monkeypatch, caplog):
     import uvicorn
 
-    from jaroberta.serve.server import serve
+    from jaroberta.service.server import serve
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))

@@ -35,8 +35,8 @@ from jaroberta.model.families import family_of_tokenizer, get_family
 from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
 from jaroberta.model.loading import load as load_model
 from jaroberta.model.perplexity import masked_perplexity
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import serve as serve_model
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import serve as serve_model
 from jaroberta.tasks.finetuned import load_finetuned
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences

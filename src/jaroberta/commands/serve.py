@@ -8,7 +8,7 @@ from dataclasses import fields
 from jaroberta import api
 from jaroberta.commands import options
 from jaroberta.errors import JarobertaError
-from jaroberta.serve.config import ServeConfig
+from jaroberta.service.config import ServeConfig
 
 _DEFAULTS = ServeConfig()
 

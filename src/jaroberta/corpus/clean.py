@@ -203,11 +203,6 @@ RULES: dict[str, str] = {
 process (`jaroberta.corpus.dedup`); the others here, in workers."""
 
 
-def sentence_hash(sentence: str) -> bytes:
-    """8-byte digest used for exact dedup: stable across processes and machines (unlike hash())."""
-    return hashlib.blake2b(sentence.encode("utf-8"), digest_size=8).digest()
-
-
 def document_hash(sentences: Iterable[str]) -> int:
     """64-bit document digest: drives both document dedup and the train/dev split."""
     digest = hashlib.blake2b("\n".join(sentences).encode("utf-8"), digest_size=8, person=b"jaroberta-doc").digest()

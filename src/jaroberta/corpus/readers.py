@@ -346,8 +346,3 @@ def input_key(index: int, item: InputFile) -> str:
     """File-name-safe, order-preserving name for an input's parts and completion marker."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.path.name)[:60]
     return f"{index:05d}-{stem}"
-
-
-def describe_size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size} bytes"
-

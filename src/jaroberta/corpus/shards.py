@@ -179,11 +179,3 @@ def open_split(directory: str | Path, split: str, header: ShardHeader | None = N
         words=mapped("words", np.uint16, (rows, seq_len)),
         lengths=mapped("lengths", np.int32, (rows,)),
     )
-
-
-def write_split(directory: Path, split: str, header: ShardHeader, rows: list[tuple[list[int], list[int]]]) -> None:
-    """Write a whole split at once (tests, synthetic data) and record its stats in the header."""
-    writer = SplitWriter(directory, split, header.seq_len, header.id_dtype)
-    for ids, words in rows:
-        writer.write(ids, words, header.special_ids["pad"])
-    header.splits[split] = writer.close()

@@ -6,7 +6,7 @@ import ipaddress
 import os
 from dataclasses import asdict, dataclass
 
-from jaroberta.serve.hosts import LOOPBACK_NAMES
+from jaroberta.service.hosts import LOOPBACK_NAMES
 
 
 @dataclass(frozen=True)
