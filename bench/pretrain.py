@@ -24,7 +24,7 @@ Three measurements:
    `--curve-steps N` the dev loss against real tokens seen, plain vs grouped, on one schedule.
 
     .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family sentencepiece --vocab-size 2000
-    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --seq-len 512 --layout document
+    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --max-length 512 --layout document
     .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny mini --batch 16 \
         --steps 20 --warmup 2 --rounds 3 --curve-steps 600 --eval-every 50 --threads 1
 
@@ -35,7 +35,7 @@ real 32000-piece SentencePiece model (`pip install 'jaroberta[bench]'` for the T
 
     .venv/bin/python -c "from jaroberta.text import SentencePieceTokenizer as T; \
         T.from_file('../shared/reference/rinna/google_sp.model').save('bench/out/rinna-tok')"
-    .venv/bin/jaroberta pack demo/corpus bench/out/rinna-tok bench/out/shards-rinna --seq-len 128 --layout full
+    .venv/bin/jaroberta pack demo/corpus bench/out/rinna-tok bench/out/shards-rinna --max-length 128 --layout full
     .venv/bin/python bench/pretrain.py --shards bench/out/shards-rinna --presets tiny rinna-base --batch 16 \
         --steps 10 --minutes 30 --eval-every 50
     .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny --steps 20 --minutes 2 --threads 1  # quick

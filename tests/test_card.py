@@ -83,7 +83,7 @@ def test_exported_sentencepiece_card_uses_the_pipeline():
 def test_pretrain_writes_a_card_into_model(shards_dir, tmp_path):
     out = tmp_path / "run"
     assert main(["pretrain", str(shards_dir), str(out), "--preset", "tiny", "--steps", "2", "--micro-batch", "4",
-                 "--eval-rows", "8", "--license", "apache-2.0"]) == 0
+                 "--eval-limit", "8", "--license", "apache-2.0"]) == 0
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.pipeline_tag == "fill-mask" and card.data.license == "apache-2.0"
     assert (out / "model" / "loss.png").is_file() and "![loss curve](loss.png)" in card.text

@@ -55,14 +55,14 @@ def tokenizer_dir(corpus_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
-    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="document"))
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, max_length=SEQ_LEN, layout="document"))
     return out
 
 
 @pytest.fixture(scope="module")
 def full_shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards-full")
-    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="full"))
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, max_length=SEQ_LEN, layout="full"))
     return out
 
 
@@ -134,7 +134,7 @@ def test_header_records_the_tokenizer(shards_dir, tokenizer_dir):
 def test_empty_split_refused(tmp_path, tokenizer_dir, train, dev, message):
     corpus = write_corpus(tmp_path / "corpus", train_documents=train, dev_documents=dev)
     with pytest.raises(JarobertaError, match=message):
-        pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "shards", seq_len=SEQ_LEN))
+        pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "shards", max_length=SEQ_LEN))
 
 
 def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
@@ -144,9 +144,9 @@ def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
 
 def test_pack_command(tmp_path, corpus_dir, tokenizer_dir, capsys):
     out = tmp_path / "shards"
-    assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--seq-len", "32", "--layout", "full"]) == 0
+    assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--max-length", "32", "--layout", "full"]) == 0
     printed = capsys.readouterr().out
-    assert "full layout, max length 32" in printed and "% padding" in printed  # --seq-len: the old spelling still works
+    assert "full layout, max length 32" in printed and "% padding" in printed
     header = ShardHeader.load(out)
     assert header.layout == "full" and header.splits["dev"].rows > 0
 
@@ -166,7 +166,7 @@ def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_p
     train_tokenizer(TokenizerTrainConfig(family=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
     tokenizer = load_tokenizer(tokenizer_out)
     out = tmp_path / "shards"
-    header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, seq_len=SEQ_LEN, layout="document"))
+    header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, max_length=SEQ_LEN, layout="document"))
     assert (header.splits["train"].literal_masks, header.splits["dev"].literal_masks) == (3, 1)
     mask_id = tokenizer.special_ids["mask"]
     for split in ("train", "dev"):

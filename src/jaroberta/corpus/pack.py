@@ -2,10 +2,10 @@
 
 Two layouts:
 - `document` (rinna): each row is one document, framed by the model's conventions
-  (`[CLS]` + the document's pieces for the rinna family), truncated to `seq_len`;
+  (`[CLS]` + the document's pieces for the rinna family), truncated to `max_length`;
   shorter rows are padded. Truncation is counted in the header.
 - `full` (RoBERTa's FULL-SENTENCES, JMedRoBERTa): documents are concatenated with the
-  separator (`[SEP]`) after each one and cut into rows of exactly `seq_len`, each row
+  separator (`[SEP]`) after each one and cut into rows of exactly `max_length`, each row
   starting with the conventions' prefix (`[CLS]`); no padding except the last row.
 
 Framing tokens come from the `InputConventions` the caller passes (the model family's),
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
 
 from jaroberta.corpus.layout import iter_documents
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
@@ -37,25 +37,28 @@ class PackConfig:
     corpus: Path
     """Corpus directory made by `jaroberta corpus build`."""
     tokenizer: Path
-    """Tokenizer directory (either family)."""
+    """Tokenizer folder (`jaroberta tokenizer train`), or a model folder or hub id whose tokenizer to use."""
     out: Path
     """Shard directory to create."""
-    seq_len: int = 512
-    """Row length, special tokens included."""
-    layout: str = "document"
-    """'document' (rinna: one document per row) or 'full' (packed back to back)."""
+    max_length: int = 512
+    """Row length in tokens, special tokens included."""
+    layout: Literal["document", "full"] = "document"
+    """document (rinna: [CLS] + one document per row, truncated) or full (RoBERTa FULL-SENTENCES, JMedRoBERTa:
+    documents back to back, [SEP] between)."""
     workers: int = 1
-    """Tokenizer workers (threads, or processes where MeCab cannot run without the GIL)."""
+    """Tokenizer workers: threads, or processes where MeCab cannot run without the GIL."""
+    revision: str | None = None
+    """Hub commit, branch or tag of the tokenizer when it is a hub id."""
     documents_per_batch: int = 256
     """Documents tokenized together (bounds memory, feeds the workers)."""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise JarobertaError(f"--layout must be one of {LAYOUTS}, got {self.layout!r}")
-        if self.seq_len < 8:
-            raise JarobertaError(f"--seq-len {self.seq_len} is too short (at least 8)")
+            raise JarobertaError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.max_length < 8:
+            raise JarobertaError(f"max_length {self.max_length} is too short (at least 8)")
         if self.workers < 1:
-            raise JarobertaError("--workers must be >= 1")
+            raise JarobertaError("workers must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
     out.mkdir(parents=True, exist_ok=True)
     header = ShardHeader(
         layout=config.layout,
-        seq_len=config.seq_len,
+        seq_len=config.max_length,
         id_dtype=id_dtype_for(tokenizer.vocab_size),
         vocab_size=tokenizer.vocab_size,
         special_ids=dict(tokenizer.special_ids),

@@ -165,7 +165,7 @@ def open_split(directory: str | Path, split: str, header: ShardHeader | None = N
         raise JarobertaError(f"{directory}: no '{split}' split (has {sorted(header.splits)}); re-run `jaroberta pack`")
     rows, seq_len = header.splits[split].rows, header.seq_len
     if rows == 0:
-        raise JarobertaError(f"{directory}: the '{split}' split is empty; the corpus is too small for --seq-len {seq_len}")
+        raise JarobertaError(f"{directory}: the '{split}' split is empty; the corpus is too small for max_length {seq_len}")
 
     def mapped(kind: str, dtype, shape):
         path = directory / f"{split}.{kind}.bin"

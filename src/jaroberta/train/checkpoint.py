@@ -117,7 +117,7 @@ def refuse_to_overwrite(run_dir: Path) -> None:
     """A fresh run must not silently mix with an earlier run's checkpoints."""
     if latest(run_dir) is not None:
         raise JarobertaError(f"{run_dir} already holds a run's checkpoints: pass --resume to continue it, "
-                             f"or choose another --out")
+                             f"or choose another run folder (out)")
 
 
 def write_json(path: Path, data: dict) -> None:

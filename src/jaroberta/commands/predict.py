@@ -1,0 +1,68 @@
+"""`jaroberta predict MODEL TEXT...`: a fine-tuned model's labels, scores or entities."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jaroberta.commands import options
+from jaroberta.core.hub import resolve_model
+from jaroberta.errors import JarobertaError
+from jaroberta.tasks.data import JSON_SUFFIXES, read_jsonl_inputs
+
+
+def register(subparsers, name: str, help: str) -> None:
+    p = subparsers.add_parser(
+        name,
+        help=help,
+        description="Run a model written by `jaroberta finetune`. Classification prints the label and its probability, "
+                    "regression the score, NER the entities with character offsets into the input. Sentence-pair "
+                    "models take 'sentence1<TAB>sentence2' per line, or JSON lines with sentence1 and sentence2.",
+    )
+    options.model_options(p, "fine-tuned model folder (OUT/best of `jaroberta finetune`) or hub id")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="texts (pairs: 'sentence1<TAB>sentence2'), or use --input")
+    p.add_argument("--input", metavar="FILE",
+                   help="read inputs from FILE: one per line ('-' = stdin), or JSON lines (.jsonl) with text / sentence1, sentence2")
+    options.truncate(p)
+    options.as_json(p, "print one JSON object per input instead of a table")
+    options.no_progress(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = resolve_model(args.model, args.revision)
+    inputs = _read_inputs(args, options.library("tasks.finetuned").read_head(model)["task"] == "pair")
+    results = options.api().predict(model, inputs, user_dict=args.user_dict, convention=args.convention, device=args.device,
+                          int8=args.int8, batch_size=args.batch_size, truncate=args.truncate,
+                          where=str(args.input) if args.input else "input")
+    for result in results:
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else _line(result.to_dict()))
+    return 0
+
+
+def _read_inputs(args, pairs: bool) -> list:
+    if args.input is not None and Path(args.input).suffix.lower() in JSON_SUFFIXES:
+        inputs = read_jsonl_inputs(Path(args.input), pairs)
+        texts = options.read_texts(args.text, None) if args.text else []
+    else:
+        inputs, texts = [], options.read_texts(args.text, args.input)
+    for number, text in enumerate(texts, start=1):
+        if pairs:
+            first, sep, second = text.partition("\t")
+            if not sep:
+                raise JarobertaError(f"input {number}: a sentence-pair model needs 'sentence1<TAB>sentence2', got {text!r}")
+            inputs.append((first, second))
+        else:
+            inputs.append(text)
+    return inputs
+
+
+def _line(result: dict) -> str:
+    source = result.get("text") or f"{result.get('sentence1')} / {result.get('sentence2')}"
+    if "entities" in result:
+        found = ", ".join(f"{e['text']} [{e['label']} {e['start']}:{e['end']}]" for e in result["entities"]) or "(none)"
+        return f"{source}\n  entities: {found}"
+    if "score" in result:
+        return f"{source}\n  score: {result['score']:.4f}"
+    return f"{source}\n  label: {result['label']} ({result['probability']:.3f})"

@@ -1,0 +1,99 @@
+"""`jaroberta tokenizer train|encode|info`: train, run and describe tokenizers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jaroberta.commands import options
+
+CONFIG = "jaroberta.text.training:TokenizerTrainConfig"
+
+
+def register(subparsers, name: str, help: str) -> None:
+    actions = options.group(subparsers, name, help)
+    _register_train(actions)
+    _register_encode(actions)
+    _register_info(actions)
+
+
+def _register_train(actions) -> None:
+    p = actions.add_parser(
+        "train",
+        help="train a tokenizer on a corpus",
+        description="Train the tokenizer of a model family: a SentencePiece unigram tokenizer (rinna layout) or a MeCab "
+        "+ WordPiece tokenizer (JMedRoBERTa, tohoku layouts), saved with its normalization and dictionaries.",
+    )
+    p.add_argument("corpus", type=Path, nargs="+", metavar="CORPUS",
+                   help="corpus folder from `jaroberta corpus build` (train split), or text files with one sentence per line")
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write the tokenizer into")
+    p.add_argument("--family", choices=options.keys("jaroberta.model.families:FAMILIES"), default="rinna",
+                   help="model family: its tokenizer kind, system dictionary, normalization and vocabulary size "
+                        "(default: rinna)")
+    options.add_config(p, CONFIG, skip=("family", "inputs", "out", "user_dicts", "normalization"), flags={
+        "vocab_size": {"type": int, "default": None, "help": "vocabulary size (default: the family's)"},
+        "system_dict": {"choices": options.keys("jaroberta.text.mecab:SYSTEM_DICTS"), "default": None,
+                        "help": "MeCab families: the MeCab system dictionary (default: the family's)"},
+    })
+    options.user_dict(p, "MeCab families: compiled MeCab user dictionary (.dic); repeat for several")
+    options.as_json(p, "print a JSON summary (family, vocab_size, out) instead of a line")
+    options.no_progress(p)
+    p.set_defaults(run=run_train)
+
+
+def _register_encode(actions) -> None:
+    p = actions.add_parser(
+        "encode",
+        help="tokenize text and print tokens, ids and offsets",
+        description="Tokenize text with a tokenizer folder. A literal [MASK] in the text becomes the mask id.",
+    )
+    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
+    options.texts(p, "texts to tokenize")
+    options.as_json(p, "print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    p.set_defaults(run=run_encode)
+
+
+def _register_info(actions) -> None:
+    p = actions.add_parser(
+        "info",
+        help="describe a tokenizer",
+        description="Print tokenizer kind, vocabulary size, special tokens, normalization, dictionaries and fingerprint.",
+    )
+    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder")
+    options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
+    options.as_json(p, "print the description as one JSON object")
+    p.set_defaults(run=run_info)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    tokenizer = options.api().train_tokenizer(args.corpus, args.out, family=args.family, user_dict=args.user_dict,
+                                              **options.config_values(args, CONFIG))
+    if args.json:
+        options.print_json({"family": args.family, "tokenizer_kind": tokenizer.family,
+                            "vocab_size": tokenizer.vocab_size, "out": str(args.out)})
+    else:
+        print(f"{args.family} tokenizer ({tokenizer.family}), vocab {tokenizer.vocab_size}, written to {args.out}")
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    texts = options.read_texts(args.text, args.input)
+    report = options.library("text.report")
+    report.print_encodings(options.library("text").load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None),
+                           texts, as_json=args.json)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    report = options.library("text.report")
+    description = report.describe(options.library("text").load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
+    notes = report.training_notes(args.tokenizer)
+    if args.json:
+        options.print_json({**description, "training_notes": notes})
+    else:
+        for key, value in description.items():
+            print(f"{key:18}: {value}")
+        for note in notes:
+            print(f"{'training note':18}: {note}")
+    return 0
