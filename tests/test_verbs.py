@@ -6,6 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
+
 CODE = """
 import importlib, pkgutil, pydoc, jaroberta
 modules = [m.name for m in pkgutil.walk_packages(jaroberta.__path__, 'jaroberta.') if m.name != 'jaroberta.__main__']
@@ -27,3 +30,26 @@ assert not missing, f'help(jaroberta) omits {missing}'
 def test_every_verb_is_the_verb_after_every_module_was_imported():
     done = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_model_save_gives_back_the_same_model(rinna_dir, tmp_path):  # noqa: F811
+    from jaroberta import api
+
+    model = api.load(rinna_dir, device="cpu")
+    saved = model.save(tmp_path / "copy")
+    again = api.load(saved, device="cpu")
+    text = "今日は[MASK]が良い。"
+    first, second = model.fill_mask(text, top_k=3)[0], again.fill_mask(text, top_k=3)[0]
+    assert [c.token for c in first.masks[0].candidates] == [c.token for c in second.masks[0].candidates]
+    assert again.conventions == model.conventions
+
+
+def test_verbs_take_the_config_fields_as_parameters():
+    import inspect
+
+    from jaroberta import api
+
+    assert {"lr", "preset", "steps", "mask_rate"} <= set(inspect.signature(api.pretrain).parameters)
+    assert {"max_length", "layout", "revision"} <= set(inspect.signature(api.pack).parameters)
+    with pytest.raises(TypeError, match=r"pack\(\): got an unexpected keyword argument 'seq_len'"):
+        api.pack("C", "T", "O", seq_len=64)
