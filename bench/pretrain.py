@@ -23,7 +23,7 @@ Three measurements:
    `--group-by-length` and the Trainer (whose collator pads to the longest row); and with
    `--curve-steps N` the dev loss against real tokens seen, plain vs grouped, on one schedule.
 
-    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family sentencepiece --vocab-size 2000
+    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family rinna --vocab-size 2000
     .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --max-length 512 --layout document
     .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny mini --batch 16 \
         --steps 20 --warmup 2 --rounds 3 --curve-steps 600 --eval-every 50 --threads 1

@@ -24,7 +24,7 @@ META = {"step": 200, "tokens": 51200, "elapsed": 93.0, "metrics": {"dev_loss": 4
 
 def _facts(**changes) -> CardFacts:
     base = {"name": "tiny-ja", "architecture": "RobertaForMaskedLM", "config": CONFIG, "parameters": 127212,
-            "family": "sentencepiece", "conventions": CONVENTIONS, "meta": META, "corpus": CORPUS, "cleaning": CLEANING}
+            "tokenizer_kind": "sentencepiece", "conventions": CONVENTIONS, "meta": META, "corpus": CORPUS, "cleaning": CLEANING}
     return CardFacts(**{**base, **changes})
 
 

@@ -73,7 +73,7 @@ def test_auto_tokenizer_gives_jaroberta_framed_ids(exported, original):
 
 
 def test_tokenizer_folders_jaroberta_writes_give_the_same_ids(shared_dir, tmp_path):
-    """`tokenizer train --family sentencepiece` folders: AutoTokenizer no longer maps <unk> to </s>."""
+    """`tokenizer train --family rinna` folders: AutoTokenizer no longer maps <unk> to </s>."""
     tok = SentencePieceTokenizer.from_file(shared_dir / "reference" / "rinna" / "google_sp.model")
     tok.save(tmp_path)
     hf = AutoTokenizer.from_pretrained(str(tmp_path))

@@ -90,7 +90,7 @@ def test_jmedroberta_by_hub_id_asks_for_its_user_dictionary(hub_home, jmed_dir, 
     write_hub_cache(hub_home / "hub", "alabnii/jmedroberta-base-manbyo-wordpiece", jmed_dir, COMMIT_A)
     with pytest.raises(JarobertaError, match=MANBYO_FILE):
         jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece")
-    lm = jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece", user_dicts=[manbyo_dic])
+    lm = jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece", user_dict=[manbyo_dic])
     assert lm.conventions.name == "jmedroberta"
 
 

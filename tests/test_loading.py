@@ -64,7 +64,7 @@ def test_our_saved_folder_loads_with_its_stored_conventions(rinna, tmp_path):
     from jaroberta.model.families import get_family
     from jaroberta.model.saving import save_model
 
-    conventions = get_family("sentencepiece").conventions_for(rinna.tokenizer.normalization, 128)
+    conventions = get_family("rinna").conventions_for(rinna.tokenizer.normalization, 128)
     folder = save_model(tmp_path / "ours", rinna.model, rinna.tokenizer, conventions, {"step": 0})
     assert (folder / CONVENTIONS_FILE).is_file()
     ours = load(folder)

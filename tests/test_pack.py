@@ -8,6 +8,8 @@ The corpus / tokenizer / shards fixtures here are reused by the pretraining test
 
 from __future__ import annotations
 
+import json
+
 import random
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tokenizer_dir(corpus_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(corpus_dir,), out=out, vocab_size=300))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind="sentencepiece", inputs=(corpus_dir,), out=out, vocab_size=300))
     return out
 
 
@@ -163,7 +165,7 @@ def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_p
             write_documents(handle, documents)
     tokenizer_out = tmp_path / "tokenizer"
     extra = {"min_frequency": 1} if family == "mecab-wordpiece" else {}
-    train_tokenizer(TokenizerTrainConfig(family=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
     tokenizer = load_tokenizer(tokenizer_out)
     out = tmp_path / "shards"
     header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, max_length=SEQ_LEN, layout="document"))
@@ -177,3 +179,13 @@ def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_p
     expected = tokenizer.encode_ids_batch([f"評価用の{replacement}文。"])[0]
     assert row[1 : 1 + len(expected)] == expected
     assert ShardHeader.load(out).splits["train"].literal_masks == 3
+
+
+def test_shards_packed_before_tokenizer_kind_still_load(shards_dir, tmp_path):
+    """shards.json said "tokenizer_family"; such folders load with the kind under its new name."""
+    from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
+
+    data = json.loads((shards_dir / HEADER_FILE).read_text(encoding="utf-8"))
+    data["tokenizer_family"] = data.pop("tokenizer_kind")
+    (tmp_path / HEADER_FILE).write_text(json.dumps(data), encoding="utf-8")
+    assert ShardHeader.load(tmp_path).tokenizer_kind == ShardHeader.load(shards_dir).tokenizer_kind

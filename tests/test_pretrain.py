@@ -179,7 +179,7 @@ def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
 
     other_corpus = write_corpus(tmp_path / "corpus", seed=1)
     other_tok = tmp_path / "tok"
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=320))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=320))
     other_shards = tmp_path / "shards"
     pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, max_length=SEQ_LEN))
     model = _run(other_shards, tmp_path / "other", steps=1).model_dir
@@ -277,7 +277,7 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
     from jaroberta.train.pretrain import _masking
 
     header = ShardHeader.load(shards_dir)
-    header.tokenizer_family = family
+    header.tokenizer_kind = family
     config = PretrainConfig(shards=shards_dir, out="run", steps=1)
     assert _masking(config, RECIPES[recipe], header).whole_word is whole_word
     forced = _masking(replace(config, whole_word=not whole_word), RECIPES[recipe], header)

@@ -96,7 +96,7 @@ def test_score_and_embed_over_http(client):
 
 def test_info_describes_the_model(client):
     info = client.get("/api/info").json()
-    assert info["model"]["family"] == "sentencepiece" and info["model"]["layers"] == 2
+    assert info["model"]["tokenizer_kind"] == "sentencepiece" and info["model"]["layers"] == 2
     assert info["conventions"]["name"] == "rinna" and info["conventions"]["suffix"] == []
     assert info["mask_token"] == "[MASK]"
 

@@ -63,7 +63,7 @@ def test_rinna_hf_folder_loads(rinna, shared_dir, tmp_path):
     shutil.copy(shared_dir / "reference" / "rinna" / "google_sp.model", tmp_path / "spiece.model")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}), encoding="utf-8")
     tok = load_tokenizer(tmp_path)
-    assert tok.family == "sentencepiece"
+    assert tok.tokenizer_kind == "sentencepiece"
     assert tok.encode("ABC" + CARD_TEXT).ids == rinna.encode("abc" + CARD_TEXT).ids
 
 

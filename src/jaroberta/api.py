@@ -248,7 +248,7 @@ def pack(config: PackConfig) -> ShardHeader:
     """Tokenize a corpus into shards, framed as a model of the tokenizer's family expects (`jaroberta pack`)."""
     config = dataclasses.replace(config, tokenizer=resolve_model(config.tokenizer, config.revision))
     loaded = load_tokenizer(config.tokenizer)
-    family = family_of_tokenizer(loaded.family, getattr(loaded, "system_dict", None))
+    family = family_of_tokenizer(loaded.tokenizer_kind, getattr(loaded, "system_dict", None))
     return pack_shards(config, loaded, family.conventions_for(loaded.normalization, config.max_length))
 
 

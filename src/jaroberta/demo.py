@@ -150,7 +150,7 @@ def _tokenizer(family: Family, corpus: Path, directory: Path, vocab_size: int, d
     if (directory / SIDECAR).exists():
         log.info("[2/6] tokenizer: %s exists, reused", directory)
         return directory
-    log.info("[2/6] tokenizer: %s (%s layout), vocab %d", family.tokenizer, family.name, vocab_size)
+    log.info("[2/6] tokenizer: %s (%s layout), vocab %d", family.tokenizer_kind, family.name, vocab_size)
     train_tokenizer(family.tokenizer_config(inputs=(corpus,), out=directory, vocab_size=vocab_size,
                                             user_dicts=tuple(dictionaries)))
     return directory

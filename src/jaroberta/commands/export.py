@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     result = options.api().export(args.model, args.out, revision=args.revision, user_dict=args.user_dict,
                                   license=args.license)
     if args.json:
-        options.print_json({"model": str(args.model), "family": result.family, "out": str(result.out),
+        options.print_json({"model": str(args.model), "tokenizer_kind": result.tokenizer_kind, "out": str(result.out),
                             "inexact": list(result.notes)})
         return 0
-    print(f"exported {args.model} ({result.family}) to {result.out}; card: {result.out / 'README.md'}")
+    print(f"exported {args.model} ({result.tokenizer_kind}) to {result.out}; card: {result.out / 'README.md'}")
     for note in result.notes:
         print(f"  inexact in plain transformers: {note}")
     return 0

@@ -30,7 +30,7 @@ def _register_train(actions) -> None:
     p.add_argument("--family", choices=options.keys("jaroberta.model.families:FAMILIES"), default="rinna",
                    help="model family: its tokenizer kind, system dictionary, normalization and vocabulary size "
                         "(default: rinna)")
-    options.add_config(p, CONFIG, skip=("family", "inputs", "out", "user_dicts", "normalization"), flags={
+    options.add_config(p, CONFIG, skip=("tokenizer_kind", "inputs", "out", "user_dicts", "normalization"), flags={
         "vocab_size": {"type": int, "default": None, "help": "vocabulary size (default: the family's)"},
         "system_dict": {"choices": options.keys("jaroberta.text.mecab:SYSTEM_DICTS"), "default": None,
                         "help": "MeCab families: the MeCab system dictionary (default: the family's)"},
@@ -70,10 +70,10 @@ def run_train(args: argparse.Namespace) -> int:
     tokenizer = options.api().train_tokenizer(args.corpus, args.out, family=args.family, user_dict=args.user_dict,
                                               **options.config_values(args, CONFIG))
     if args.json:
-        options.print_json({"family": args.family, "tokenizer_kind": tokenizer.family,
+        options.print_json({"family": args.family, "tokenizer_kind": tokenizer.tokenizer_kind,
                             "vocab_size": tokenizer.vocab_size, "out": str(args.out)})
     else:
-        print(f"{args.family} tokenizer ({tokenizer.family}), vocab {tokenizer.vocab_size}, written to {args.out}")
+        print(f"{args.family} tokenizer ({tokenizer.tokenizer_kind}), vocab {tokenizer.vocab_size}, written to {args.out}")
     return 0
 
 

@@ -89,7 +89,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
         vocab_size=tokenizer.vocab_size,
         special_ids=dict(tokenizer.special_ids),
         tokenizer_fingerprint=tokenizer.fingerprint,
-        tokenizer_family=tokenizer.family,
+        tokenizer_kind=tokenizer.tokenizer_kind,
         conventions=conventions.to_dict(),
         corpus=str(Path(config.corpus).resolve()),
     )

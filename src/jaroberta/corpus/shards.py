@@ -71,7 +71,7 @@ class ShardHeader:
     """Tokenizer special ids by role ('pad', 'cls', 'sep', 'mask', ...)."""
     tokenizer_fingerprint: str
     """Hash of the tokenizer that produced the ids; training refuses any other."""
-    tokenizer_family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece'."""
     conventions: dict
     """The InputConventions (as a dict) that framed the rows."""
@@ -98,7 +98,10 @@ class ShardHeader:
         if not path.exists():
             raise JarobertaError(f"{directory} is not a shard directory (no {HEADER_FILE}); make one with `jaroberta pack`")
         try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if "tokenizer_family" in data:  # shards packed before the key was named for what it holds
+                data["tokenizer_kind"] = data.pop("tokenizer_family")
+            return cls(**data)
         except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise JarobertaError(f"{path} is corrupt ({exc}); re-run `jaroberta pack`") from exc
 

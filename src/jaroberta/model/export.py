@@ -45,7 +45,7 @@ class ExportResult:
     """What `export_model` wrote."""
 
     out: Path
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece'."""
     conventions: InputConventions
     """The exported folder's conventions."""
@@ -68,9 +68,8 @@ def export_model(
     folder = check_model_folder(model, revision)
     _check_masked_lm(folder)
     lm = load(folder, user_dicts=user_dicts)
-    family = lm.tokenizer.family
     out.mkdir(parents=True, exist_ok=True)
-    if family == "sentencepiece":
+    if lm.tokenizer.tokenizer_kind == "sentencepiece":
         result = _export_sentencepiece(lm, out)
     else:
         result = _export_mecab(lm, out)

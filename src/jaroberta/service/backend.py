@@ -53,7 +53,7 @@ class ModelBackend:
         config = self.lm.model.config
         model = {
             "path": str(self.lm.path),
-            "family": self.lm.tokenizer.family,
+            "tokenizer_kind": self.lm.tokenizer.tokenizer_kind,
             "architecture": type(self.lm.model).__name__,
             "layers": getattr(config, "num_hidden_layers", None),
             "hidden_size": getattr(config, "hidden_size", None),

@@ -106,19 +106,19 @@ def _has_sidecar(directory: Path) -> bool:
 def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
     sidecar = Sidecar.load(directory)
     normalization = normalization or sidecar.normalization
-    if sidecar.family == "sentencepiece":
+    if sidecar.tokenizer_kind == "sentencepiece":
         model_file = _sp_model_file(directory)
         if model_file is None:
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         return _sentencepiece(model_file, normalization)
-    if sidecar.family == "mecab-wordpiece":
+    if sidecar.tokenizer_kind == "mecab-wordpiece":
         try:
             refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"{directory / SIDECAR}: damaged dictionaries entry ({exc!r}); re-save the tokenizer with jaroberta") from exc
         paths = _resolve(refs, directory, overrides)
         return _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
-    raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer family {sidecar.family!r}")
+    raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer kind {sidecar.tokenizer_kind!r}")
 
 
 def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:

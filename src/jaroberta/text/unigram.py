@@ -79,7 +79,7 @@ def _span_map(text: str, normalization: Normalization) -> tuple[str, list[int] |
 class SentencePieceTokenizer:
     """rinna-family tokenizer: our normalization, then a SentencePiece unigram model."""
 
-    family = "sentencepiece"
+    tokenizer_kind = "sentencepiece"
 
     def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]"):
         self.normalization = normalization
@@ -223,7 +223,7 @@ class SentencePieceTokenizer:
         (directory / MODEL_FILE).write_bytes(self._proto)
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
         write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
-        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
+        Sidecar(self.tokenizer_kind, self.normalization, self.mask_token, fingerprint=self.fingerprint).save(directory)
 
 
 def _next_word(enc: Encoding) -> int:

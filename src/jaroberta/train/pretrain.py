@@ -189,7 +189,7 @@ def plan_pretraining(config: PretrainConfig, world_size: int | None = None) -> P
     loop (`world_size`: processes, default torchrun's)."""
     header = ShardHeader.load(config.shards)
     tokenizer = _shard_tokenizer(config.shards, header)
-    family = family_of_tokenizer(header.tokenizer_family, getattr(tokenizer, "system_dict", None))
+    family = family_of_tokenizer(header.tokenizer_kind, getattr(tokenizer, "system_dict", None))
     recipe = get_recipe(config.recipe) if config.recipe else family.get_recipe()
     world_size = processes().world_size if world_size is None else world_size
     warmup_steps = config.warmup_steps
@@ -406,7 +406,7 @@ def _load_hf_model(directory: Path):
 def _masking(config: PretrainConfig, recipe: Recipe, header: ShardHeader) -> MaskingConfig:
     whole_word = config.whole_word
     if whole_word is None:
-        whole_word = recipe.whole_word_for_mecab and header.tokenizer_family == "mecab-wordpiece"
+        whole_word = recipe.whole_word_for_mecab and header.tokenizer_kind == "mecab-wordpiece"
     masking = replace(recipe.masking, whole_word=whole_word)
     if config.mask_rate is not None:
         try:
