@@ -64,7 +64,7 @@ from jaroberta.train.data import ShuffledRows
 from jaroberta.train.logs import read_log
 from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
 from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining
-from jaroberta.model.recipes import RECIPES
+from jaroberta.model.families import RECIPES
 from jaroberta.train.sampler import LengthGroupedRows
 
 RECIPE = RECIPES["rinna"]

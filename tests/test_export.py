@@ -21,7 +21,8 @@ import jaroberta
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
-from jaroberta.model.conventions import RINNA, InputConventions
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.families import RINNA
 from jaroberta.model.export import export_model, move_positions
 from jaroberta.text.fast_unigram import build_fast_unigram
 from jaroberta.text.unigram import SentencePieceTokenizer

@@ -25,7 +25,7 @@ from jaroberta.api import pack
 from jaroberta.cli import main
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.errors import JarobertaError
-from jaroberta.model.recipes import RECIPES
+from jaroberta.model.families import RECIPES
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.logs import read_log
 from jaroberta.train.loop import NonFiniteLoss

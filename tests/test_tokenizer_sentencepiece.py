@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from jaroberta.api import train_tokenizer
-from jaroberta.model.conventions import RINNA
+from jaroberta.model.families import RINNA
 from jaroberta.text import SentencePieceTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text.base import SIDECAR, JaTokenizer
 

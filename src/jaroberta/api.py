@@ -32,7 +32,7 @@ from jaroberta.model.card import write_card
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.device import resolve_device
 from jaroberta.model.export import ExportResult, export_model
-from jaroberta.model.families import family_of_tokenizer, get_family
+from jaroberta.model.families import DEFAULT_FAMILY, family_of_tokenizer, get_family
 from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
 from jaroberta.model.loading import load as load_model
 from jaroberta.model.saving import save_model
@@ -202,7 +202,7 @@ def build_corpus(config: BuildConfig) -> CorpusReport:
 
 
 def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainConfig, out: str | Path | None = None, *,
-                    family: str = "rinna",
+                    family: str = DEFAULT_FAMILY,
                     vocab_size: int | None = None, character_coverage: float | None = None,
                     sample_sentences: int | None = None, system_dict: str | None = None,
                     user_dict: Iterable[str | Path] = (), min_frequency: int | None = None,

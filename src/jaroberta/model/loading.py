@@ -201,7 +201,7 @@ def detect_conventions(path: str | Path) -> InputConventions:
         raise JarobertaError(
             f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
             f"[roberta + spiece.model + pad id 3] nor a BertJapaneseTokenizer + MeCab one [JMedRoBERTa, cl-tohoku]); "
-            f"name a family with --convention name=rinna (or {', '.join(n for n in FAMILIES if n != 'rinna')})"
+            f"name its family with --convention name=FAMILY, one of {', '.join(FAMILIES)}"
         )
     return conventions
 

@@ -3,7 +3,7 @@
 Ids 0-2 are `<unk> <s> </s>`, control symbols `[PAD] [CLS] [SEP] [MASK]` are 3-6,
 `nmt_nfkc` runs inside the model and our `Normalization` (lower-casing for rinna) runs
 before it, so users never lower-case by hand. `encode` returns pieces only: rinna's
-`[CLS]` framing (and the absence of `</s>`) is `model.conventions.RINNA`'s business.
+`[CLS]` framing (and the absence of `</s>`) is `model.families.RINNA`'s business.
 
 The literal mask rule. Text may contain the literal mask token ("[MASK]"): we split the
 *original* text there (before normalization, which would lower-case it to "[mask]"),

@@ -33,13 +33,13 @@ from jaroberta.core.runtime import processes
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
-from jaroberta.model.families import Family, family_of_tokenizer
+from jaroberta.model.families import Family, family_of_tokenizer, get_recipe
 from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import LoadedModel, check_model_files, check_model_folder
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
 from jaroberta.model.perplexity import masked_nll
 from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
-from jaroberta.model.recipes import Recipe, get_recipe
+from jaroberta.model.recipes import Recipe
 from jaroberta.model.saving import save_model
 from jaroberta.text import JaTokenizer, load_tokenizer
 from jaroberta.train.data import Batch, Cursor, ShuffledRows, read_rows
