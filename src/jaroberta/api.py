@@ -307,8 +307,11 @@ class Prediction:
 
 def predict(model: str | Path, inputs: str | tuple | list, *, user_dict: Iterable[str | Path] = (),
             convention: dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
-            batch_size: int = 32, truncate: bool = False, where: str = "input") -> list[Prediction]:
-    """Run a model written by `finetune` on texts, or (sentence1, sentence2) pairs (`jaroberta predict`)."""
+            batch_size: int = 32, truncate: bool = False, where: str = "input",
+            revision: str | None = None) -> list[Prediction]:
+    """Run a model written by `finetune` (a folder or hub id, pinned with `revision`) on texts,
+    or (sentence1, sentence2) pairs (`jaroberta predict`)."""
+    model = resolve_model(model, revision)
     overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
     loaded = load_finetuned(model, user_dicts=list(user_dict) or None, device=device,
@@ -333,4 +336,5 @@ def export(model: str | Path, out: str | Path, *, revision: str | None = None, u
            license: str | None = None) -> ExportResult:
     """Write `model` (a folder or hub id) into `out` so that plain transformers gives jaroberta's
     results (`jaroberta export`); `result.notes` says what stays inexact."""
-    return export_model(model, out, revision=revision, user_dicts=list(user_dict) or None, license=license)
+    return export_model(resolve_model(model, revision), out, source=str(model), revision=revision,
+                        user_dicts=list(user_dict) or None, license=license)

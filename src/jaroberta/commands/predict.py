@@ -31,7 +31,7 @@ def register(subparsers, name: str, help: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = resolve_model(args.model, args.revision)
+    model = resolve_model(args.model, args.revision)  # a hub id, once: predict gets the folder
     inputs = _read_inputs(args, options.library("tasks.finetuned").read_head(model)["task"] == "pair")
     results = options.api().predict(model, inputs, user_dict=args.user_dict, convention=args.convention, device=args.device,
                           int8=args.int8, batch_size=args.batch_size, truncate=args.truncate,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from jaroberta.commands import options
+from jaroberta.core.hub import resolve_model
 
 CONFIG = "jaroberta.text.training:TokenizerTrainConfig"
 
@@ -48,7 +49,7 @@ def _register_encode(actions) -> None:
         help="tokenize text and print tokens, ids and offsets",
         description="Tokenize text with a tokenizer folder. A literal [MASK] in the text becomes the mask id.",
     )
-    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer folder (ours, rinna's or JMedRoBERTa's layout)")
+    p.add_argument("tokenizer", type=Path, metavar="TOKENIZER", help="tokenizer or model folder (ours, rinna's or JMedRoBERTa's layout), or hub id")
     options.texts(p, "texts to tokenize")
     options.as_json(p, "print one JSON object per text (ids, tokens, offsets, word_ids, unknown)")
     options.user_dict(p, "where a user dictionary the tokenizer needs is (matched by file name); repeat for several")
@@ -81,15 +82,16 @@ def run_train(args: argparse.Namespace) -> int:
 def run_encode(args: argparse.Namespace) -> int:
     texts = options.read_texts(args.text, args.input)
     report = options.library("text.report")
-    report.print_encodings(options.library("text").load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None),
-                           texts, as_json=args.json)
+    tokenizer = options.library("text").load_tokenizer(resolve_model(args.tokenizer), user_dicts=args.user_dict or None)
+    report.print_encodings(tokenizer, texts, as_json=args.json)
     return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
     report = options.library("text.report")
-    description = report.describe(options.library("text").load_tokenizer(args.tokenizer, user_dicts=args.user_dict or None))
-    notes = report.training_notes(args.tokenizer)
+    folder = resolve_model(args.tokenizer)
+    description = report.describe(options.library("text").load_tokenizer(folder, user_dicts=args.user_dict or None))
+    notes = report.training_notes(folder)
     if args.json:
         options.print_json({**description, "training_notes": notes})
     else:

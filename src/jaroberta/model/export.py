@@ -57,15 +57,17 @@ def export_model(
     model: str | Path,
     out: str | Path,
     *,
+    source: str | None = None,
     revision: str | None = None,
     user_dicts: list[Path] | None = None,
     license: str | None = None,
 ) -> ExportResult:
-    """Write `model` (a folder or hub id) into `out` for plain transformers users."""
+    """Write the model folder `model` into `out` for plain transformers users; `source` and
+    `revision` (the hub id and ref it came from, where it did) are recorded in the card."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise JarobertaError(f"{out} exists and is not empty; give a new folder to export into")
-    folder = check_model_folder(model, revision)
+    folder = check_model_folder(model)
     _check_masked_lm(folder)
     lm = load(folder, user_dicts=user_dicts)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,9 +76,9 @@ def export_model(
     else:
         result = _export_mecab(lm, out)
     meta = read_meta(lm.path)
-    meta["exported_from"] = {"model": str(model), "revision": revision, "folder": str(lm.path)}
+    meta["exported_from"] = {"model": source or str(model), "revision": revision, "folder": str(lm.path)}
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    write_card(out, license=license, source=str(model), notes=result.notes)
+    write_card(out, license=license, source=source or str(model), notes=result.notes)
     return result
 
 
