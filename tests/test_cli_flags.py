@@ -218,3 +218,16 @@ def test_no_progress_silences_our_bars_even_after_tqdm_was_imported(tmp_path, ca
     with bars_off():
         assert progress_bar(range(3)).disable
     assert not progress_bar(range(3), file=io.StringIO()).disable  # back on after the block
+
+
+def test_a_summary_is_printed_once(corpus_dir, tokenizer_dir, tmp_path):  # noqa: F811
+    """The library reports (and logs at DEBUG); the command prints the report once."""
+    def run(*argv) -> str:
+        done = subprocess.run([sys.executable, "-m", "jaroberta", *map(str, argv)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-1500:]
+        return done.stdout + done.stderr
+
+    printed = run("tokenizer", "train", corpus_dir, tmp_path / "tok", "--vocab-size", "300", "--no-progress")
+    assert printed.count(str(tmp_path / "tok")) == 1 and "vocab 300" in printed
+    printed = run("pack", corpus_dir, tokenizer_dir, tmp_path / "shards", "--max-length", "32", "--no-progress")
+    assert printed.count("train: ") == 1 and printed.count("dev: ") == 1, printed

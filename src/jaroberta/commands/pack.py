@@ -25,12 +25,18 @@ def register(subparsers, name: str, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     header = options.api().pack(**options.config_values(args, CONFIG))
-    splits = {split: {"rows": s.rows, "tokens": s.tokens, "padding_share": s.padding_share}
-              for split, s in header.splits.items()}
     if args.json:
+        splits = {split: {"rows": s.rows, "tokens": s.tokens, "padding_share": s.padding_share, "documents": s.documents,
+                          "empty_documents": s.empty_documents, "truncated_documents": s.truncated_documents,
+                          "truncated_tokens": s.truncated_tokens, "literal_masks": s.literal_masks}
+                  for split, s in header.splits.items()}
         options.print_json({"out": str(args.out), "layout": header.layout, "max_length": header.seq_len, "splits": splits})
         return 0
-    rows = ", ".join(f"{split} {s['rows']} rows / {s['tokens']} tokens / {s['padding_share']:.0%} padding"
-                     for split, s in splits.items())
-    print(f"shards written to {args.out} ({header.layout} layout, max length {header.seq_len}): {rows}")
+    print(f"shards written to {args.out} ({header.layout} layout, max length {header.seq_len}):")
+    for split, s in header.splits.items():
+        print(f"  {split}: {s.rows} rows, {s.tokens} tokens from {s.documents} documents ({s.empty_documents} empty "
+              f"skipped, {s.truncated_documents} truncated losing {s.truncated_tokens} tokens), "
+              f"{s.padding_share:.0%} padding")
+        if s.literal_masks:
+            print(f"  {split}: {s.literal_masks} literal mask-token strings in the text packed as text, not as the mask id")
     return 0

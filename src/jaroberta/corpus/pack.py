@@ -230,12 +230,13 @@ def _check_not_empty(config: PackConfig, split: str, stats: SplitStats) -> None:
 
 
 def _report(out: Path, header: ShardHeader) -> None:
+    """At DEBUG: `header` is the report, which the caller shows (`jaroberta pack` prints it)."""
     for split, s in header.splits.items():
-        log.info(
+        log.debug(
             "%s: %d rows, %d tokens from %d documents (%d empty skipped, %d truncated losing %d tokens, %d padding = %.1f%% of the rows)",
             split, s.rows, s.tokens, s.documents, s.empty_documents, s.truncated_documents, s.truncated_tokens, s.padded_tokens,
             100 * s.padding_share,
         )
         if s.literal_masks:
-            log.info("%s: %d literal mask-token strings in the text packed as text, not as the mask id", split, s.literal_masks)
+            log.debug("%s: %d literal mask-token strings in the text packed as text, not as the mask id", split, s.literal_masks)
     log.debug("shards written to %s (%s layout, seq_len %d, %s ids)", out, header.layout, header.seq_len, header.id_dtype)

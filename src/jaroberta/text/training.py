@@ -127,7 +127,7 @@ def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | Non
     if config.out is not None:
         tokenizer.save(config.out)
         _write_report(config, tokenizer, notes)
-        log.info("tokenizer (%s, vocab %d) saved to %s", tokenizer.tokenizer_kind, tokenizer.vocab_size, config.out)
+        log.debug("tokenizer (%s, vocab %d) saved to %s", tokenizer.tokenizer_kind, tokenizer.vocab_size, config.out)
     return tokenizer
 
 

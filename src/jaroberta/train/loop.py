@@ -531,7 +531,7 @@ def _finish(run: _Run) -> TrainResult:
     if run.runtime.is_main:
         run.task.save_model(fresh_dir(model_dir), _meta(run))
         run.logger.close()
-        log.info("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
+        log.debug("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
     barrier(run.runtime)
     return TrainResult(config.out, model_dir, run.step, run.tokens, run.metrics, run.best, run.stopped_early)
 
