@@ -9,6 +9,7 @@ The corpus / tokenizer / shards fixtures here are reused by the pretraining test
 from __future__ import annotations
 
 import json
+import shutil
 
 import random
 from pathlib import Path
@@ -189,3 +190,24 @@ def test_shards_packed_before_tokenizer_kind_still_load(shards_dir, tmp_path):
     data["tokenizer_family"] = data.pop("tokenizer_kind")
     (tmp_path / HEADER_FILE).write_text(json.dumps(data), encoding="utf-8")
     assert ShardHeader.load(tmp_path).tokenizer_kind == ShardHeader.load(shards_dir).tokenizer_kind
+
+
+def test_pack_progress_knows_its_total(corpus_dir, tokenizer_dir, tmp_path, monkeypatch):
+    """The bar's total (hence its ETA) is the split's document count from corpus.json."""
+    from jaroberta.corpus import pack as pack_module
+    from jaroberta.corpus.layout import MANIFEST, iter_documents
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    splits = {split: {"documents": sum(1 for _ in iter_documents(corpus, split))} for split in ("train", "dev")}
+    (corpus / MANIFEST).write_text(json.dumps({"splits": splits}), encoding="utf-8")
+    totals = {}
+    original = pack_module.progress_bar
+
+    def spy(*args, **kwargs):
+        totals[kwargs["desc"]] = kwargs.get("total")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pack_module, "progress_bar", spy)
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "s", max_length=SEQ_LEN))
+    assert totals == {"pack train": splits["train"]["documents"], "pack dev": splits["dev"]["documents"]}

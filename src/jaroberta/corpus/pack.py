@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Literal
 
-from jaroberta.corpus.layout import iter_documents
+from jaroberta.corpus.layout import iter_documents, read_manifest
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import fresh_dir
@@ -140,7 +140,8 @@ def _framing(conventions, tokenizer) -> Framing:
 def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, split: str) -> Iterator[list[Piece]]:
     """Each document as its pieces with document-level word indices (sentences concatenated)."""
     batch: list[list[str]] = []
-    with progress_bar(desc=f"pack {split}", unit=" docs", mininterval=1.0) as bar:
+    total = _documents_in(config.corpus, split)
+    with progress_bar(desc=f"pack {split}", unit=" docs", total=total, mininterval=1.0) as bar:
         for document in documents:
             batch.append(document)
             if len(batch) >= config.documents_per_batch:
@@ -150,6 +151,16 @@ def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, sp
         if batch:
             yield from _encode_documents(batch, tokenizer, config.workers)
             bar.update(len(batch))
+
+
+def _documents_in(corpus: Path, split: str) -> int | None:
+    """The split's document count from corpus.json, for the progress bar's total and ETA
+    (None where the manifest does not say: the bar then counts without a total)."""
+    try:
+        count = read_manifest(corpus)["splits"][split]["documents"]
+    except (JarobertaError, KeyError, TypeError):
+        return None
+    return count if isinstance(count, int) else None
 
 
 def _encode_documents(documents: list[list[str]], tokenizer, workers: int) -> Iterator[list[Piece]]:
