@@ -234,7 +234,7 @@ def test_corrupt_checkpoint_refused_naming_the_file(shards_dir, tmp_path, damage
 
 def test_fresh_run_into_a_used_run_dir_refused(shards_dir, tmp_path):
     _run(shards_dir, tmp_path / "run", steps=1)
-    with pytest.raises(JarobertaError, match="pass --resume"):
+    with pytest.raises(JarobertaError, match="resume it"):
         _run(shards_dir, tmp_path / "run", steps=1)
 
 
@@ -286,7 +286,7 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("steps", 0, "--steps"), ("minutes", 0.0, "--minutes"), ("mask_rate", 1.0, "--mask-rate"), ("lr", 0.0, "--lr")],
+    [("steps", 0, "steps must"), ("minutes", 0.0, "minutes must"), ("mask_rate", 1.0, "mask_rate"), ("lr", 0.0, "lr must")],
 )
 def test_demo_config_names_the_bad_option(field, value, message):
     from jaroberta.demo import DemoConfig

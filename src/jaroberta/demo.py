@@ -80,19 +80,19 @@ class DemoConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.steps < 1:
-            raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
+            raise JarobertaError(f"steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
-            raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
+            raise JarobertaError(f"minutes must be > 0, got {self.minutes}")
         family = get_family(self.family)  # an unknown family fails here, before minutes of work
         self.preset = self.preset or family.cpu_preset
         if self.preset not in PRESETS:
-            raise JarobertaError(f"--preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+            raise JarobertaError(f"preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         try:  # checked before the corpus and tokenizer stages spend minutes; the masking's own rule
             replace(family.get_recipe().masking, rate=self.mask_rate)
         except ValueError as exc:
-            raise JarobertaError(f"--mask-rate: {exc}") from exc
+            raise JarobertaError(f"mask_rate: {exc}") from exc
         if self.lr <= 0:
-            raise JarobertaError(f"--lr must be > 0, got {self.lr}")
+            raise JarobertaError(f"lr must be > 0, got {self.lr}")
 
 
 def run_demo(config: DemoConfig) -> dict:

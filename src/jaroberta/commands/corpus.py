@@ -9,6 +9,7 @@ from jaroberta.commands import options
 from jaroberta.corpus.build import BuildConfig
 from jaroberta.corpus.clean import CleanConfig
 from jaroberta.corpus.readers import ReadConfig
+from jaroberta.errors import JarobertaError
 
 BUILD = "jaroberta.corpus.build:BuildConfig"
 READ = "jaroberta.corpus.readers:ReadConfig"
@@ -43,7 +44,7 @@ def register(subparsers, name: str, help: str) -> None:
         "near_dup": {"type": float, "metavar": "THRESHOLD",
                      "help": "also drop near-duplicate documents: MinHash LSH at this Jaccard threshold, e.g. 0.8 "
                              "(default: off)"},
-        "shard": {"type": _shard, "metavar": "i/N", "default": (0, 1),
+        "shard": {"metavar": "i/N", "default": "0/1",
                   "help": "build only shard i of N (0-based), so N machines can split one corpus without "
                           "coordination (default: 0/1)"},
     })
@@ -53,13 +54,14 @@ def register(subparsers, name: str, help: str) -> None:
 def _shard(text: str) -> tuple[int, int]:
     index, slash, count = text.partition("/")
     if not slash or not index.isdigit() or not count.isdigit():
-        raise argparse.ArgumentTypeError(f"--shard must look like i/N (e.g. 0/4), got {text!r}")
+        raise JarobertaError(f"--shard must look like i/N (e.g. 0/4), got {text!r}")
     return int(index), int(count)
 
 
 def run(args: argparse.Namespace) -> int:
     *inputs, out = args.paths
+    build = {**options.config_values(args, BUILD), "shard": _shard(args.shard)}
     config = BuildConfig(out=out, inputs=tuple(inputs), read=ReadConfig(**options.config_values(args, READ)),
-                         clean=CleanConfig(**options.config_values(args, CLEAN)), **options.config_values(args, BUILD))
+                         clean=CleanConfig(**options.config_values(args, CLEAN)), **build)
     options.api().build_corpus(config)
     return 0

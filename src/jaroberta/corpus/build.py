@@ -89,12 +89,12 @@ class BuildConfig:
     def __post_init__(self) -> None:
         dev_threshold(self.dev_fraction)
         if self.workers < 1:
-            raise JarobertaError(f"--workers must be at least 1, got {self.workers}")
+            raise JarobertaError(f"workers must be at least 1, got {self.workers}")
         index, count = self.shard
         if not (count >= 1 and 0 <= index < count):
-            raise JarobertaError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
+            raise JarobertaError(f"shard must be (i, N) with 0 <= i < N, got {index}/{count}")
         if self.near_dup is not None and not 0.0 < self.near_dup < 1.0:
-            raise JarobertaError(f"--near-dup must be a Jaccard threshold between 0 and 1, got {self.near_dup}")
+            raise JarobertaError(f"near_dup must be a Jaccard threshold between 0 and 1, got {self.near_dup}")
 
     def fingerprint(self) -> dict:
         """The options that change the output: a resumed build must use the same ones."""
@@ -160,7 +160,7 @@ class BuildState:
         if out.exists() and not out.is_dir():
             raise JarobertaError(f"OUT {out} exists and is not a folder")
         if out.exists() and any(out.iterdir()) and not plan_file.exists() and not self.config.overwrite:
-            raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another OUT or pass --overwrite")
+            raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another folder or overwrite it (overwrite)")
         for name in (*layout.SPLITS, layout.REJECTED_DIR, layout.STATE_DIR):
             shutil.rmtree(out / name, ignore_errors=True)
         try:

@@ -301,7 +301,7 @@ def load(
     if quantize not in QUANTIZATIONS:
         raise JarobertaError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize and str(device) != "cpu":
-        raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop --int8 or use device='cpu' (got {device})")
+        raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop int8 or use device='cpu' (got {device})")
     folder = check_model_folder(path)
     conventions = conventions or detect_conventions(folder)
     tokenizer = _load_tokenizer(folder, conventions, user_dicts)
