@@ -300,8 +300,8 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert "is not a fine-tuned model" in capsys.readouterr().err
     assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
     assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
-    # the old order MODEL DATA OUT still reaches the same checks
-    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out / "y"), "--dev", str(data), "--metric", "accuracy"]) == 2
+    # a metric the task does not have is refused before training
+    assert main(["finetune", "ner", str(rinna_dir), str(out / "y"), "--train", str(data), "--dev", str(data), "--metric", "accuracy"]) == 2
     assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 
 
