@@ -63,7 +63,7 @@ from jaroberta.corpus.shards import ShardHeader, open_split
 from jaroberta.train.data import ShuffledRows
 from jaroberta.train.logs import read_log
 from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, plan_pretraining
 from jaroberta.model.families import RECIPES
 from jaroberta.train.sampler import LengthGroupedRows
 
@@ -218,13 +218,13 @@ class _CommonEval(MaskedLMTask):
 
 def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None,
           minutes: float | None = None, group_by_length: bool = False) -> dict:
-    config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch,
-                            group_by_length=group_by_length)
-    task = _CommonEval(plan_pretraining(config))
+    config = PretrainConfig(shards=args.shards, out=out, steps=schedule_steps or steps, preset=preset, recipe="rinna",
+                            micro_batch=args.batch, group_by_length=group_by_length, progress=False, log_every=1,
+                            eval_every=eval_every)
+    plan = plan_pretraining(config)
+    task = _CommonEval(plan)
     task.eval_rows = args.eval_rows
-    total = schedule_steps or steps
-    loop = loop_config(RECIPE, out, total, progress=False, log_every=1, eval_every=eval_every)
-    _train_steps(task, loop, steps, minutes)
+    _train_steps(task, plan.loop, steps, minutes)
     records = read_log(out)
     by_step = {r["step"]: r for r in records if r["kind"] == "train"}
     first, last = by_step.get(args.warmup, {"tokens": 0, "elapsed": 0.0}), by_step[max(by_step)]
