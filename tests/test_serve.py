@@ -37,7 +37,7 @@ class FakeBackend:
         self.started = threading.Event()  # set when a model call begins
 
     def info(self) -> dict:
-        model = {"path": "fake", "family": "fake", "architecture": "Fake", "layers": 0, "hidden_size": 4}
+        model = {"path": "fake", "tokenizer_kind": "fake", "architecture": "Fake", "layers": 0, "hidden_size": 4}
         return {"model": model, "conventions": {"name": "fake"}, "normalization": "none", "mask_token": MASK}
 
     def _pieces(self, text: str) -> list[str]:
@@ -120,7 +120,7 @@ def test_health_and_info(client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["queue_size"] == 256
     info = client.get("/api/info").json()
-    assert info["model"]["family"] == "fake"
+    assert info["model"]["tokenizer_kind"] == "fake"
     assert info["limits"]["max_top_k"] == 50 and info["limits"]["max_body_bytes"] == 65536
 
 
