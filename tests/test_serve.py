@@ -221,7 +221,7 @@ def test_unknown_route_and_wrong_method_are_json(client):
 
 
 def test_huge_body_is_refused_before_parsing():
-    config = ServeConfig(max_body_bytes=2048, max_text_chars=1000, max_wait_ms=1)
+    config = ServeConfig(max_body_bytes=2048, max_chars=1000, max_wait_ms=1)
     with _server(config) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         declared = c.post("/api/fill-mask", content=b"{" + b" " * 5000 + b"}", headers={"Content-Type": "application/json"})
         assert declared.status_code == 413 and "larger than 2048 bytes" in _error(declared)["message"]
@@ -297,8 +297,8 @@ def test_slow_request_times_out_with_504_and_the_server_goes_on():
     ({"port": 70000}, "port"),
     ({"queue_size": 0}, "queue_size"),
     ({"timeout_s": 0}, "timeout_s"),
-    ({"threads": -1}, "threads"),
-    ({"max_body_bytes": 100, "max_text_chars": 1000}, "max_body_bytes"),
+    ({"workers": -1}, "workers"),
+    ({"max_body_bytes": 100, "max_chars": 1000}, "max_body_bytes"),
 ])
 def test_config_refuses_inconsistent_settings(changes, words):
     with pytest.raises(ValueError, match=words):

@@ -316,13 +316,13 @@ def model_server(rinna_dir):
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # a 2-layer model: OpenMP workers would only spin against the event loop
-    config = ServeConfig(max_wait_ms=1, max_text_chars=3000, max_body_bytes=64 * 1024)
+    config = ServeConfig(max_wait_ms=1, max_chars=3000, max_body_bytes=64 * 1024)
     with BackgroundServer(create_app(load_backend(rinna_dir), config)) as srv:
         yield srv
     torch.set_num_threads(before)
 
 
-LONG = "今日は天気が良い。" * 300  # within max_text_chars, beyond the model's 512 tokens
+LONG = "今日は天気が良い。" * 300  # within max_chars, beyond the model's 512 tokens
 
 
 def test_too_long_for_the_model_speaks_of_the_truncate_field(model_server):

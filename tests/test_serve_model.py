@@ -103,7 +103,7 @@ def test_info_describes_the_model(client):
 
 def test_text_too_long_for_the_model_is_a_clear_422(rinna_dir):
     # 1000 characters pass the server's limit but not the model's 512 tokens.
-    config = ServeConfig(max_text_chars=3000, max_wait_ms=1)
+    config = ServeConfig(max_chars=3000, max_wait_ms=1)
     with BackgroundServer(create_app(load_backend(rinna_dir), config)) as srv:
         response = httpx.post(srv.url + "/api/fill-mask", json={"text": "[MASK]" + "今日は天気が良い。" * 300}, timeout=30)
     assert response.status_code == 422, response.text

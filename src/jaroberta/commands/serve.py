@@ -19,12 +19,7 @@ def register(subparsers, name: str, help: str) -> None:
         "are batched together.",
     )
     options.model_options(parser, batch=False)
-    # The shared vocabulary's spellings (README "Flags") for two fields that /api/info reports by name.
-    options.add_config(parser, CONFIG, flags={
-        "max_text_chars": {"flag": "--max-chars", "type": int},
-        "threads": {"flag": "--workers", "type": int},
-        "allowed_hosts": {"type": _names, "metavar": "NAMES", "default": ()},
-    })
+    options.add_config(parser, CONFIG, flags={"allowed_hosts": {"type": _names, "metavar": "NAMES", "default": ()}})
     parser.set_defaults(run=run)
 
 

@@ -135,9 +135,9 @@ def _check_texts(texts: list[str], config: ServeConfig) -> None:
     for i, text in enumerate(texts):
         if not text.strip():
             raise ServeError(422, f"texts[{i}] is empty")
-        if len(text) > config.max_text_chars:
+        if len(text) > config.max_chars:
             raise ServeError(
-                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_text_chars} (max_text_chars, see /api/info)"
+                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_chars} (max_chars, see /api/info)"
             )
 
 

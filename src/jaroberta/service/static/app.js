@@ -150,7 +150,7 @@ async function loadInfo() {
     const response = await fetch("/api/info");
     const info = await response.json();
     const m = info.model;
-    $("text").maxLength = info.limits.max_text_chars;
+    $("text").maxLength = info.limits.max_chars;
     const name = m.path.split("/").filter(Boolean).pop() || m.path;
     $("model-info").textContent =
       `${name} · ${info.conventions.name} conventions · ${m.tokenizer_kind} · ${m.architecture} ` +
