@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jaroberta.commands import options
 
+CONFIG = "jaroberta.infer.configs:PerplexityConfig"
+
 
 def register(subparsers, name: str, help: str) -> None:
     actions = options.group(subparsers, name, help)
@@ -17,21 +19,16 @@ def register(subparsers, name: str, help: str) -> None:
         description="exp of the mean cross-entropy of masked tokens: each document is [CLS] + its pieces (long "
                     "ones cut into windows), 15%% of the pieces replaced by [MASK] with a fixed seed.",
     )
-    options.model_options(p)
+    options.model_options(p, batch=False)
     p.add_argument("corpus", type=Path, metavar="CORPUS", help="corpus folder from `jaroberta corpus build`")
-    p.add_argument("--split", default="dev", help="corpus split to read (default: dev)")
-    p.add_argument("--mask-seed", type=int, default=0,
-                   help="seed of the fixed masks; 0 is the one pretrain's dev perplexity uses (default: 0)")
-    p.add_argument("--mask-rate", type=float, default=0.15, help="fraction of pieces masked (default: 0.15)")
-    p.add_argument("--eval-limit", type=int, metavar="N", help="evaluate at most N documents (default: all)")
+    options.add_config(p, CONFIG, flags={"eval_limit": {"type": int, "metavar": "N",
+                                                        "help": "evaluate at most N documents (default: all)"}})
     options.as_json(p, "print the report as JSON")
     options.no_progress(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = options.load(args).perplexity(args.corpus, split=args.split, mask_seed=args.mask_seed,
-                                           mask_rate=args.mask_rate, batch_size=args.batch_size,
-                                           eval_limit=args.eval_limit)
+    report = options.load(args).perplexity(args.corpus, **options.config_values(args, CONFIG))
     print(json.dumps(report.to_dict()) if args.json else report.describe())
     return 0

@@ -53,7 +53,7 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     options.revision(p)
     other_tasks = [name for name, only in _TASK_ONLY.items() if only != task]
     options.add_config(p, CONFIG, skip=("task", "model", "out", "user_dicts", "loop", *other_tasks), flags={
-        "labels": {"type": _names, "metavar": "A,B,...", "default": (),
+        "labels": {"type": options.names, "metavar": "A,B,...", "default": (),
                    "help": "declare the label set (classes, or NER entity types), comma-separated; then train and dev "
                            "need not show every label"},
         "dataset": {"choices": ["hironsan"],
@@ -70,11 +70,6 @@ def _finetune_options(p: argparse.ArgumentParser, task: str) -> None:
     })
     options.license(p)
     options.as_json(p, "print results.json's metrics and the folders as JSON instead of a table")
-
-
-def _names(value: str) -> tuple[str, ...]:
-    """'a, b,c' -> ('a', 'b', 'c')."""
-    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def run_finetune(args) -> int:

@@ -355,6 +355,11 @@ def truncate(p) -> None:
                    help="cut texts longer than the model's limit instead of stopping with an error")
 
 
+def names(value: str) -> tuple[str, ...]:
+    """A comma-separated list as a flag's value: 'a, b,c' -> ('a', 'b', 'c')."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 def load(args, head: str = "mlm"):
     """The model of `model_options`' flags, loaded by `jaroberta.load`."""
     return api().load(args.model, revision=args.revision, user_dict=args.user_dict, convention=args.convention,

@@ -7,6 +7,8 @@ import argparse
 from jaroberta.commands import options
 from jaroberta.infer import render
 
+CONFIG = "jaroberta.infer.configs:ScoreConfig"
+
 
 def register(subparsers, name: str, help: str) -> None:
     p = subparsers.add_parser(
@@ -16,9 +18,9 @@ def register(subparsers, name: str, help: str) -> None:
                     "(pseudo-log-likelihood); pseudo-perplexity = exp(-PLL / pieces). Lower perplexity = more "
                     "natural to the model.",
     )
-    options.model_options(p)
+    options.model_options(p, batch=False)
     options.texts(p)
-    options.truncate(p)
+    options.add_config(p, CONFIG)
     options.as_json(p, "print one JSON object per text instead of a table")
     options.no_progress(p)
     p.set_defaults(run=run)
@@ -26,7 +28,7 @@ def register(subparsers, name: str, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     texts = options.read_texts(args.text, args.input)
-    scores = options.load(args).score(texts, batch_size=args.batch_size, truncate=args.truncate)
+    scores = options.load(args).score(texts, **options.config_values(args, CONFIG))
     if args.json:
         render.print_json_lines(scores)
     else:

@@ -19,13 +19,8 @@ def register(subparsers, name: str, help: str) -> None:
         "are batched together.",
     )
     options.model_options(parser, batch=False)
-    options.add_config(parser, CONFIG, flags={"allowed_hosts": {"type": _names, "metavar": "NAMES", "default": ()}})
+    options.add_config(parser, CONFIG, flags={"allowed_hosts": {"type": options.names, "metavar": "NAMES", "default": ()}})
     parser.set_defaults(run=run)
-
-
-def _names(value: str) -> tuple[str, ...]:
-    """'a, b,c' -> ('a', 'b', 'c')."""
-    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def run(args: argparse.Namespace) -> int:
