@@ -53,3 +53,4 @@ def test_verbs_take_the_config_fields_as_parameters():
     assert {"max_length", "layout", "revision"} <= set(inspect.signature(api.pack).parameters)
     with pytest.raises(TypeError, match=r"pack\(\): got an unexpected keyword argument 'seq_len'"):
         api.pack("C", "T", "O", seq_len=64)
+    assert list(inspect.signature(api.fill_mask).parameters)[:3] == ["model", "text", "top_k"]

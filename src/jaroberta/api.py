@@ -150,6 +150,9 @@ def _method(method):
     @functools.wraps(method)
     def verb(model: Model, *args, **kwargs):
         return method(model, *args, **kwargs)
+    signature = inspect.signature(method)
+    first, *rest = signature.parameters.values()
+    verb.__signature__ = signature.replace(parameters=[first.replace(name="model", annotation="Model"), *rest])
     verb.__doc__ = f"`model.{method.__name__}(...)` as a function: {method.__doc__}"
     return verb
 
