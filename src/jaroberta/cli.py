@@ -77,8 +77,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     are names without options, nothing imported); without, every command's (tests, docs)."""
     parser = argparse.ArgumentParser(
         prog="jaroberta",
-        description="Build and use Japanese RoBERTa-style masked language models: corpus -> tokenizer -> "
-        "pack -> pretrain -> fill-mask / score / embed / fine-tune / serve.",
+        description="Build and use Japanese RoBERTa-style masked language models:\n"
+        "corpus -> tokenizer -> pack -> pretrain -> fill-mask / score / embed / fine-tune / serve.",
         epilog=_commands_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
