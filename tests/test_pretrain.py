@@ -169,7 +169,8 @@ def test_the_plan_decides_once_and_is_saved_whole(shards_dir, tmp_path):
     pretrain(plan)
     saved = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
     assert saved["task"]["accumulation"] == 2 and saved["task"]["seed"] == 0 and saved["loop"]["lr"] == 6e-4
-    assert saved["task"]["masking"]["rate"] == 0.15 and saved["task"]["lr"] is None  # asked, and decided
+    assert (saved["task"]["lr"], saved["task"]["warmup_steps"], saved["task"]["batch_size"]) == (6e-4, 1, 8)
+    assert saved["task"]["masking"]["rate"] == saved["task"]["mask_rate"] == 0.15 and saved["task"]["recipe"] == "rinna"
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ class PretrainPlan:
     """The recipe's masking with the config's rate and whole-word choice."""
     accumulation: int
     """Micro-batches per optimizer step on each process (batch_size / (micro_batch x processes))."""
+    world_size: int
+    """Processes the plan was made for."""
     loop: LoopConfig
     """The recipe's optimizer and schedule scaled to the steps, with the config's overrides."""
 
@@ -179,9 +181,13 @@ class PretrainPlan:
         return self.loop.seed
 
     def to_dict(self) -> dict:
-        return {**self.config.to_dict(), "recipe_name": self.config.recipe or self.family.recipe,
-                "recipe": asdict(self.recipe) | {"masking": asdict(self.recipe.masking)},
-                "masking": asdict(self.masking), "accumulation": self.accumulation, "seed": self.seed}
+        """The config with every value the plan decided filled in (what config.json records)."""
+        loop = self.loop
+        decided = {"recipe": self.config.recipe or self.family.recipe, "lr": loop.lr, "warmup_steps": loop.warmup_steps,
+                   "warmup_ratio": None, "weight_decay": loop.weight_decay, "clip": loop.clip, "seed": self.seed,
+                   "mask_rate": self.masking.rate, "whole_word": self.masking.whole_word,
+                   "batch_size": self.config.micro_batch * self.accumulation * self.world_size}
+        return {**self.config.to_dict(), **decided, "accumulation": self.accumulation, "masking": asdict(self.masking)}
 
 
 def plan_pretraining(config: PretrainConfig, world_size: int | None = None) -> PretrainPlan:
@@ -203,7 +209,7 @@ def plan_pretraining(config: PretrainConfig, world_size: int | None = None) -> P
                        patience=config.patience, resume=config.resume,
                        collective_timeout_s=config.collective_timeout_s, progress=config.progress)
     return PretrainPlan(config, header, tokenizer, family, recipe, _masking(config, recipe, header),
-                        _accumulation(config.batch_size, config.micro_batch, world_size), loop)
+                        _accumulation(config.batch_size, config.micro_batch, world_size), world_size, loop)
 
 
 def _accumulation(batch_size: int | None, micro_batch: int, world_size: int) -> int:
