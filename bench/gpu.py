@@ -54,7 +54,7 @@ from jaroberta.train.logs import read_log
 from jaroberta.train.loop import LoopConfig, StepBatch, train
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, RINNA_MASKING, mask_batch
 from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.model.recipes import RECIPES
+from jaroberta.model.families import RECIPES
 
 RECIPE = RECIPES["rinna"]
 VOCAB = 32000

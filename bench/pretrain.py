@@ -23,8 +23,8 @@ Three measurements:
    `--group-by-length` and the Trainer (whose collator pads to the longest row); and with
    `--curve-steps N` the dev loss against real tokens seen, plain vs grouped, on one schedule.
 
-    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family sentencepiece --vocab-size 2000
-    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --seq-len 512 --layout document
+    .venv/bin/jaroberta tokenizer train demo/corpus bench/out/tok2k --family rinna --vocab-size 2000
+    .venv/bin/jaroberta pack demo/corpus bench/out/tok2k bench/out/shards-doc --max-length 512 --layout document
     .venv/bin/python bench/pretrain.py --shards bench/out/shards-doc --document --presets tiny mini --batch 16 \
         --steps 20 --warmup 2 --rounds 3 --curve-steps 600 --eval-every 50 --threads 1
 
@@ -35,7 +35,7 @@ real 32000-piece SentencePiece model (`pip install 'jaroberta[bench]'` for the T
 
     .venv/bin/python -c "from jaroberta.text import SentencePieceTokenizer as T; \
         T.from_file('../shared/reference/rinna/google_sp.model').save('bench/out/rinna-tok')"
-    .venv/bin/jaroberta pack demo/corpus bench/out/rinna-tok bench/out/shards-rinna --seq-len 128 --layout full
+    .venv/bin/jaroberta pack demo/corpus bench/out/rinna-tok bench/out/shards-rinna --max-length 128 --layout full
     .venv/bin/python bench/pretrain.py --shards bench/out/shards-rinna --presets tiny rinna-base --batch 16 \
         --steps 10 --minutes 30 --eval-every 50
     .venv/bin/python bench/pretrain.py --shards demo/shards --presets tiny --steps 20 --minutes 2 --threads 1  # quick
@@ -63,8 +63,8 @@ from jaroberta.corpus.shards import ShardHeader, open_split
 from jaroberta.train.data import ShuffledRows
 from jaroberta.train.logs import read_log
 from jaroberta.model.masking import IGNORE_INDEX, MaskingConfig, mask_batch
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining
-from jaroberta.model.recipes import RECIPES
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, plan_pretraining
+from jaroberta.model.families import RECIPES
 from jaroberta.train.sampler import LengthGroupedRows
 
 RECIPE = RECIPES["rinna"]
@@ -218,13 +218,13 @@ class _CommonEval(MaskedLMTask):
 
 def _ours(args, preset: str, out: Path, steps: int, eval_every: int, schedule_steps: int | None = None,
           minutes: float | None = None, group_by_length: bool = False) -> dict:
-    config = PretrainConfig(shards=args.shards, preset=preset, recipe="rinna", micro_batch=args.batch,
-                            group_by_length=group_by_length)
-    task = _CommonEval(plan_pretraining(config))
+    config = PretrainConfig(shards=args.shards, out=out, steps=schedule_steps or steps, preset=preset, recipe="rinna",
+                            micro_batch=args.batch, group_by_length=group_by_length, progress=False, log_every=1,
+                            eval_every=eval_every)
+    plan = plan_pretraining(config)
+    task = _CommonEval(plan)
     task.eval_rows = args.eval_rows
-    total = schedule_steps or steps
-    loop = loop_config(RECIPE, out, total, progress=False, log_every=1, eval_every=eval_every)
-    _train_steps(task, loop, steps, minutes)
+    _train_steps(task, plan.loop, steps, minutes)
     records = read_log(out)
     by_step = {r["step"]: r for r in records if r["kind"] == "train"}
     first, last = by_step.get(args.warmup, {"tokens": 0, "elapsed": 0.0}), by_step[max(by_step)]

@@ -96,7 +96,7 @@ def main() -> None:
     else:
         contexts, source = wordpiece_text(folder, version)
         started = time.perf_counter()
-        config = TokenizerTrainConfig(family="mecab-wordpiece", inputs=(source,), vocab_size=args.vocab_size)
+        config = TokenizerTrainConfig(tokenizer_kind="mecab-wordpiece", inputs=(source,), vocab_size=args.vocab_size)
         wordpiece = train_tokenizer(config, contexts)  # the contexts, not the file's lines
         print(f"MeCab IPAdic + WordPiece trained on the {len(contexts):,} contexts of {source.name}: vocab {wordpiece.vocab_size:,} "
               f"({time.perf_counter() - started:.0f} s)")

@@ -5,7 +5,7 @@ One run, same model, same requests, same HTTP client:
 - the model: a small random RoBERTa (4 layers, hidden 256; --quick: 2 layers, hidden 128)
   in rinna/japanese-roberta-base's published layout, with the real rinna SentencePiece
   model (vocab 32000) when ../shared is beside the checkout, else a tiny one;
-- ours: `jaroberta.serve.create_app` (requests batched together, max_batch 32,
+- ours: `jaroberta.service.create_app` (requests batched together, max_batch 32,
   max_wait_ms 5, one model thread);
 - the baseline: the same route and JSON, a plain FastAPI `def` endpoint calling
   `pipeline("fill-mask")` once per request (FastAPI runs it in its thread pool; no
@@ -67,9 +67,9 @@ def build_model(folder: Path, quick: bool) -> str:
 
 # -- the two servers (each runs in a child process: `serve.py --child KIND MODEL PORTFILE`) --
 def ours_app(model: str):
-    from jaroberta.serve import create_app
-    from jaroberta.serve.backend import load_backend
-    from jaroberta.serve.config import ServeConfig
+    from jaroberta.service import create_app
+    from jaroberta.service.backend import load_backend
+    from jaroberta.service.config import ServeConfig
 
     return create_app(load_backend(model), ServeConfig(max_batch=32, max_wait_ms=5, queue_size=4096, timeout_s=120))
 
@@ -104,8 +104,8 @@ def run_child(kind: str, model: str, port_file: str) -> None:
     warnings.filterwarnings("ignore")
     import torch
 
-    from jaroberta.serve.config import ServeConfig
-    from jaroberta.serve.server import BackgroundServer
+    from jaroberta.service.config import ServeConfig
+    from jaroberta.service.server import BackgroundServer
 
     # Both servers get the thread count `jaroberta serve` sets (every core but one): the
     # comparison is then about batching, not about OpenMP threads fighting the event loop.
@@ -200,7 +200,7 @@ def main() -> None:
                 stop_server(process)
 
     print(f"model: {what}")
-    from jaroberta.serve.config import ServeConfig
+    from jaroberta.service.config import ServeConfig
 
     print(f"{n} requests per level, one sentence with one [MASK] each, top_k 5; cores: {os.cpu_count()}, "
           f"model threads per server: {ServeConfig().torch_threads()}")

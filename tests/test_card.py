@@ -24,7 +24,7 @@ META = {"step": 200, "tokens": 51200, "elapsed": 93.0, "metrics": {"dev_loss": 4
 
 def _facts(**changes) -> CardFacts:
     base = {"name": "tiny-ja", "architecture": "RobertaForMaskedLM", "config": CONFIG, "parameters": 127212,
-            "family": "sentencepiece", "conventions": CONVENTIONS, "meta": META, "corpus": CORPUS, "cleaning": CLEANING}
+            "tokenizer_kind": "sentencepiece", "conventions": CONVENTIONS, "meta": META, "corpus": CORPUS, "cleaning": CLEANING}
     return CardFacts(**{**base, **changes})
 
 
@@ -124,7 +124,7 @@ def test_exported_sentencepiece_card_uses_the_pipeline():
 def test_pretrain_writes_a_card_into_model(shards_dir, tmp_path):
     out = tmp_path / "run"
     assert main(["pretrain", str(shards_dir), str(out), "--preset", "tiny", "--steps", "2", "--micro-batch", "4",
-                 "--eval-rows", "8", "--license", "apache-2.0"]) == 0
+                 "--eval-limit", "8", "--license", "apache-2.0"]) == 0
     card = ModelCard.load(out / "model" / "README.md")
     assert card.data.pipeline_tag == "fill-mask" and card.data.license == "apache-2.0"
     assert (out / "model" / "loss.png").is_file() and "![loss curve](loss.png)" in card.text

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, RINNA, InputConventions
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.families import JMEDROBERTA, RINNA
 from jaroberta.model.families import FAMILIES
 from jaroberta.text.normalize import Normalization
 

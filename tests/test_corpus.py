@@ -369,10 +369,10 @@ def test_truncated_archive_keeps_what_was_read(tmp_path, workers):
 @pytest.mark.parametrize("argv, message", [
     (["missing.txt", "out"], "does not exist"),
     (["emptydir", "out"], "has no files"),
-    (["good.txt", "out", "--shard", "3/2"], "--shard"),
-    (["good.txt", "out", "--shard", "x"], "--shard"),
-    (["good.txt", "out", "--dev-fraction", "1.5"], "--dev-fraction"),
-    (["good.txt", "out", "--workers", "0"], "--workers"),
+    (["good.txt", "out", "--shard", "3/2"], "shard must be"),
+    (["good.txt", "out", "--shard", "x"], "--shard must look like i/N"),
+    (["good.txt", "out", "--dev-fraction", "1.5"], "dev_fraction"),
+    (["good.txt", "out", "--workers", "0"], "workers must be"),
     (["good.txt", "out", "--skip-rule", "bogus"], "unknown rule"),
     (["good.txt", "file.txt"], "not empty|not a folder"),
     (["good.txt", "file.txt/out"], "cannot write the corpus folder"),
@@ -463,7 +463,7 @@ def test_resumed_build_reports_exactly_what_an_uninterrupted_one_does(tmp_path, 
 def test_rerun_with_other_options_needs_overwrite(tmp_path):
     (tmp_path / "a.txt").write_text(cc100(DOCS), encoding="utf-8")
     build(tmp_path, [tmp_path / "a.txt"])
-    with pytest.raises(JarobertaError, match="--overwrite"):
+    with pytest.raises(JarobertaError, match="overwrite"):
         build(tmp_path, [tmp_path / "a.txt"], clean=CleanConfig(min_chars=3))
     _, report = build(tmp_path, [tmp_path / "a.txt"], clean=CleanConfig(min_chars=3), overwrite=True)
     assert report.documents == len(DOCS)

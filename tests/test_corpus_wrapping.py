@@ -104,7 +104,7 @@ def test_display_width(line, width):
 
 
 def test_bad_mode_is_a_clear_error():
-    with pytest.raises(JarobertaError, match="--join-lines"):
+    with pytest.raises(JarobertaError, match="join_lines"):
         CleanConfig(join_lines="sometimes")
 
 

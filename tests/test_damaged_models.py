@@ -97,12 +97,12 @@ def test_damaged_rinna_folder_is_one_line_for_fill_mask(rinna_dir, tmp_path, cap
 
 COMMANDS = {
     "score": lambda folder, tmp: ["score", str(folder), "今日は晴れです。"],
-    "embed": lambda folder, tmp: ["embed", str(folder), "--input", str(_text_file(tmp)), "--out", str(tmp / "x.npy")],
+    "embed": lambda folder, tmp: ["embed", str(folder), str(tmp / "x.npy"), "--input", str(_text_file(tmp))],
     "predict": lambda folder, tmp: ["predict", str(_as_finetuned(folder)), "今日は晴れです。"],
     "eval perplexity": lambda folder, tmp: ["eval", "perplexity", str(folder), str(tmp)],
     "serve": lambda folder, tmp: ["serve", str(folder), "--port", "0"],
-    "finetune": lambda folder, tmp: ["finetune", "classify", str(folder), str(_labelled_file(tmp)), str(tmp / "ft"),
-                                     "--dev", str(_labelled_file(tmp))],
+    "finetune": lambda folder, tmp: ["finetune", "classify", str(folder), str(tmp / "ft"), "--train",
+                                     str(_labelled_file(tmp)), "--dev", str(_labelled_file(tmp))],
 }
 
 

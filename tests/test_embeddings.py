@@ -56,7 +56,7 @@ def test_cli_embed_writes_npy(rinna_dir, tmp_path, capsys):
     inputs = tmp_path / "texts.txt"
     inputs.write_text("\n".join(TEXTS) + "\n\n", encoding="utf-8")
     out = tmp_path / "x.npy"
-    assert main(["embed", str(rinna_dir), "--input", str(inputs), "--out", str(out), "--pooling", "cls"]) == 0
+    assert main(["embed", str(rinna_dir), str(out), "--input", str(inputs), "--pooling", "cls"]) == 0
     assert np.load(out).shape == (3, 32)
-    assert main(["embed", str(rinna_dir), "--input", str(inputs), "--out", str(tmp_path / "x.txt")]) == 2
+    assert main(["embed", str(rinna_dir), str(tmp_path / "x.txt"), "--input", str(inputs)]) == 2
     assert ".npy" in capsys.readouterr().err

@@ -21,7 +21,8 @@ import jaroberta
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
-from jaroberta.model.conventions import RINNA, InputConventions
+from jaroberta.model.conventions import InputConventions
+from jaroberta.model.families import RINNA
 from jaroberta.model.export import export_model, move_positions
 from jaroberta.text.fast_unigram import build_fast_unigram
 from jaroberta.text.unigram import SentencePieceTokenizer
@@ -73,7 +74,7 @@ def test_auto_tokenizer_gives_jaroberta_framed_ids(exported, original):
 
 
 def test_tokenizer_folders_jaroberta_writes_give_the_same_ids(shared_dir, tmp_path):
-    """`tokenizer train --family sentencepiece` folders: AutoTokenizer no longer maps <unk> to </s>."""
+    """`tokenizer train --family rinna` folders: AutoTokenizer no longer maps <unk> to </s>."""
     tok = SentencePieceTokenizer.from_file(shared_dir / "reference" / "rinna" / "google_sp.model")
     tok.save(tmp_path)
     hf = AutoTokenizer.from_pretrained(str(tmp_path))

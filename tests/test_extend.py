@@ -31,7 +31,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.model.grow import INIT_METHOD, grow_model
 from jaroberta.text import TokenizerTrainConfig, load_tokenizer
 from jaroberta.text.extend import ExtendReport, base_ids_of_new_entries, extend_tokenizer, save_extended
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, plan_pretraining, pretrain
 
 DISEASES = ["糖尿病性腎症", "慢性腎臓病", "急性心筋梗塞", "慢性閉塞性肺疾患", "高血圧性心疾患", "糖尿病性網膜症",
             "間質性肺炎", "脳梗塞", "心房細動", "肝硬変", "関節リウマチ", "気管支喘息"]
@@ -82,7 +82,7 @@ def manbyo(tmp_path_factory) -> Path:
 def wp_base(tmp_path_factory):
     text = tmp_path_factory.mktemp("wp_text") / "general.txt"
     text.write_text("\n".join(JA_SENTENCES) + "\n", encoding="utf-8")
-    return train_tokenizer(TokenizerTrainConfig(family="mecab-wordpiece", inputs=(text,), vocab_size=300, min_frequency=1))
+    return train_tokenizer(TokenizerTrainConfig(tokenizer_kind="mecab-wordpiece", inputs=(text,), vocab_size=300, min_frequency=1))
 
 
 @pytest.fixture(scope="module")
@@ -358,9 +358,10 @@ def test_pretrain_init_from_grows_the_base_to_the_extended_shards(published, pub
     base, extended, tokenizer_dir = published_extended
     corpus = _medical_corpus(tmp_path / "corpus")
     shards = tmp_path / "shards"
-    pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=shards, seq_len=48))
-    plan = plan_pretraining(PretrainConfig(shards=shards, init_from=published, micro_batch=4, eval_rows=4))
-    result = pretrain(plan, loop_config(plan.recipe, tmp_path / "run", 1, lr=1e-12, warmup_steps=0, progress=False))
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=shards, max_length=48))
+    plan = plan_pretraining(PretrainConfig(shards=shards, out=tmp_path / "run", steps=1, init_from=published, micro_batch=4,
+                                           eval_limit=4, lr=1e-12, warmup_steps=0, progress=False))
+    result = pretrain(plan)
     grown, before = _load(result.model_dir), _load(published)
     embeddings, old = grown.get_input_embeddings().weight, before.get_input_embeddings().weight
     assert embeddings.shape[0] == extended.vocab_size
@@ -374,13 +375,13 @@ def test_pretrain_init_from_grows_the_base_to_the_extended_shards(published, pub
     assert "## Vocabulary extension" in card and f"entries added for the domain: {ADD}" in card and INIT_METHOD in card
 
     # the grown model continues on the same shards as it is
-    assert MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards, init_from=result.model_dir))).growth is None
+    assert MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards, out=tmp_path / "again", steps=1, init_from=result.model_dir))).growth is None
 
     # shards of an extension of another tokenizer: refused, with the way out
     other = tmp_path / "other_shards"
-    pack(PackConfig(corpus=corpus, tokenizer=sp_extended[2], out=other, seq_len=48))
+    pack(PackConfig(corpus=corpus, tokenizer=sp_extended[2], out=other, max_length=48))
     with pytest.raises(JarobertaError, match="different tokenizer than the shards .*which extends another tokenizer"):
-        MaskedLMTask(plan_pretraining(PretrainConfig(shards=other, init_from=published, micro_batch=4)))
+        MaskedLMTask(plan_pretraining(PretrainConfig(shards=other, out=tmp_path / "refused", steps=1, init_from=published, micro_batch=4)))
 
 
 def test_card_names_the_hub_base_model_and_its_revision():

@@ -269,7 +269,7 @@ def test_saved_model_loads_in_transformers_with_identical_logits(trained):
         want = expected[row] if kind != "ner" else expected[row, : int(mask.sum())]
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     # The folder also loads in jaroberta: encoder, tokenizer and the conventions of its family.
-    reloaded = jaroberta.load(result.model_dir, user_dicts=list(user_dicts) or None, head="base")
+    reloaded = jaroberta.load(result.model_dir, user_dict=list(user_dicts), head="base")
     assert reloaded.conventions == model.lm.conventions
     assert reloaded.conventions.explicit_position_ids is (name == "rinna")
 
@@ -375,8 +375,8 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert "is not a fine-tuned model" in capsys.readouterr().err
     assert main(["finetune", "ner", str(rinna_dir), str(out / "x"), "--dataset", "hironsan", "--labels", "X", "--steps", "1"]) == 2
     assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
-    # the old order MODEL DATA OUT still reaches the same checks
-    assert main(["finetune", "ner", str(rinna_dir), str(data), str(out / "y"), "--dev", str(data), "--metric", "accuracy"]) == 2
+    # a metric the task does not have is refused before training
+    assert main(["finetune", "ner", str(rinna_dir), str(out / "y"), "--train", str(data), "--dev", str(data), "--metric", "accuracy"]) == 2
     assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 
 
@@ -392,7 +392,7 @@ def _hironsan_test_entities() -> int:
 def hironsan_model(tmp_path_factory) -> Path:
     """A tiny model of our own layout whose SentencePiece vocabulary was trained on hironsan's train text."""
     from jaroberta.api import train_tokenizer
-    from jaroberta.model.families import get_family
+    from jaroberta.model.families import family_of_tokenizer
     from jaroberta.model.presets import build_model, model_config
     from jaroberta.model.saving import save_model
     from jaroberta.finetune.datasets import hironsan
@@ -400,10 +400,10 @@ def hironsan_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("hironsan")
     (root / "text.txt").write_text("\n".join(e.text for e in hironsan().train) + "\n", encoding="utf-8")
-    tokenizer = train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(root / "text.txt",), vocab_size=1500))
+    tokenizer = train_tokenizer(TokenizerTrainConfig(tokenizer_kind="sentencepiece", inputs=(root / "text.txt",), vocab_size=1500))
     torch.manual_seed(0)
     model = build_model(model_config("tiny", tokenizer.vocab_size, tokenizer.special_ids, 128))
-    return save_model(root / "tiny", model, tokenizer, get_family(tokenizer.family).conventions_for(tokenizer.normalization, 128), {})
+    return save_model(root / "tiny", model, tokenizer, family_of_tokenizer(tokenizer.tokenizer_kind).conventions_for(tokenizer.normalization, 128), {})
 
 
 def test_hironsan_ner_end_to_end(tmp_path, hironsan_model, capsys):

@@ -13,6 +13,7 @@ from layouts import MANBYO_FILE, _sentences, jmed_dir, manbyo_dic, rinna_dir, wr
 import jaroberta
 from jaroberta.cli import main
 from jaroberta.errors import JarobertaError
+from jaroberta.core.hub import resolve_model
 from jaroberta.text import load_tokenizer
 from jaroberta.core.hub import resolve_model
 
@@ -79,18 +80,22 @@ def test_local_folder_of_the_same_name_wins_and_says_so(hub_home, rinna_dir, oth
     with caplog.at_level(logging.INFO, logger="jaroberta.core.hub"):
         assert resolve_model(REPO) == local.relative_to(tmp_path)
     assert "using the local folder" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jaroberta.core.hub"):  # a command resolves its model once
+        assert main(["fill-mask", REPO, TEXT, "--json"]) == 0
+    assert caplog.text.count("using the local folder") == 1
 
 
 def test_tokenizer_by_hub_id(hub_home, rinna_dir):
     write_hub_cache(hub_home / "hub", REPO, rinna_dir, COMMIT_A)
-    assert load_tokenizer(REPO).encode(TEXT).ids == load_tokenizer(rinna_dir).encode(TEXT).ids
+    assert load_tokenizer(resolve_model(REPO)).encode(TEXT).ids == load_tokenizer(rinna_dir).encode(TEXT).ids
 
 
 def test_jmedroberta_by_hub_id_asks_for_its_user_dictionary(hub_home, jmed_dir, manbyo_dic):
     write_hub_cache(hub_home / "hub", "alabnii/jmedroberta-base-manbyo-wordpiece", jmed_dir, COMMIT_A)
     with pytest.raises(JarobertaError, match=MANBYO_FILE):
         jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece")
-    lm = jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece", user_dicts=[manbyo_dic])
+    lm = jaroberta.load("alabnii/jmedroberta-base-manbyo-wordpiece", user_dict=[manbyo_dic])
     assert lm.conventions.name == "jmedroberta"
 
 

@@ -20,7 +20,7 @@ LAYERS = {
     "errors": 0, "deps": 0.5, "core": 0.7,
     "text": 1, "corpus": 2, "model": 3,
     "train": 5, "infer": 5, "finetune": 5.5,
-    "serve": 6, "api": 7, "demo": 8, "commands": 9, "cli": 10, "__main__": 11,
+    "service": 6, "api": 7, "demo": 8, "commands": 9, "cli": 10, "__main__": 11,
 }
 """Package (first name under jaroberta) -> layer. Equal layers are siblings: neither imports the other."""
 

@@ -21,7 +21,7 @@ from layouts import (  # noqa: F401  (module-scoped fixtures)
 
 import jaroberta
 from jaroberta.errors import JarobertaError
-from jaroberta.model.conventions import JMEDROBERTA, RINNA
+from jaroberta.model.families import JMEDROBERTA, RINNA
 from jaroberta.model.loading import detect_conventions, load, resolve_conventions
 
 CARD_TEXT = "4年に1度オリンピックは開かれる。"
@@ -64,7 +64,7 @@ def test_our_saved_folder_loads_with_its_stored_conventions(rinna, tmp_path):
     from jaroberta.model.families import get_family
     from jaroberta.model.saving import save_model
 
-    conventions = get_family("sentencepiece").conventions_for(rinna.tokenizer.normalization, 128)
+    conventions = get_family("rinna").conventions_for(rinna.tokenizer.normalization, 128)
     folder = save_model(tmp_path / "ours", rinna.model, rinna.tokenizer, conventions, {"step": 0})
     assert (folder / CONVENTIONS_FILE).is_file()
     ours = load(folder)
@@ -80,7 +80,7 @@ def test_unknown_layout_asks_for_a_family(rinna_dir, tmp_path):
     config = json.loads((other / "config.json").read_text())
     config["pad_token_id"] = 1  # not rinna's signature any more
     (other / "config.json").write_text(json.dumps(config))
-    with pytest.raises(JarobertaError, match="name=rinna"):
+    with pytest.raises(JarobertaError, match="name=FAMILY, one of rinna"):
         detect_conventions(other)
     assert resolve_conventions(other, {"name": "rinna"}) == RINNA
 

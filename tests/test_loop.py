@@ -129,9 +129,9 @@ def test_bf16_autocast_on_cpu_trains(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"steps": 0}, "--steps"),
+        ({"steps": 0}, "steps must be"),
         ({"warmup_steps": 9}, "warmup"),
-        ({"precision": "fp8"}, "--precision"),
+        ({"precision": "fp8"}, "precision must be"),
         ({"patience": 2}, "needs periodic evaluation"),
         ({"keep_checkpoints": 0}, "keep_checkpoints"),
     ],

@@ -8,6 +8,9 @@ The corpus / tokenizer / shards fixtures here are reused by the pretraining test
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import random
 from pathlib import Path
 
@@ -48,21 +51,21 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tokenizer_dir(corpus_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(corpus_dir,), out=out, vocab_size=300))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind="sentencepiece", inputs=(corpus_dir,), out=out, vocab_size=300))
     return out
 
 
 @pytest.fixture(scope="module")
 def shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
-    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="document"))
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, max_length=SEQ_LEN, layout="document"))
     return out
 
 
 @pytest.fixture(scope="module")
 def full_shards_dir(corpus_dir, tokenizer_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards-full")
-    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, seq_len=SEQ_LEN, layout="full"))
+    pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=out, max_length=SEQ_LEN, layout="full"))
     return out
 
 
@@ -134,7 +137,7 @@ def test_header_records_the_tokenizer(shards_dir, tokenizer_dir):
 def test_empty_split_refused(tmp_path, tokenizer_dir, train, dev, message):
     corpus = write_corpus(tmp_path / "corpus", train_documents=train, dev_documents=dev)
     with pytest.raises(JarobertaError, match=message):
-        pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "shards", seq_len=SEQ_LEN))
+        pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "shards", max_length=SEQ_LEN))
 
 
 def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
@@ -144,9 +147,9 @@ def test_missing_corpus_is_one_clear_line(tmp_path, tokenizer_dir, capsys):
 
 def test_pack_command(tmp_path, corpus_dir, tokenizer_dir, capsys):
     out = tmp_path / "shards"
-    assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--seq-len", "32", "--layout", "full"]) == 0
+    assert main(["pack", str(corpus_dir), str(tokenizer_dir), str(out), "--max-length", "32", "--layout", "full"]) == 0
     printed = capsys.readouterr().out
-    assert "full layout, max length 32" in printed and "% padding" in printed  # --seq-len: the old spelling still works
+    assert "full layout, max length 32" in printed and "% padding" in printed
     header = ShardHeader.load(out)
     assert header.layout == "full" and header.splits["dev"].rows > 0
 
@@ -163,10 +166,10 @@ def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_p
             write_documents(handle, documents)
     tokenizer_out = tmp_path / "tokenizer"
     extra = {"min_frequency": 1} if family == "mecab-wordpiece" else {}
-    train_tokenizer(TokenizerTrainConfig(family=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind=family, inputs=(corpus_dir, corpus), out=tokenizer_out, vocab_size=400, **extra))
     tokenizer = load_tokenizer(tokenizer_out)
     out = tmp_path / "shards"
-    header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, seq_len=SEQ_LEN, layout="document"))
+    header = pack(PackConfig(corpus=corpus, tokenizer=tokenizer_out, out=out, max_length=SEQ_LEN, layout="document"))
     assert (header.splits["train"].literal_masks, header.splits["dev"].literal_masks) == (3, 1)
     mask_id = tokenizer.special_ids["mask"]
     for split in ("train", "dev"):
@@ -177,3 +180,34 @@ def test_literal_mask_in_corpus_text_is_packed_as_text(family, corpus_dir, tmp_p
     expected = tokenizer.encode_ids_batch([f"評価用の{replacement}文。"])[0]
     assert row[1 : 1 + len(expected)] == expected
     assert ShardHeader.load(out).splits["train"].literal_masks == 3
+
+
+def test_shards_packed_before_tokenizer_kind_still_load(shards_dir, tmp_path):
+    """shards.json said "tokenizer_family"; such folders load with the kind under its new name."""
+    from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
+
+    data = json.loads((shards_dir / HEADER_FILE).read_text(encoding="utf-8"))
+    data["tokenizer_family"] = data.pop("tokenizer_kind")
+    (tmp_path / HEADER_FILE).write_text(json.dumps(data), encoding="utf-8")
+    assert ShardHeader.load(tmp_path).tokenizer_kind == ShardHeader.load(shards_dir).tokenizer_kind
+
+
+def test_pack_progress_knows_its_total(corpus_dir, tokenizer_dir, tmp_path, monkeypatch):
+    """The bar's total (hence its ETA) is the split's document count from corpus.json."""
+    from jaroberta.corpus import pack as pack_module
+    from jaroberta.corpus.layout import MANIFEST, iter_documents
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    splits = {split: {"documents": sum(1 for _ in iter_documents(corpus, split))} for split in ("train", "dev")}
+    (corpus / MANIFEST).write_text(json.dumps({"splits": splits}), encoding="utf-8")
+    totals = {}
+    original = pack_module.progress_bar
+
+    def spy(*args, **kwargs):
+        totals[kwargs["desc"]] = kwargs.get("total")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pack_module, "progress_bar", spy)
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer_dir, out=tmp_path / "s", max_length=SEQ_LEN))
+    assert totals == {"pack train": splits["train"]["documents"], "pack dev": splits["dev"]["documents"]}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jaroberta.train.logs import read_log
-from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import PretrainConfig, plan_pretraining, pretrain
 from test_pack import corpus_dir, full_shards_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixtures)
 
 
@@ -20,8 +20,9 @@ def one_thread():
 
 
 def _losses(shards, out, steps=4, **loop_kwargs) -> list[float]:
-    config = PretrainConfig(shards=shards, micro_batch=4, accumulation=1, eval_rows=8)
-    pretrain(plan := plan_pretraining(config), loop_config(plan.recipe, out, steps, progress=False, log_every=1, **loop_kwargs))
+    config = PretrainConfig(shards=shards, out=out, steps=steps, micro_batch=4, eval_limit=8, progress=False, log_every=1,
+                            **loop_kwargs)
+    pretrain(plan_pretraining(config))
     return [r["loss"] for r in read_log(out) if r["kind"] == "train"]
 
 

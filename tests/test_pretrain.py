@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,11 @@ from jaroberta.api import pack
 from jaroberta.cli import main
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.errors import JarobertaError
-from jaroberta.model.recipes import RECIPES
+from jaroberta.model.families import RECIPES
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.logs import read_log
 from jaroberta.train.loop import NonFiniteLoss
-from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, plan_pretraining, pretrain
 
 LOSSES = Path(__file__).parent / "assets" / "pretrain_losses.json"
 
@@ -59,11 +60,10 @@ def dropout_config(tmp_path_factory, shards_dir) -> Path:
     return path
 
 
-def _run(shards, out, steps=6, *, task_kwargs=None, **loop_kwargs):
-    config = PretrainConfig(shards=shards, **{"micro_batch": 4, "accumulation": 2, "eval_rows": 8, **(task_kwargs or {})})
-    plan = plan_pretraining(config)
-    loop = loop_config(plan.recipe, out, steps, progress=False, log_every=1, **loop_kwargs)
-    return pretrain(plan, loop)
+def _run(shards, out, steps=6, **kwargs):
+    config = PretrainConfig(shards=shards, out=out, steps=steps, **{"micro_batch": 4, "batch_size": 8, "eval_limit": 8,
+                                                                  "progress": False, "log_every": 1, **kwargs})
+    return pretrain(plan_pretraining(config))
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -72,14 +72,14 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_killed_and_resumed_run_is_bit_identical(shards_dir, dropout_config, tmp_path, monkeypatch):
     task_kwargs = {"model_config": dropout_config}
-    whole = _run(shards_dir, tmp_path / "whole", task_kwargs=task_kwargs, save_every=2, eval_every=3)
+    whole = _run(shards_dir, tmp_path / "whole", save_every=2, eval_every=3)
 
     original = kill_at_batch(monkeypatch, MaskedLMTask, 5)
     with pytest.raises(Killed):
-        _run(shards_dir, tmp_path / "resumed", task_kwargs=task_kwargs, save_every=2, eval_every=3)
+        _run(shards_dir, tmp_path / "resumed", save_every=2, eval_every=3)
     assert ckpt.latest(tmp_path / "resumed").name == "step-00000004"
     monkeypatch.setattr(MaskedLMTask, "next_batch", original)
-    resumed = _run(shards_dir, tmp_path / "resumed", task_kwargs=task_kwargs, save_every=2, eval_every=3, resume=True)
+    resumed = _run(shards_dir, tmp_path / "resumed", save_every=2, eval_every=3, resume=True)
 
     a, b = _weights(whole.model_dir), _weights(resumed.model_dir)
     assert a.keys() == b.keys()
@@ -95,7 +95,7 @@ def test_checkpoint_loads_in_transformers_with_identical_logits(shards_dir, tmp_
     from jaroberta.model.loading import load
 
     result = _run(shards_dir, tmp_path / "run", steps=2)
-    task = MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, recipe="rinna")))
+    task = MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, out=tmp_path, steps=2, recipe="rinna")))
     task.load_model(result.model_dir)
     hf = AutoModelForMaskedLM.from_pretrained(result.model_dir).eval()
     ours = load(result.model_dir)
@@ -145,9 +145,9 @@ def test_dev_loss_is_the_inference_perplexity(corpus_dir, tokenizer_dir, tmp_pat
     from jaroberta.model.perplexity import masked_perplexity
 
     shards = tmp_path / "shards"
-    header = pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=shards, seq_len=160))
+    header = pack(PackConfig(corpus=corpus_dir, tokenizer=tokenizer_dir, out=shards, max_length=160))
     assert header.splits["dev"].truncated_documents == 0
-    result = _run(shards, tmp_path / "run", steps=2, task_kwargs={"eval_rows": 0})
+    result = _run(shards, tmp_path / "run", steps=2, eval_limit=0)
     report = masked_perplexity(load(result.model_dir), corpus_dir, split="dev", seed=0)
     assert result.metrics["dev_masked"] == report.n_masked
     assert result.metrics["dev_loss"] == pytest.approx(report.cross_entropy, rel=1e-5)
@@ -155,11 +155,22 @@ def test_dev_loss_is_the_inference_perplexity(corpus_dir, tokenizer_dir, tmp_pat
 
 @pytest.mark.parametrize("recipe, lr, mask_fraction, warmup", [("rinna", 6e-4, 1.0, 10), ("jmedroberta", 1e-4, 0.8, 10)])
 def test_recipes_scale_to_steps(shards_dir, tmp_path, recipe, lr, mask_fraction, warmup):
-    config = PretrainConfig(shards=shards_dir, recipe=recipe)
-    plan = plan_pretraining(config)
-    loop = loop_config(plan.recipe, tmp_path, 1000)
-    assert (loop.lr, loop.warmup_steps) == (lr, warmup)
+    plan = plan_pretraining(PretrainConfig(shards=shards_dir, out=tmp_path, steps=1000, recipe=recipe))
+    assert (plan.loop.lr, plan.loop.warmup_steps) == (lr, warmup)
     assert MaskedLMTask(plan).masking.mask_fraction == mask_fraction
+
+
+def test_the_plan_decides_once_and_is_saved_whole(shards_dir, tmp_path):
+    """Every "None = the recipe's" is decided by plan_pretraining; config.json holds the plan."""
+    plan = plan_pretraining(PretrainConfig(shards=shards_dir, out=tmp_path / "run", steps=2, micro_batch=4,
+                                           batch_size=8, recipe="rinna", warmup_ratio=0.5, progress=False), world_size=1)
+    assert (plan.loop.lr, plan.loop.warmup_steps, plan.seed, plan.accumulation) == (6e-4, 1, 0, 2)
+    assert (plan.masking.rate, plan.masking.whole_word) == (0.15, False)
+    pretrain(plan)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))
+    assert saved["task"]["accumulation"] == 2 and saved["task"]["seed"] == 0 and saved["loop"]["lr"] == 6e-4
+    assert (saved["task"]["lr"], saved["task"]["warmup_steps"], saved["task"]["batch_size"]) == (6e-4, 1, 8)
+    assert saved["task"]["masking"]["rate"] == saved["task"]["mask_rate"] == 0.15 and saved["task"]["recipe"] == "rinna"
 
 
 # -- bad input ------------------------------------------------------------------------------------
@@ -169,24 +180,24 @@ def test_mismatched_tokenizer_refused(shards_dir, tmp_path):
 
     other_corpus = write_corpus(tmp_path / "corpus", seed=1)
     other_tok = tmp_path / "tok"
-    train_tokenizer(TokenizerTrainConfig(family="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=320))
+    train_tokenizer(TokenizerTrainConfig(tokenizer_kind="sentencepiece", inputs=(other_corpus,), out=other_tok, vocab_size=320))
     other_shards = tmp_path / "shards"
-    pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, seq_len=SEQ_LEN))
+    pack(PackConfig(corpus=other_corpus, tokenizer=other_tok, out=other_shards, max_length=SEQ_LEN))
     model = _run(other_shards, tmp_path / "other", steps=1).model_dir
     with pytest.raises(JarobertaError, match="different tokenizer than the shards"):
-        MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, init_from=model, recipe="rinna")))
+        MaskedLMTask(plan_pretraining(PretrainConfig(shards=shards_dir, out=tmp_path, steps=1, init_from=model,
+                                                     recipe="rinna")))
 
 
 def test_corpus_smaller_than_a_batch_refused(shards_dir, tmp_path):
     with pytest.raises(JarobertaError, match="fewer than one global batch"):
-        config = PretrainConfig(shards=shards_dir, micro_batch=64, accumulation=4)
-        plan = plan_pretraining(config)
-        pretrain(plan, loop_config(plan.recipe, tmp_path, 2, progress=False))
+        pretrain(plan_pretraining(PretrainConfig(shards=shards_dir, out=tmp_path, steps=2, micro_batch=64, batch_size=256,
+                                                 progress=False), world_size=1))
 
 
 def test_batch_that_does_not_fit_refused_before_starting(shards_dir, tmp_path, monkeypatch):
     monkeypatch.setattr("jaroberta.train.loop.available_bytes", lambda device: 1 << 20)
-    with pytest.raises(JarobertaError, match="lower --micro-batch"):
+    with pytest.raises(JarobertaError, match="lower micro_batch"):
         _run(shards_dir, tmp_path / "run", steps=2)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -224,12 +235,12 @@ def test_corrupt_checkpoint_refused_naming_the_file(shards_dir, tmp_path, damage
 
 def test_fresh_run_into_a_used_run_dir_refused(shards_dir, tmp_path):
     _run(shards_dir, tmp_path / "run", steps=1)
-    with pytest.raises(JarobertaError, match="pass --resume"):
+    with pytest.raises(JarobertaError, match="resume it"):
         _run(shards_dir, tmp_path / "run", steps=1)
 
 
 def test_pretrain_command_and_resume_of_a_finished_run(shards_dir, tmp_path, capsys):
-    args = ["pretrain", str(shards_dir), str(tmp_path / "run"), "--steps", "3", "--micro-batch", "4", "--eval-rows", "8"]
+    args = ["pretrain", str(shards_dir), str(tmp_path / "run"), "--steps", "3", "--micro-batch", "4", "--eval-limit", "8"]
     assert main(args) == 0
     assert "dev rows perplexity" in capsys.readouterr().out
     before = _weights(tmp_path / "run" / "model")
@@ -267,15 +278,16 @@ def test_whole_word_masking_follows_recipe_and_family(shards_dir, recipe, family
     from jaroberta.train.pretrain import _masking
 
     header = ShardHeader.load(shards_dir)
-    header.tokenizer_family = family
-    assert _masking(PretrainConfig(shards=shards_dir), RECIPES[recipe], header).whole_word is whole_word
-    forced = _masking(PretrainConfig(shards=shards_dir, whole_word=not whole_word), RECIPES[recipe], header)
+    header.tokenizer_kind = family
+    config = PretrainConfig(shards=shards_dir, out="run", steps=1)
+    assert _masking(config, RECIPES[recipe], header).whole_word is whole_word
+    forced = _masking(replace(config, whole_word=not whole_word), RECIPES[recipe], header)
     assert forced.whole_word is (not whole_word)
 
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("steps", 0, "--steps"), ("minutes", 0.0, "--minutes"), ("mask_rate", 1.0, "--mask-rate"), ("lr", 0.0, "--lr")],
+    [("steps", 0, "steps must"), ("minutes", 0.0, "minutes must"), ("mask_rate", 1.0, "mask_rate"), ("lr", 0.0, "lr must")],
 )
 def test_demo_config_names_the_bad_option(field, value, message):
     from jaroberta.demo import DemoConfig

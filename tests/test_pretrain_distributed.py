@@ -2,7 +2,7 @@
 the loss curve and weights of 1 process with the same global batch, within float tolerance.
 
 Two processes with micro-batch 4 and --batch-size 8 (no accumulation) against one process
-with micro-batch 4 and the old spelling --accumulation 2: the same 8 rows per step, masked alike (every process masks the whole
+with micro-batch 4 and --batch-size 8 (accumulation 2): the same 8 rows per step, masked alike (every process masks the whole
 global batch with the shared generator and keeps its slice), the loss summed and divided
 by the global count of masked tokens. Only the order of float additions differs.
 """
@@ -20,7 +20,7 @@ from test_pack import corpus_dir, shards_dir, tokenizer_dir  # noqa: F401  (fixt
 
 from jaroberta.train.logs import read_log
 
-COMMON = ["--steps", "4", "--micro-batch", "4", "--eval-rows", "8", "--log-every", "1", "--save-every", "2",
+COMMON = ["--steps", "4", "--micro-batch", "4", "--eval-limit", "8", "--log-every", "1", "--save-every", "2",
           "--model-config"]
 
 
@@ -45,7 +45,7 @@ def no_dropout_config(tmp_path_factory, shards_dir):
 def test_two_gloo_processes_match_one_process(shards_dir, no_dropout_config, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, "-m", "jaroberta", "pretrain", str(shards_dir), str(one), *COMMON, no_dropout_config,
-                    "--accumulation", "2"], check=True, env=_env(), capture_output=True, timeout=300)
+                    "--batch-size", "8"], check=True, env=_env(), capture_output=True, timeout=300)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                              "-m", "jaroberta", "pretrain", str(shards_dir), str(two), *COMMON, no_dropout_config,
                              "--batch-size", "8"], env=_env(), capture_output=True, text=True, timeout=300)

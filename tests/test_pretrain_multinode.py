@@ -107,7 +107,7 @@ def test_lost_node_stops_the_survivor_and_resume_continues(shards_dir, no_dropou
     out = tmp_path / "run"
     args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-limit", "8",
             "--log-every", "1", "--save-every", "10", "--keep-checkpoints", "1", "--model-config", no_dropout_config,
-            "--timeout-s", "60"]
+            "--collective-timeout-s", "60"]
     survivor, lost = _two_nodes(args, tmp_path, "kill")
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
     while ckpt.latest(out) is None:  # the first checkpoint is on disk: now the node goes down
@@ -140,7 +140,7 @@ def test_hung_node_stops_the_survivor_after_the_timeout(shards_dir, no_dropout_c
     open, so nothing resets: the process group's timeout ends the wait."""
     out = tmp_path / "run"
     args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-limit", "8",
-            "--log-every", "1", "--save-every", "10", "--model-config", no_dropout_config, "--timeout-s", "10"]
+            "--log-every", "1", "--save-every", "10", "--model-config", no_dropout_config, "--collective-timeout-s", "10"]
     survivor, hung = _two_nodes(args, tmp_path, "hang")
     deadline = time.monotonic() + LAUNCH_TIMEOUT_S
     while ckpt.latest(out) is None:

@@ -3,6 +3,7 @@ parser, and its Python blocks run on a tiny model."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -74,3 +75,36 @@ def test_readme_python_runs(rinna_dir, tmp_path, capsys):  # noqa: F811
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "(2, " in out  # the embeddings' shape was printed
+
+
+# -- the Flags table ------------------------------------------------------------------------------
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(path), parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from _leaves(sub, path + (name,))
+
+
+def _flags_table() -> list[tuple[list[str], set[str]]]:
+    """(flags, commands) of every row of README's Flags table."""
+    section = README.read_text(encoding="utf-8").split("## Flags", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`--"):
+            rows.append((re.findall(r"`(--[a-z0-9-]+)`", cells[0]), set(re.findall(r"`([a-z -]+)`", cells[2]))))
+    return rows
+
+
+def test_flags_table_says_which_commands_have_each_flag():
+    leaves = dict(_leaves(build_parser()))
+    rows = _flags_table()
+    assert len(rows) >= 20
+    for flags, listed in rows:
+        # a group name ("finetune") stands for all of its actions
+        expected = {leaf for leaf in leaves for name in listed if leaf == name or leaf.startswith(name + " ")}
+        for flag in flags:
+            having = {leaf for leaf, p in leaves.items() if any(flag in a.option_strings for a in p._actions)}
+            assert having == expected, f"README says {flag} is on {sorted(listed)}; the parsers: {sorted(having)}"

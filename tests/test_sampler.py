@@ -125,10 +125,11 @@ def test_grouped_trimmed_loss_equals_the_padded_loss(objective, micro):
 
 # -- through pretraining ------------------------------------------------------------------------
 def _run(shards, out, steps=6, **loop_kwargs):
-    from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining, pretrain
+    from jaroberta.train.pretrain import PretrainConfig, plan_pretraining, pretrain
 
-    config = PretrainConfig(shards=shards, micro_batch=4, accumulation=2, eval_rows=8, group_by_length=True)
-    return pretrain(plan := plan_pretraining(config), loop_config(plan.recipe, out, steps, progress=False, log_every=1, **loop_kwargs))
+    config = PretrainConfig(shards=shards, out=out, steps=steps, micro_batch=4, batch_size=8, eval_limit=8,
+                            group_by_length=True, progress=False, log_every=1, **loop_kwargs)
+    return pretrain(plan_pretraining(config, world_size=1))
 
 
 @pytest.fixture

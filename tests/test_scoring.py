@@ -152,6 +152,6 @@ def test_cli_score_and_eval_perplexity(rinna_dir, corpus, capsys):
     assert main(["score", str(rinna_dir), *TEXTS, "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in rows] == TEXTS
-    assert main(["eval", "perplexity", str(rinna_dir), str(corpus), "--json", "--seed", "3"]) == 0
+    assert main(["eval", "perplexity", str(rinna_dir), str(corpus), "--json", "--mask-seed", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["split"] == "dev" and report["seed"] == 3 and report["perplexity"] > 1

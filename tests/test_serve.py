@@ -18,9 +18,9 @@ import time
 import httpx
 import pytest
 
-from jaroberta.serve.app import STATIC_DIR, create_app
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import STATIC_DIR, create_app
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import BackgroundServer
 
 MASK = "[MASK]"
 WORDS = ["東京", "大阪", "京都", "名古屋", "札幌", "福岡", "神戸", "横浜"]
@@ -37,7 +37,7 @@ class FakeBackend:
         self.started = threading.Event()  # set when a model call begins
 
     def info(self) -> dict:
-        model = {"path": "fake", "family": "fake", "architecture": "Fake", "layers": 0, "hidden_size": 4}
+        model = {"path": "fake", "tokenizer_kind": "fake", "architecture": "Fake", "layers": 0, "hidden_size": 4}
         return {"model": model, "conventions": {"name": "fake"}, "normalization": "none", "mask_token": MASK}
 
     def _pieces(self, text: str) -> list[str]:
@@ -120,7 +120,7 @@ def test_health_and_info(client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["queue_size"] == 256
     info = client.get("/api/info").json()
-    assert info["model"]["family"] == "fake"
+    assert info["model"]["tokenizer_kind"] == "fake"
     assert info["limits"]["max_top_k"] == 50 and info["limits"]["max_body_bytes"] == 65536
 
 
@@ -221,7 +221,7 @@ def test_unknown_route_and_wrong_method_are_json(client):
 
 
 def test_huge_body_is_refused_before_parsing():
-    config = ServeConfig(max_body_bytes=2048, max_text_chars=1000, max_wait_ms=1)
+    config = ServeConfig(max_body_bytes=2048, max_chars=1000, max_wait_ms=1)
     with _server(config) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         declared = c.post("/api/fill-mask", content=b"{" + b" " * 5000 + b"}", headers={"Content-Type": "application/json"})
         assert declared.status_code == 413 and "larger than 2048 bytes" in _error(declared)["message"]
@@ -297,8 +297,8 @@ def test_slow_request_times_out_with_504_and_the_server_goes_on():
     ({"port": 70000}, "port"),
     ({"queue_size": 0}, "queue_size"),
     ({"timeout_s": 0}, "timeout_s"),
-    ({"threads": -1}, "threads"),
-    ({"max_body_bytes": 100, "max_text_chars": 1000}, "max_body_bytes"),
+    ({"workers": -1}, "workers"),
+    ({"max_body_bytes": 100, "max_chars": 1000}, "max_body_bytes"),
 ])
 def test_config_refuses_inconsistent_settings(changes, words):
     with pytest.raises(ValueError, match=words):

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 from layouts import rinna_dir  # noqa: F401  (module-scoped fixture)
 
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import BackgroundServer
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT_DIR = REPO / "bench" / "out"

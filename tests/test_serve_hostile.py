@@ -22,12 +22,12 @@ from layouts import rinna_dir  # noqa: F401  (a module-scoped fixture)
 from test_serve import MASK, FakeBackend, client, fake_server  # noqa: F401  (client: a fixture)
 
 from jaroberta.errors import JarobertaError
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.body import MAX_DEPTH, BodyError, decode_json_body
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.hosts import host_name
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.body import MAX_DEPTH, BodyError, decode_json_body
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.hosts import host_name
+from jaroberta.service.server import BackgroundServer
 
 FLAG = re.compile(r"(^|[\s(])--[a-z]")
 """A command-line flag in an API message: API clients have none to pass."""
@@ -316,13 +316,13 @@ def model_server(rinna_dir):
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # a 2-layer model: OpenMP workers would only spin against the event loop
-    config = ServeConfig(max_wait_ms=1, max_text_chars=3000, max_body_bytes=64 * 1024)
+    config = ServeConfig(max_wait_ms=1, max_chars=3000, max_body_bytes=64 * 1024)
     with BackgroundServer(create_app(load_backend(rinna_dir), config)) as srv:
         yield srv
     torch.set_num_threads(before)
 
 
-LONG = "今日は天気が良い。" * 300  # within max_text_chars, beyond the model's 512 tokens
+LONG = "今日は天気が良い。" * 300  # within max_chars, beyond the model's 512 tokens
 
 
 def test_too_long_for_the_model_speaks_of_the_truncate_field(model_server):

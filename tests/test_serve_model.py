@@ -12,10 +12,10 @@ import pytest
 from http_client import KeepAliveClient
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import BackgroundServer
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import BackgroundServer
 
 CARD_TEXT = "4年に1度[MASK]は開かれる。"
 
@@ -96,14 +96,14 @@ def test_score_and_embed_over_http(client):
 
 def test_info_describes_the_model(client):
     info = client.get("/api/info").json()
-    assert info["model"]["family"] == "sentencepiece" and info["model"]["layers"] == 2
+    assert info["model"]["tokenizer_kind"] == "sentencepiece" and info["model"]["layers"] == 2
     assert info["conventions"]["name"] == "rinna" and info["conventions"]["suffix"] == []
     assert info["mask_token"] == "[MASK]"
 
 
 def test_text_too_long_for_the_model_is_a_clear_422(rinna_dir):
     # 1000 characters pass the server's limit but not the model's 512 tokens.
-    config = ServeConfig(max_text_chars=3000, max_wait_ms=1)
+    config = ServeConfig(max_chars=3000, max_wait_ms=1)
     with BackgroundServer(create_app(load_backend(rinna_dir), config)) as srv:
         response = httpx.post(srv.url + "/api/fill-mask", json={"text": "[MASK]" + "今日は天気が良い。" * 300}, timeout=30)
     assert response.status_code == 422, response.text
@@ -180,7 +180,7 @@ def test_cli_serves_until_interrupted(rinna_dir):
 def test_non_loopback_host_warns(rinna_dir, monkeypatch, caplog):
     import uvicorn
 
-    from jaroberta.serve.server import serve
+    from jaroberta.service.server import serve
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))

@@ -15,7 +15,7 @@ import pytest
 
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune import squad
-from jaroberta.model.conventions import JMEDROBERTA, RINNA
+from jaroberta.model.families import JMEDROBERTA, RINNA
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import Encoding
 

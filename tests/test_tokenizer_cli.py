@@ -48,13 +48,13 @@ def folders(tmp_path_factory, corpus, dic):
     """One folder per family, trained through the CLI."""
     base = tmp_path_factory.mktemp("cli")
     sp, wp = base / "sp", base / "wp"
-    code, stdout, stderr = run("tokenizer", "train", corpus, sp, "--family", "sentencepiece", "--vocab-size", 300)
+    code, stdout, stderr = run("tokenizer", "train", corpus, sp, "--family", "rinna", "--vocab-size", 300)
     assert code == 0, stderr
-    assert f"sentencepiece tokenizer, vocab 300, written to {sp}" in stdout
-    code, stdout, stderr = run("tokenizer", "train", corpus, wp, "--family", "mecab-wordpiece", "--vocab-size", 300,
+    assert f"rinna tokenizer (sentencepiece), vocab 300, written to {sp}" in stdout
+    code, stdout, stderr = run("tokenizer", "train", corpus, wp, "--family", "jmedroberta", "--vocab-size", 300,
                                "--min-frequency", 1, "--user-dict", dic)
     assert code == 0, stderr
-    assert "mecab-wordpiece tokenizer" in stdout
+    assert "jmedroberta tokenizer (mecab-wordpiece)" in stdout
     return {"sentencepiece": sp, "mecab-wordpiece": wp}
 
 
@@ -85,19 +85,19 @@ def test_info_describes_family_and_dictionaries(folders, dic):
     assert code == 0
     info = dict(line.split(":", 1) for line in stdout.splitlines())
     info = {k.strip(): v.strip() for k, v in info.items()}
-    assert info["family"] == "mecab-wordpiece"
+    assert info["tokenizer_kind"] == "mecab-wordpiece"
     assert info["vocab_size"] == str(load_tokenizer(folders["mecab-wordpiece"]).vocab_size)
     assert info["normalization"] == "full-width" and info["system dictionary"] == "ipadic"
     assert info["user dictionaries"].startswith("med.dic (sha256 ")
     code, stdout, _ = run("tokenizer", "info", folders["sentencepiece"])
-    assert code == 0 and "family            : sentencepiece" in stdout and "lower-case" in stdout
+    assert code == 0 and "tokenizer_kind    : sentencepiece" in stdout and "lower-case" in stdout
 
 
 def test_info_json_is_the_table_as_an_object(folders):
     code, stdout, _ = run("tokenizer", "info", folders["mecab-wordpiece"], "--json")
     assert code == 0
     info = json.loads(stdout)
-    assert info["family"] == "mecab-wordpiece" and info["system dictionary"] == "ipadic"
+    assert info["tokenizer_kind"] == "mecab-wordpiece" and info["system dictionary"] == "ipadic"
     assert info["vocab_size"] == load_tokenizer(folders["mecab-wordpiece"]).vocab_size
 
 
@@ -125,8 +125,8 @@ def test_missing_dictionary_then_user_dict_option(folders, dic, tmp_path):
         (["tokenizer", "encode", "{tmp}/nope", "text"], "does not exist"),
         (["tokenizer", "info", "{tmp}"], "is not a tokenizer folder"),
         (["tokenizer", "train", "{tmp}/missing.txt", "{tmp}/out"], "missing.txt does not exist"),
-        (["tokenizer", "train", "{tmp}/c.txt", "{tmp}/out", "--family", "sentencepiece", "--user-dict", "{tmp}/x.dic"],
-         "only apply to the mecab-wordpiece family"),
+        (["tokenizer", "train", "{tmp}/c.txt", "{tmp}/out", "--family", "rinna", "--user-dict", "{tmp}/x.dic"],
+         "only apply to the mecab-wordpiece kind"),
     ],
 )
 def test_errors_are_one_line(tmp_path, argv, message):
@@ -138,3 +138,15 @@ def test_errors_are_one_line(tmp_path, argv, message):
 def test_encode_without_text_is_an_error(folders):
     code, _, stderr = run("tokenizer", "encode", folders["sentencepiece"])
     assert code == 2 and "no text given" in stderr
+
+
+def test_info_reads_a_sidecar_written_before_tokenizer_kind(folders, tmp_path):
+    """The sidecar's key was "family"; folders saved then still load and say their kind."""
+    old = tmp_path / "old"
+    shutil.copytree(folders["sentencepiece"], old)
+    sidecar = old / "jaroberta_tokenizer.json"
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["family"] = data.pop("tokenizer_kind")
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    code, stdout, _ = run("tokenizer", "info", old, "--json")
+    assert code == 0 and json.loads(stdout)["tokenizer_kind"] == "sentencepiece"

@@ -310,7 +310,7 @@ def test_published_jmedroberta_layout_loads_with_user_given_dictionary(tmp_path,
     with pytest.raises(JarobertaError, match="MANBYO_201907_Dic-utf8.dic"):
         load_tokenizer(folder)
     loaded = load_tokenizer(folder, user_dicts={"MANBYO_201907_Dic-utf8.dic": manbyo})
-    assert loaded.family == "mecab-wordpiece"
+    assert loaded.tokenizer_kind == "mecab-wordpiece"
     assert loaded.normalization.full_width
     assert loaded.encode(f"患者は{DISEASE}と診断された。").tokens == ["患者", "は", DISEASE, "と", "診断", "さ", "れ", "た", "。"]
 

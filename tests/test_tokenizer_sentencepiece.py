@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from jaroberta.api import train_tokenizer
-from jaroberta.model.conventions import RINNA
+from jaroberta.model.families import RINNA
 from jaroberta.text import SentencePieceTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text.base import SIDECAR, JaTokenizer
 
@@ -99,7 +99,7 @@ def test_rinna_hf_folder_loads(rinna, shared_dir, tmp_path):
     shutil.copy(shared_dir / "reference" / "rinna" / "google_sp.model", tmp_path / "spiece.model")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}), encoding="utf-8")
     tok = load_tokenizer(tmp_path)
-    assert tok.family == "sentencepiece"
+    assert tok.tokenizer_kind == "sentencepiece"
     assert tok.encode("ABC" + CARD_TEXT).ids == rinna.encode("abc" + CARD_TEXT).ids
 
 

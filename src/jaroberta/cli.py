@@ -1,10 +1,10 @@
 """The `jaroberta` command: one dispatch table over the library.
 
-Each row names a sub-command, its one-line help and the function in `jaroberta.commands`
-that adds its parser (whose handler turns the parsed flags into typed values and makes one
-library call). A command's module is imported only when that command runs or its help is
-asked, so `jaroberta --help` never imports torch. The shared flags and their meanings are in
-`jaroberta.commands.options` and README's "Flags" table.
+Each row names a sub-command, its one-line help and its module in `jaroberta.commands`
+(whose `register` adds its parser, with flags made from the command's typed config, and whose
+handler makes one library call and prints its report). A command's module is imported only
+when that command runs or its help is asked, and imports no torch itself: `--help` is fast.
+The flags and their meanings are in `jaroberta.commands.options` and README's "Flags" table.
 """
 
 from __future__ import annotations
@@ -18,60 +18,80 @@ import sys
 from typing import NamedTuple
 
 from jaroberta import __version__
-from jaroberta.errors import JarobertaError
 from jaroberta.core.progress import bars_off
+from jaroberta.errors import JarobertaError
+from jaroberta.model.quiet import silence_transformers
 
 
 class Command(NamedTuple):
     name: str
     help: str
-    register: str
-    """'module:function' that adds the command's parser to the sub-parsers."""
+    module: str
+    """The module under jaroberta.commands whose `register(subparsers, name, help)` adds the parser."""
 
 
-# In the order a user walks through them.
-TABLE = (
-    Command("corpus", "build a clean Japanese corpus (documents, sentences, train/dev split, report)",
-            "jaroberta.commands.corpus:register"),
-    Command("tokenizer", "train, inspect and run tokenizers of both families", "jaroberta.commands.text:register_tokenizer"),
-    Command("dict", "build MeCab user dictionaries", "jaroberta.commands.text:register_dict"),
-    Command("pack", "tokenize a corpus into memory-mapped shards for pretraining", "jaroberta.commands.train:register_pack"),
-    Command("pretrain", "pretrain a masked language model on packed shards (CPU, GPU or torchrun)",
-            "jaroberta.commands.train:register_pretrain"),
-    Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
-            "jaroberta.commands.train:register_demo"),
-    Command("finetune", "fine-tune a pretrained model: classify, ner or pair", "jaroberta.commands.finetune:register"),
-    Command("predict", "run a fine-tuned model: labels, scores or entities", "jaroberta.commands.finetune:register_predict"),
-    Command("fill-mask", "predict the words behind [MASK] in texts", "jaroberta.commands.infer:register_fill_mask"),
-    Command("score", "pseudo-log-likelihood and pseudo-perplexity of texts", "jaroberta.commands.infer:register_score"),
-    Command("embed", "sentence embeddings of texts, saved as .npy", "jaroberta.commands.infer:register_embed"),
-    Command("eval", "evaluate a model on a corpus", "jaroberta.commands.infer:register_eval"),
-    Command("serve", "serve a model over HTTP: JSON API, web page at /, API docs at /docs",
-            "jaroberta.commands.serve:register"),
-    Command("export", "write a model folder that plain transformers uses correctly (pipeline, AutoTokenizer)",
-            "jaroberta.commands.export:register"),
+# In the order of the work: try it, build a model, use it, fine-tune it, hand it over.
+GROUPS = (
+    ("try it", (Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, "
+                                "perplexity, fill-mask", "demo"),)),
+    ("build a model", (
+        Command("corpus", "build a clean Japanese corpus (documents, sentences, train/dev split, report)", "corpus"),
+        Command("dict", "build MeCab user dictionaries", "dict"),
+        Command("tokenizer", "train, inspect and run tokenizers of every family", "tokenizer"),
+        Command("pack", "tokenize a corpus into memory-mapped shards for pretraining", "pack"),
+        Command("pretrain", "pretrain a masked language model on packed shards (CPU, GPU or torchrun)", "pretrain"),
+    )),
+    ("use a model", (
+        Command("fill-mask", "predict the words behind [MASK] in texts", "fill_mask"),
+        Command("score", "pseudo-log-likelihood and pseudo-perplexity of texts", "score"),
+        Command("embed", "sentence embeddings of texts, saved as .npy", "embed"),
+        Command("eval", "evaluate a model on a corpus", "eval"),
+    )),
+    ("fine-tune", (
+        Command("finetune", "fine-tune a pretrained model: classify, ner or pair", "finetune"),
+        Command("predict", "run a fine-tuned model: labels, scores or entities", "predict"),
+    )),
+    ("hand it over", (
+        Command("serve", "serve a model over HTTP: JSON API, web page at /, API docs at /docs", "serve"),
+        Command("export", "write a model folder that plain transformers uses correctly (pipeline, AutoTokenizer)",
+                "export"),
+    )),
 )
+TABLE = tuple(command for _, commands in GROUPS for command in commands)
 COMMANDS = {command.name: command for command in TABLE}
+
+
+def _commands_help() -> str:
+    """The commands, grouped in the order of the work (argparse lists sub-commands flat)."""
+    width = max(len(command.name) for command in TABLE) + 2
+    lines = ["commands:"]
+    for title, commands in GROUPS:
+        lines.append(f"  {title}:")
+        lines.extend(f"    {command.name:{width}}{command.help}" for command in commands)
+    lines.append("\n`jaroberta COMMAND --help` explains a command.")
+    return "\n".join(lines)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser. With `argv`, only the command it names gets its full parser (the others
-    are one help line each, nothing imported); without, every command's (tests, docs)."""
+    are names without options, nothing imported); without, every command's (tests, docs)."""
     parser = argparse.ArgumentParser(
         prog="jaroberta",
-        description="Build and use Japanese RoBERTa-style masked language models: corpus -> tokenizer -> "
-        "pack -> pretrain -> fill-mask / score / embed / fine-tune / serve.",
+        description="Build and use Japanese RoBERTa-style masked language models:\n"
+        "corpus -> tokenizer -> pack -> pretrain -> fill-mask / score / embed / fine-tune / serve.",
+        epilog=_commands_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"jaroberta {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", help="one of the commands below")
     wanted = None if argv is None else _command_named(argv)
     for command in TABLE:
         if wanted is None or command.name == wanted:
-            module_name, function = command.register.split(":")
-            getattr(importlib.import_module(module_name), function)(subparsers, command.name, command.help)
+            module = importlib.import_module(f"jaroberta.commands.{command.module}")
+            module.register(subparsers, command.name, command.help)
         else:
-            subparsers.add_parser(command.name, help=command.help)
+            subparsers.add_parser(command.name)
     return parser
 
 
@@ -103,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    if not getattr(args, "run", None):
-        parser.print_help()
+    if not getattr(args, "run", None):  # no command, or a group without its action: that level's help
+        getattr(args, "group_help", parser.print_help)()
         return 0 if args.command is None else 2
+    silence_transformers()  # our own logs say which weights start random; its per-weight report is noise
     try:
         with _progress_bars(not getattr(args, "no_progress", False)):
             result = args.run(args)

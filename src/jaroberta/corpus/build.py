@@ -98,12 +98,12 @@ class BuildConfig:
     def __post_init__(self) -> None:
         dev_threshold(self.dev_fraction)
         if self.workers < 1:
-            raise JarobertaError(f"--workers must be at least 1, got {self.workers}")
+            raise JarobertaError(f"workers must be at least 1, got {self.workers}")
         index, count = self.shard
         if not (count >= 1 and 0 <= index < count):
-            raise JarobertaError(f"--shard must be i/N with 0 <= i < N, got {index}/{count}")
+            raise JarobertaError(f"shard must be (i, N) with 0 <= i < N, got {index}/{count}")
         if self.near_dup is not None and not 0.0 < self.near_dup < 1.0:
-            raise JarobertaError(f"--near-dup must be a Jaccard threshold between 0 and 1, got {self.near_dup}")
+            raise JarobertaError(f"near_dup must be a Jaccard threshold between 0 and 1, got {self.near_dup}")
 
     def fingerprint(self) -> dict:
         """The options that change the output: a resumed build must use the same ones."""

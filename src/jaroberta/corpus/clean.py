@@ -173,14 +173,14 @@ class CleanConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_chars <= self.max_chars:
-            raise JarobertaError(f"sentence length bounds must satisfy 1 <= --min-chars <= --max-chars, got {self.min_chars}..{self.max_chars}")
+            raise JarobertaError(f"sentence length bounds must satisfy 1 <= min_chars <= max_chars, got {self.min_chars}..{self.max_chars}")
         if not 0.0 <= self.min_japanese <= 1.0:
-            raise JarobertaError(f"--min-japanese must be a share between 0 and 1, got {self.min_japanese}")
+            raise JarobertaError(f"min_japanese must be a share between 0 and 1, got {self.min_japanese}")
         if self.join_lines not in JOIN_MODES:
-            raise JarobertaError(f"--join-lines must be one of {JOIN_MODES}, got {self.join_lines!r}")
+            raise JarobertaError(f"join_lines must be one of {JOIN_MODES}, got {self.join_lines!r}")
         unknown = sorted(set(self.skip_rules) - set(RULES))
         if unknown:
-            raise JarobertaError(f"unknown rule(s) in --skip-rule: {unknown}; rules are {list(RULES)}")
+            raise JarobertaError(f"unknown rule(s) in skip_rules: {unknown}; rules are {list(RULES)}")
 
     def enabled(self, rule: str) -> bool:
         return rule not in self.skip_rules
@@ -201,11 +201,6 @@ RULES: dict[str, str] = {
 }
 """Every rule the report counts, with what its count means. Dedup rules run in the main
 process (`jaroberta.corpus.dedup`); the others here, in workers."""
-
-
-def sentence_hash(sentence: str) -> bytes:
-    """8-byte digest used for exact dedup: stable across processes and machines (unlike hash())."""
-    return hashlib.blake2b(sentence.encode("utf-8"), digest_size=8).digest()
 
 
 def document_hash(sentences: Iterable[str]) -> int:

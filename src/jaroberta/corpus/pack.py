@@ -2,10 +2,10 @@
 
 Two layouts:
 - `document` (rinna): each row is one document, framed by the model's conventions
-  (`[CLS]` + the document's pieces for the rinna family), truncated to `seq_len`;
+  (`[CLS]` + the document's pieces for the rinna family), truncated to `max_length`;
   shorter rows are padded. Truncation is counted in the header.
 - `full` (RoBERTa's FULL-SENTENCES, JMedRoBERTa): documents are concatenated with the
-  separator (`[SEP]`) after each one and cut into rows of exactly `seq_len`, each row
+  separator (`[SEP]`) after each one and cut into rows of exactly `max_length`, each row
   starting with the conventions' prefix (`[CLS]`); no padding except the last row.
 
 Framing tokens come from the `InputConventions` the caller passes (the model family's),
@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
 
-from jaroberta.corpus.layout import iter_documents
+from jaroberta.corpus.layout import iter_documents, read_manifest
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import fresh_dir
@@ -37,25 +37,28 @@ class PackConfig:
     corpus: Path
     """Corpus directory made by `jaroberta corpus build`."""
     tokenizer: Path
-    """Tokenizer directory (either family)."""
+    """Tokenizer folder (`jaroberta tokenizer train`), or a model folder or hub id whose tokenizer to use."""
     out: Path
     """Shard directory to create."""
-    seq_len: int = 512
-    """Row length, special tokens included."""
-    layout: str = "document"
-    """'document' (rinna: one document per row) or 'full' (packed back to back)."""
+    max_length: int = 512
+    """Row length in tokens, special tokens included."""
+    layout: Literal["document", "full"] = "document"
+    """document (rinna: [CLS] + one document per row, truncated) or full (RoBERTa FULL-SENTENCES, JMedRoBERTa:
+    documents back to back, [SEP] between)."""
     workers: int = 1
-    """Tokenizer workers (threads, or processes where MeCab cannot run without the GIL)."""
+    """Tokenizer workers: threads, or processes where MeCab cannot run without the GIL."""
+    revision: str | None = None
+    """Hub commit, branch or tag of the tokenizer when it is a hub id."""
     documents_per_batch: int = 256
     """Documents tokenized together (bounds memory, feeds the workers)."""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise JarobertaError(f"--layout must be one of {LAYOUTS}, got {self.layout!r}")
-        if self.seq_len < 8:
-            raise JarobertaError(f"--seq-len {self.seq_len} is too short (at least 8)")
+            raise JarobertaError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.max_length < 8:
+            raise JarobertaError(f"max_length {self.max_length} is too short (at least 8)")
         if self.workers < 1:
-            raise JarobertaError("--workers must be >= 1")
+            raise JarobertaError("workers must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,12 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
     out.mkdir(parents=True, exist_ok=True)
     header = ShardHeader(
         layout=config.layout,
-        seq_len=config.seq_len,
+        seq_len=config.max_length,
         id_dtype=id_dtype_for(tokenizer.vocab_size),
         vocab_size=tokenizer.vocab_size,
         special_ids=dict(tokenizer.special_ids),
         tokenizer_fingerprint=tokenizer.fingerprint,
-        tokenizer_family=tokenizer.family,
+        tokenizer_kind=tokenizer.tokenizer_kind,
         conventions=conventions.to_dict(),
         corpus=str(Path(config.corpus).resolve()),
     )
@@ -137,7 +140,8 @@ def _framing(conventions, tokenizer) -> Framing:
 def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, split: str) -> Iterator[list[Piece]]:
     """Each document as its pieces with document-level word indices (sentences concatenated)."""
     batch: list[list[str]] = []
-    with progress_bar(desc=f"pack {split}", unit=" docs", mininterval=1.0) as bar:
+    total = _documents_in(config.corpus, split)
+    with progress_bar(desc=f"pack {split}", unit=" docs", total=total, mininterval=1.0) as bar:
         for document in documents:
             batch.append(document)
             if len(batch) >= config.documents_per_batch:
@@ -147,6 +151,16 @@ def _tokenized(documents: Iterable[list[str]], tokenizer, config: PackConfig, sp
         if batch:
             yield from _encode_documents(batch, tokenizer, config.workers)
             bar.update(len(batch))
+
+
+def _documents_in(corpus: Path, split: str) -> int | None:
+    """The split's document count from corpus.json, for the progress bar's total and ETA
+    (None where the manifest does not say: the bar then counts without a total)."""
+    try:
+        count = read_manifest(corpus)["splits"][split]["documents"]
+    except (JarobertaError, KeyError, TypeError):
+        return None
+    return count if isinstance(count, int) else None
 
 
 def _encode_documents(documents: list[list[str]], tokenizer, workers: int) -> Iterator[list[Piece]]:
@@ -227,12 +241,13 @@ def _check_not_empty(config: PackConfig, split: str, stats: SplitStats) -> None:
 
 
 def _report(out: Path, header: ShardHeader) -> None:
+    """At DEBUG: `header` is the report, which the caller shows (`jaroberta pack` prints it)."""
     for split, s in header.splits.items():
-        log.info(
+        log.debug(
             "%s: %d rows, %d tokens from %d documents (%d empty skipped, %d truncated losing %d tokens, %d padding = %.1f%% of the rows)",
             split, s.rows, s.tokens, s.documents, s.empty_documents, s.truncated_documents, s.truncated_tokens, s.padded_tokens,
             100 * s.padding_share,
         )
         if s.literal_masks:
-            log.info("%s: %d literal mask-token strings in the text packed as text, not as the mask id", split, s.literal_masks)
+            log.debug("%s: %d literal mask-token strings in the text packed as text, not as the mask id", split, s.literal_masks)
     log.debug("shards written to %s (%s layout, seq_len %d, %s ids)", out, header.layout, header.seq_len, header.id_dtype)

@@ -57,13 +57,13 @@ class ReadConfig:
 
     def __post_init__(self) -> None:
         if self.format not in ("auto", *FORMATS):
-            raise JarobertaError(f"--format must be auto or one of {FORMATS}, got {self.format!r}")
+            raise JarobertaError(f"format must be auto or one of {FORMATS}, got {self.format!r}")
         if self.invalid_utf8 not in INVALID_UTF8:
-            raise JarobertaError(f"--invalid-utf8 must be one of {INVALID_UTF8}, got {self.invalid_utf8!r}")
+            raise JarobertaError(f"invalid_utf8 must be one of {INVALID_UTF8}, got {self.invalid_utf8!r}")
         if self.max_line_bytes < 1024:
-            raise JarobertaError(f"--max-line-bytes must be at least 1024, got {self.max_line_bytes}")
+            raise JarobertaError(f"max_line_bytes must be at least 1024, got {self.max_line_bytes}")
         if not self.text_field:
-            raise JarobertaError("--text-field must not be empty")
+            raise JarobertaError("text_field must not be empty")
 
 
 @dataclass(frozen=True)
@@ -381,8 +381,3 @@ def input_key(index: int, item: InputFile) -> str:
     """File-name-safe, order-preserving name for an input's parts and completion marker."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.path.name)[:60]
     return f"{index:05d}-{stem}"
-
-
-def describe_size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size} bytes"
-

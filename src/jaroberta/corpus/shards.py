@@ -72,7 +72,7 @@ class ShardHeader:
     """Tokenizer special ids by role ('pad', 'cls', 'sep', 'mask', ...)."""
     tokenizer_fingerprint: str
     """Hash of the tokenizer that produced the ids; training refuses any other."""
-    tokenizer_family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece'."""
     conventions: dict
     """The InputConventions (as a dict) that framed the rows."""
@@ -99,7 +99,10 @@ class ShardHeader:
         if not path.exists():
             raise JarobertaError(f"{directory} is not a shard directory (no {HEADER_FILE}); make one with `jaroberta pack`")
         try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if "tokenizer_family" in data:  # shards packed before the key was named for what it holds
+                data["tokenizer_kind"] = data.pop("tokenizer_family")
+            return cls(**data)
         except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise JarobertaError(f"{path} is corrupt ({exc}); re-run `jaroberta pack`") from exc
 
@@ -168,7 +171,7 @@ def open_split(directory: str | Path, split: str, header: ShardHeader | None = N
         raise JarobertaError(f"{directory}: no '{split}' split (has {sorted(header.splits)}); re-run `jaroberta pack`")
     rows, seq_len = header.splits[split].rows, header.seq_len
     if rows == 0:
-        raise JarobertaError(f"{directory}: the '{split}' split is empty; the corpus is too small for --seq-len {seq_len}")
+        raise JarobertaError(f"{directory}: the '{split}' split is empty; the corpus is too small for max_length {seq_len}")
 
     def mapped(kind: str, dtype, shape):
         path = directory / f"{split}.{kind}.bin"
@@ -182,11 +185,3 @@ def open_split(directory: str | Path, split: str, header: ShardHeader | None = N
         words=mapped("words", np.uint16, (rows, seq_len)),
         lengths=mapped("lengths", np.int32, (rows,)),
     )
-
-
-def write_split(directory: Path, split: str, header: ShardHeader, rows: list[tuple[list[int], list[int]]]) -> None:
-    """Write a whole split at once (tests, synthetic data) and record its stats in the header."""
-    writer = SplitWriter(directory, split, header.seq_len, header.id_dtype)
-    for ids, words in rows:
-        writer.write(ids, words, header.special_ids["pad"])
-    header.splits[split] = writer.close()

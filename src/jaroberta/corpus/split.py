@@ -18,7 +18,7 @@ _SPACE = 1 << 64
 def dev_threshold(dev_fraction: float) -> int:
     """Digests below this go to dev."""
     if not 0.0 < dev_fraction < 1.0:
-        raise JarobertaError(f"--dev-fraction must be between 0 and 1 (exclusive), got {dev_fraction}")
+        raise JarobertaError(f"dev_fraction must be between 0 and 1 (exclusive), got {dev_fraction}")
     return int(dev_fraction * _SPACE)
 
 

@@ -135,7 +135,7 @@ def check_text_column(item: InputFile, field: str) -> None:
     if not _is_text(kind):
         strings = [f.name for f in schema if _is_text(f.type)]
         hint = f"string columns here: {', '.join(strings)}" if strings else "this file has no string column"
-        raise JarobertaError(f"column {field!r} of {item.path} holds {kind}, not text: pass --text-field with a string column ({hint})")
+        raise JarobertaError(f"column {field!r} of {item.path} holds {kind}, not text: name a string column as text_field ({hint})")
 
 
 def _is_text(kind) -> bool:

@@ -233,10 +233,10 @@ def qa_tokenizer(tokenizer: JaTokenizer, word_boundaries: str | None) -> JaToken
         return tokenizer
     if word_boundaries not in WORD_BOUNDARY_CHOICES:
         raise JarobertaError(f"unknown word boundaries {word_boundaries!r}; choose one of {WORD_BOUNDARY_CHOICES} or none")
-    if tokenizer.family == "mecab-wordpiece":
+    if tokenizer.tokenizer_kind == "mecab-wordpiece":
         return tokenizer
     if not hasattr(tokenizer, "with_word_boundaries"):
-        raise JarobertaError(f"a {tokenizer.family} tokenizer cannot keep its pieces inside MeCab words")
+        raise JarobertaError(f"a {tokenizer.tokenizer_kind} tokenizer cannot keep its pieces inside MeCab words")
     return tokenizer.with_word_boundaries(word_boundaries)
 
 

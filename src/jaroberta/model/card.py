@@ -63,8 +63,8 @@ class CardFacts:
     architecture: str
     config: dict
     parameters: int | None = None
-    family: str = ""
-    """Tokenizer family: 'sentencepiece' or 'mecab-wordpiece'."""
+    tokenizer_kind: str = ""
+    """'sentencepiece' or 'mecab-wordpiece'."""
     conventions: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     """jaroberta_meta.json: step, tokens, metrics, recipe, loop settings, versions."""
@@ -116,7 +116,7 @@ def facts_from_folder(directory: Path, **known) -> CardFacts:
         architecture=(config.get("architectures") or ["?"])[0],
         config=config,
         parameters=known.pop("parameters", None) or parameters,
-        family=sidecar.get("family", ""),
+        tokenizer_kind=sidecar.get("tokenizer_kind", sidecar.get("family", "")),  # older sidecars: "family"
         conventions=_read(directory / CONVENTIONS_FILE),
         meta=meta,
         corpus=corpus.get("corpus", {}) if corpus else {},
@@ -203,7 +203,7 @@ def card_data(facts: CardFacts) -> ModelCardData:
         license_link=license_link,
         library_name="transformers",
         pipeline_tag=facts.pipeline_tag,
-        tags=["jaroberta", "japanese", facts.family or "roberta"],
+        tags=["jaroberta", "japanese", facts.tokenizer_kind or "roberta"],
         model_name=facts.name,
         eval_results=_eval_results(facts) or None,
         base_model=_hub_id(facts.source) or _hub_id(_extension(facts).get("base_model")),
@@ -268,7 +268,7 @@ def _conventions(facts: CardFacts) -> list[str]:
     steps = [k for k, on in norm.items() if on] or ["none"]
     positions = ("passed explicitly, from " + str(conv.get("position_start", 0)) if conv.get("explicit_position_ids")
                  else "transformers' default (derived from the input ids)")
-    lines = [f"- tokenizer family: {facts.family or 'unknown'}",
+    lines = [f"- tokenizer kind: {facts.tokenizer_kind or 'unknown'}",
              f"- normalization before tokenization: {' + '.join(steps)}",
              f"- framing: {' '.join(conv.get('prefix', []))} pieces {' '.join(conv.get('suffix', []))}".rstrip(),
              f"- `{conv.get('mask_token', '[MASK]')}` is put in after tokenization (the text is split there)",
@@ -362,7 +362,7 @@ print(jaroberta.predict("PATH", "テキスト")[0].to_dict())
 
 Plain transformers loads the weights with `AutoModelFor{facts.architecture.split("For")[-1]}.from_pretrained("PATH")`;
 frame the input as in "Tokenizer and input conventions" above."""
-    example = "東京は日本の[MASK]である。" if facts.family != "mecab-wordpiece" else "この患者は[MASK]と診断された。"
+    example = "東京は日本の[MASK]である。" if facts.tokenizer_kind != "mecab-wordpiece" else "この患者は[MASK]と診断された。"
     ours = f"""```python
 import jaroberta
 
@@ -378,14 +378,14 @@ jaroberta fill-mask PATH_OR_HUB_ID "{example}" --top-k 5
 
 def _plain_usage(facts: CardFacts, example: str) -> str:
     conv = facts.conventions
-    if facts.family == "sentencepiece" and not conv.get("explicit_position_ids", True):
+    if facts.tokenizer_kind == "sentencepiece" and not conv.get("explicit_position_ids", True):
         return f"""```python
 from transformers import pipeline
 
 fill = pipeline("fill-mask", "PATH_OR_HUB_ID")  # tokenizer.json: [CLS] + pieces, lower-casing, <unk> = 0
 print(fill("{example}"))  # positions: transformers' default ones, as trained
 ```"""
-    if facts.family == "sentencepiece":
+    if facts.tokenizer_kind == "sentencepiece":
         return f"""```python
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from jaroberta.errors import JarobertaError
-from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
+from jaroberta.text.normalize import Normalization
 
 CONVENTIONS_FILE = "jaroberta_conventions.json"
 
@@ -115,26 +115,3 @@ class InputConventions:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError) as exc:
             raise JarobertaError(f"cannot read input conventions from {path}: {exc}; it is damaged, save the model again") from exc
-
-
-RINNA = InputConventions(
-    name="rinna",
-    normalization=RINNA_NORMALIZATION,
-    prefix=("[CLS]",),
-    suffix=(),  # trained without [SEP] or </s>
-    pair_separator=("[SEP]",),
-    explicit_position_ids=True,  # trained from 0, not padding_idx + 1
-    position_start=0,
-    max_length=512,  # 514-row table; rinna truncated examples to 512
-)
-"""rinna/japanese-roberta-base and the models we pretrain with the rinna recipe."""
-
-JMEDROBERTA = InputConventions(
-    name="jmedroberta",
-    normalization=JMED_NORMALIZATION,
-    prefix=("[CLS]",),
-    suffix=("[SEP]",),
-    explicit_position_ids=False,  # BERT: absolute positions from 0 already
-    max_length=512,
-)
-"""alabnii/jmedroberta-base-manbyo-wordpiece and the models we pretrain with its recipe."""

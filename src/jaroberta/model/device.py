@@ -17,10 +17,10 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> str:
         return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise JarobertaError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+            raise JarobertaError("device cuda: no CUDA device is available here; use cpu or auto")
         return f"cuda:{local_rank}"
     try:
         torch.device(name)
     except RuntimeError as exc:
-        raise JarobertaError(f"--device {name!r} is not a device: use auto, cpu or cuda") from exc
+        raise JarobertaError(f"device {name!r} is not a device: use auto, cpu or cuda") from exc
     return name

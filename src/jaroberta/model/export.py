@@ -50,7 +50,7 @@ class ExportResult:
     """What `export_model` wrote."""
 
     out: Path
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece'."""
     conventions: InputConventions
     """The exported folder's conventions."""
@@ -62,30 +62,31 @@ def export_model(
     model: str | Path,
     out: str | Path,
     *,
+    source: str | None = None,
     revision: str | None = None,
     user_dicts: list[Path] | None = None,
     license: str | None = None,
 ) -> ExportResult:
-    """Write `model` (a folder or hub id) into `out` for plain transformers users."""
+    """Write the model folder `model` into `out` for plain transformers users; `source` and
+    `revision` (the hub id and ref it came from, where it did) are recorded in the card."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise JarobertaError(f"{out} exists and is not empty; give a new folder to export into")
-    folder = check_model_folder(model, revision)
+    folder = check_model_folder(model)
     _check_masked_lm(folder)
     lm = load(folder, user_dicts=user_dicts)
-    family = lm.tokenizer.family
     out.mkdir(parents=True, exist_ok=True)
-    if family == "sentencepiece":
+    if lm.tokenizer.tokenizer_kind == "sentencepiece":
         result = _export_sentencepiece(lm, out)
     else:
         result = _export_mecab(lm, out)
     meta = read_meta(lm.path)
     commit = snapshot_commit(folder)
-    meta["exported_from"] = {"model": str(model), "revision": revision, "commit": commit, "folder": str(lm.path)}
+    meta["exported_from"] = {"model": source or str(model), "revision": revision, "commit": commit, "folder": str(lm.path)}
     (out / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     own = {} if license else _own_license(folder)
     write_card(out, license=license or own.get("license"), license_name=own.get("license_name"),
-               license_link=own.get("license_link"), source=str(model), source_commit=commit, notes=result.notes)
+               license_link=own.get("license_link"), source=source or str(model), source_commit=commit, notes=result.notes)
     return result
 
 

@@ -35,7 +35,6 @@ from jaroberta.model.integrity import LOAD_ERRORS, check_config, check_weights, 
 from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
-from jaroberta.core.hub import resolve_model
 from jaroberta.text.loading import not_a_tokenizer_folder, published_layout
 from jaroberta.text.normalize import Normalization
 
@@ -201,7 +200,7 @@ def detect_conventions(path: str | Path) -> InputConventions:
         raise JarobertaError(
             f"{folder}: cannot tell how this model frames its input (no {CONVENTIONS_FILE}; not rinna's layout "
             f"[roberta + spiece.model + pad id 3] nor a BertJapaneseTokenizer + MeCab one [JMedRoBERTa, cl-tohoku]); "
-            f"name a family with --convention name=rinna (or {', '.join(n for n in FAMILIES if n != 'rinna')})"
+            f"name its family with --convention name=FAMILY, one of {', '.join(FAMILIES)}"
         )
     return conventions
 
@@ -253,13 +252,10 @@ def _parse_override_values(base: InputConventions, raw: dict) -> dict:
 
 
 # -- loading -------------------------------------------------------------------------
-def check_model_folder(path: str | Path, revision: str | None = None) -> Path:
-    """The model's folder, if it has config.json; else a clear error naming it.
-
-    `path` is a folder or a Hugging Face hub id (resolved through the hub's cache, at
-    `revision`): the one place a model name becomes a folder.
-    """
-    folder = resolve_model(path, revision)
+def check_model_folder(path: str | Path) -> Path:
+    """The model's folder, if it has config.json; else a clear error naming it. A hub id
+    becomes a folder before this, once, where the user named it (`core.hub.resolve_model`)."""
+    folder = Path(path).expanduser()
     if not folder.exists():
         raise JarobertaError(f"model folder {folder} does not exist; give the path of a folder with config.json")
     if not folder.is_dir():
@@ -292,7 +288,6 @@ def load(
     device: str = "cpu",
     quantize: str | None = None,
     head: str = "mlm",
-    revision: str | None = None,
 ) -> LoadedModel:
     """Load a model folder (ours, rinna's or JMedRoBERTa's layout) ready for inference.
 
@@ -300,15 +295,14 @@ def load(
     user dictionaries named by the tokenizer files (JMedRoBERTa's absolute path rarely
     exists on the user's machine); `quantize='int8'` applies dynamic int8 quantization to
     the linear layers (CPU); `head='base'` loads the encoder alone (embeddings).
-    `path` may be a hub id (`rinna/japanese-roberta-base`), pinned with `revision`.
     """
     if head not in HEADS:
         raise JarobertaError(f"head must be one of {HEADS}, got {head!r}")
     if quantize not in QUANTIZATIONS:
         raise JarobertaError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize and str(device) != "cpu":
-        raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop --int8 or use device='cpu' (got {device})")
-    folder = check_model_folder(path, revision)
+        raise JarobertaError(f"int8 dynamic quantization runs on CPU only; drop int8 or use device='cpu' (got {device})")
+    folder = check_model_folder(path)
     conventions = conventions or detect_conventions(folder)
     tokenizer = _load_tokenizer(folder, conventions, user_dicts)
     model = _load_model(folder, head).to(device).eval()

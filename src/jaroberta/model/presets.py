@@ -65,7 +65,7 @@ def model_config(preset: str | Preset, vocab_size: int, special_ids: dict[str, i
     """A transformers config for `preset` sized to a tokenizer and a sequence length."""
     if isinstance(preset, str):
         if preset not in PRESETS:
-            raise JarobertaError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass --config FILE.json")
+            raise JarobertaError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or give a config.json (model_config)")
         preset = PRESETS[preset]
     common = dict(
         vocab_size=vocab_size,

@@ -64,7 +64,7 @@ class Encoding:
 class JaTokenizer(Protocol):
     """The interface shared by both tokenizer families."""
 
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' (rinna family) or 'mecab-wordpiece' (JMedRoBERTa family)."""
     normalization: Normalization
 

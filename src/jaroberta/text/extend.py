@@ -69,7 +69,7 @@ _NORMAL = 1  # SentencePiece piece type
 class ExtendReport:
     """What an extension added and what it bought, as `tokenizer info` shows it."""
 
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece', the base's."""
     base: str
     """The base tokenizer (folder or hub id) as given."""
@@ -107,7 +107,7 @@ class ExtendReport:
         """The report for a terminal."""
         change = self.pieces_per_char_after / self.pieces_per_char_before - 1 if self.pieces_per_char_before else 0.0
         lines = [
-            f"extended {self.family} tokenizer: {self.base_vocab_size:,} base entries + {self.added:,} domain entries "
+            f"extended {self.tokenizer_kind} tokenizer: {self.base_vocab_size:,} base entries + {self.added:,} domain entries "
             f"(asked {self.asked:,}) = {self.vocab_size:,}",
             f"pieces per character on {self.measured_on} ({self.sentences:,} sentences, {self.characters:,} characters): "
             f"{self.pieces_per_char_before:.4f} -> {self.pieces_per_char_after:.4f} ({change:+.1%})",
@@ -160,8 +160,8 @@ def extend_tokenizer(
             f"--add {add:,}: {name} has {base.vocab_size:,} entries, so the vocabulary could reach {base.vocab_size + add:,}, "
             f"past the {MAX_UINT16_VOCAB:,} ids packed shards hold as uint16 (they would double in size); "
             f"pass --add {MAX_UINT16_VOCAB - base.vocab_size:,} or fewer")
-    if user_dicts and base.family != "mecab-wordpiece":
-        raise JarobertaError(f"--user-dict applies to MeCab tokenizers only; {name} is a {base.family} tokenizer")
+    if user_dicts and base.tokenizer_kind != "mecab-wordpiece":
+        raise JarobertaError(f"--user-dict applies to MeCab tokenizers only; {name} is a {base.tokenizer_kind} tokenizer")
     sentences = [s for s in without_surrogates(list(domain_sentences)) if s.strip()]
     if not sentences:
         raise JarobertaError(f"{corpus} has no text: give a corpus folder with a non-empty train split")
@@ -171,7 +171,7 @@ def extend_tokenizer(
         extended, counts = _extend_wordpiece(base, sentences, add, name, corpus, user_dicts, min_count, workers)
     else:
         raise JarobertaError(
-            f"{name} is a {type(base).__name__} ({getattr(base, 'family', '?')}), which jaroberta cannot extend: "
+            f"{name} is a {type(base).__name__} ({getattr(base, 'tokenizer_kind', '?')}), which jaroberta cannot extend: "
             f"give a SentencePiece (rinna family) or MeCab + WordPiece (JMedRoBERTa family) tokenizer or model folder")
     added = extended.vocab_size - base.vocab_size
     extended.extends = Extension(base.fingerprint, base.vocab_size, added, base_name)
@@ -371,7 +371,7 @@ def _report(base: JaTokenizer, extended: JaTokenizer, dev: Sequence[str], measur
     words = [{"word": surface, "count": counts.get(entry, 0), "before": b, "after": a}
              for entry, surface, b, a in zip(top, surfaces, _pieces(base, top), _pieces(extended, top))]
     return ExtendReport(
-        family=base.family, base=getattr(extended.extends, "base", ""), base_fingerprint=base.fingerprint,
+        tokenizer_kind=base.tokenizer_kind, base=getattr(extended.extends, "base", ""), base_fingerprint=base.fingerprint,
         base_vocab_size=base.vocab_size, asked=asked, added=len(entries), vocab_size=extended.vocab_size,
         measured_on=measured_on, sentences=len(dev), characters=characters,
         pieces_per_char_before=before / characters if characters else 0.0,

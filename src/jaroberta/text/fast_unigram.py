@@ -20,7 +20,6 @@ What stays inexact is listed by `INEXACT` (exported folders repeat it in their c
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from pathlib import Path
 
@@ -143,7 +142,3 @@ def fast_tokenizer_config(special_tokens: dict, *, model_max_length: int) -> dic
         "clean_up_tokenization_spaces": False,
         "tokenizer_class": "PreTrainedTokenizerFast",
     }
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

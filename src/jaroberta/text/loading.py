@@ -21,7 +21,6 @@ from pathlib import Path
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import SIDECAR, JaTokenizer
 from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
-from jaroberta.core.hub import resolve_model
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.sidecar import Sidecar
 from jaroberta.text.unigram import SentencePieceTokenizer
@@ -32,16 +31,16 @@ UserDicts = dict[str, Path] | list[Path] | tuple[Path, ...] | None
 
 
 def load_tokenizer(
-    path: str | Path, *, user_dicts: UserDicts = None, normalization: Normalization | None = None, revision: str | None = None
+    path: str | Path, *, user_dicts: UserDicts = None, normalization: Normalization | None = None
 ) -> JaTokenizer:
     """Load a tokenizer folder of either family (see module doc for how the family is found).
 
     `user_dicts`: where the MeCab user dictionaries are, as {file name: path} or a list of
     paths matched by file name; overrides the folder's own copies. `normalization`
-    overrides the recorded one (e.g. Normalization() for text already normalized). `path`
-    may be a hub id (a model's tokenizer), pinned with `revision`.
+    overrides the recorded one (e.g. Normalization() for text already normalized). A hub id
+    becomes a folder before this, where the user named it (`core.hub.resolve_model`).
     """
-    path = Path(path) if Path(path).expanduser().is_file() else resolve_model(path, revision)
+    path = Path(path).expanduser()
     overrides = _by_name(user_dicts)
     if path.is_file() and path.suffix == ".model":
         return _sentencepiece(path, normalization or RINNA_NORMALIZATION)
@@ -106,14 +105,14 @@ def _has_sidecar(directory: Path) -> bool:
 def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalization: Normalization | None) -> JaTokenizer:
     sidecar = Sidecar.load(directory)
     normalization = normalization or sidecar.normalization
-    if sidecar.family == "sentencepiece":
+    if sidecar.tokenizer_kind == "sentencepiece":
         model_file = _sp_model_file(directory)
         if model_file is None:
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         tokenizer = _sentencepiece(model_file, normalization, sidecar.word_boundaries)
         tokenizer.extends = sidecar.extends
         return tokenizer
-    if sidecar.family == "mecab-wordpiece":
+    if sidecar.tokenizer_kind == "mecab-wordpiece":
         try:
             refs = [DictionaryRef.from_dict(d) for d in sidecar.dictionaries]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -122,7 +121,7 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
         tokenizer = _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
         tokenizer.extends = sidecar.extends
         return tokenizer
-    raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer family {sidecar.family!r}")
+    raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer kind {sidecar.tokenizer_kind!r}")
 
 
 def _resolve(refs, directory: Path, overrides: dict[str, Path]) -> list[Path]:

@@ -31,7 +31,7 @@ def describe(tokenizer) -> dict:
     specials = {role: f"{tokenizer.id_to_token(idx)}={idx}" for role, idx in sorted(tokenizer.special_ids.items(), key=lambda kv: kv[1])}
     dictionaries = [f"{d.name} (sha256 {d.sha256[:12]})" for d in getattr(tokenizer, "dictionaries", [])]
     return {
-        "family": tokenizer.family,
+        "tokenizer_kind": tokenizer.tokenizer_kind,
         "vocab_size": tokenizer.vocab_size,
         "special tokens": ", ".join(f"{role} {spec}" for role, spec in specials.items()),
         "normalization": tokenizer.normalization.describe(),

@@ -48,7 +48,7 @@ class Extension:
 class Sidecar:
     """Contents of `jaroberta_tokenizer.json`."""
 
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' or 'mecab-wordpiece'."""
     normalization: Normalization
     """Applied by the tokenizer itself before segmentation."""
@@ -69,7 +69,7 @@ class Sidecar:
         path = Path(directory) / SIDECAR
         data = {
             "format_version": FORMAT_VERSION,
-            "family": self.family,
+            "tokenizer_kind": self.tokenizer_kind,
             "normalization": self.normalization.to_dict(),
             "mask_token": self.mask_token,
             "system_dict": self.system_dict,
@@ -89,7 +89,7 @@ class Sidecar:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(
-                family=data["family"],
+                tokenizer_kind=data["tokenizer_kind"] if "tokenizer_kind" in data else data["family"],  # older files
                 normalization=Normalization.from_dict(data.get("normalization", {})),
                 mask_token=data.get("mask_token", "[MASK]"),
                 system_dict=data.get("system_dict"),

@@ -41,7 +41,7 @@ DEFAULT_NORMALIZATION = {"sentencepiece": RINNA_NORMALIZATION, "mecab-wordpiece"
 class TokenizerTrainConfig:
     """Everything that decides a trained tokenizer."""
 
-    family: str
+    tokenizer_kind: str
     """'sentencepiece' (rinna layout) or 'mecab-wordpiece' (JMedRoBERTa layout)."""
     inputs: tuple[Path, ...]
     """Corpus folders from `jaroberta corpus build` (train split) or text files, one sentence per line."""
@@ -67,15 +67,15 @@ class TokenizerTrainConfig:
     def __post_init__(self) -> None:
         self.inputs = tuple(Path(p) for p in self.inputs)
         self.user_dicts = tuple(Path(p) for p in self.user_dicts)
-        if self.family not in DEFAULT_VOCAB:
-            raise JarobertaError(f"unknown tokenizer family {self.family!r}; choose one of {sorted(DEFAULT_VOCAB)}")
+        if self.tokenizer_kind not in DEFAULT_VOCAB:
+            raise JarobertaError(f"unknown tokenizer kind {self.tokenizer_kind!r}; choose one of {sorted(DEFAULT_VOCAB)}")
         if not self.inputs:
             raise JarobertaError("no training input given: pass a corpus folder or text files")
         for path in self.inputs:
             if not path.exists():  # checked now, not halfway through reading
                 raise JarobertaError(f"training input {path} does not exist: give a corpus folder or a text file")
         if self.vocab_size is None:
-            self.vocab_size = DEFAULT_VOCAB[self.family]
+            self.vocab_size = DEFAULT_VOCAB[self.tokenizer_kind]
         if self.vocab_size < 10:
             raise JarobertaError(f"vocab_size {self.vocab_size} is too small")
         if self.vocab_size > MAX_VOCAB_SIZE:
@@ -87,10 +87,10 @@ class TokenizerTrainConfig:
             raise JarobertaError("sample_sentences must be >= 0 and workers >= 1")
         if self.system_dict not in SYSTEM_DICTS:
             raise JarobertaError(f"unknown system dictionary {self.system_dict!r}; choose one of {tuple(SYSTEM_DICTS)}")
-        if self.user_dicts and self.family != "mecab-wordpiece":
-            raise JarobertaError("user dictionaries only apply to the mecab-wordpiece family")
+        if self.user_dicts and self.tokenizer_kind != "mecab-wordpiece":
+            raise JarobertaError("user dictionaries only apply to the mecab-wordpiece kind (the MeCab families)")
         if self.normalization is None:
-            self.normalization = DEFAULT_NORMALIZATION[self.family]
+            self.normalization = DEFAULT_NORMALIZATION[self.tokenizer_kind]
 
 
 
@@ -148,14 +148,14 @@ def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | Non
         raise JarobertaError(f"no text to train on in {', '.join(map(str, config.inputs))}: give text files "
                              f"(one sentence per line) or a corpus folder with a non-empty train split")
     check_corpus_holds(config)
-    tokenizer = TRAINERS[config.family](config, chain([first], sentences))
+    tokenizer = TRAINERS[config.tokenizer_kind](config, chain([first], sentences))
     notes = vocabulary_notes(config, tokenizer.vocab_size)
     for note in notes:
         log.warning("warning: %s", note)
     if config.out is not None:
         tokenizer.save(config.out)
         _write_report(config, tokenizer, notes)
-        log.info("tokenizer (%s, vocab %d) saved to %s", tokenizer.family, tokenizer.vocab_size, config.out)
+        log.debug("tokenizer (%s, vocab %d) saved to %s", tokenizer.tokenizer_kind, tokenizer.vocab_size, config.out)
     return tokenizer
 
 
@@ -172,7 +172,7 @@ def vocabulary_notes(config: TokenizerTrainConfig, vocab_size: int) -> list[str]
 
 def _write_report(config: TokenizerTrainConfig, tokenizer: JaTokenizer, notes: list[str]) -> None:
     report = {
-        "family": tokenizer.family,
+        "tokenizer_kind": tokenizer.tokenizer_kind,
         "inputs": [str(p) for p in config.inputs],
         "vocab_size_asked": config.vocab_size,
         "vocab_size": tokenizer.vocab_size,

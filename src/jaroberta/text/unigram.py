@@ -3,7 +3,7 @@
 Ids 0-2 are `<unk> <s> </s>`, control symbols `[PAD] [CLS] [SEP] [MASK]` are 3-6,
 `nmt_nfkc` runs inside the model and our `Normalization` (lower-casing for rinna) runs
 before it, so users never lower-case by hand. `encode` returns pieces only: rinna's
-`[CLS]` framing (and the absence of `</s>`) is `model.conventions.RINNA`'s business.
+`[CLS]` framing (and the absence of `</s>`) is `model.families.RINNA`'s business.
 
 The literal mask rule. Text may contain the literal mask token ("[MASK]"): we split the
 *original* text there (before normalization, which would lower-case it to "[mask]"),
@@ -106,7 +106,7 @@ def _span_map(text: str, normalization: Normalization) -> tuple[str, list[int] |
 class SentencePieceTokenizer:
     """rinna-family tokenizer: our normalization, then a SentencePiece unigram model."""
 
-    family = "sentencepiece"
+    tokenizer_kind = "sentencepiece"
 
     def __init__(self, model_proto: bytes, normalization: Normalization = RINNA_NORMALIZATION, mask_token: str = "[MASK]",
                  word_boundaries: str | None = None, extends: Extension | None = None):
@@ -287,7 +287,7 @@ class SentencePieceTokenizer:
         (directory / MODEL_FILE).write_bytes(self._proto)
         write_rinna_layout(directory, lowercase=self.normalization.lowercase)
         write_fast_unigram(directory, self._proto, self.normalization, mask_token=self.mask_token)
-        Sidecar(self.family, self.normalization, self.mask_token, fingerprint=self.fingerprint,
+        Sidecar(self.tokenizer_kind, self.normalization, self.mask_token, fingerprint=self.fingerprint,
                 word_boundaries=self.word_boundaries, extends=self.extends).save(directory)
 
 

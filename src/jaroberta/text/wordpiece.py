@@ -126,7 +126,7 @@ class _PieceCache(dict):
 class MecabWordPieceTokenizer:
     """JMedRoBERTa-family tokenizer: normalization, MeCab words, WordPiece."""
 
-    family = "mecab-wordpiece"
+    tokenizer_kind = "mecab-wordpiece"
 
     def __init__(
         self,
@@ -299,7 +299,7 @@ class MecabWordPieceTokenizer:
             copies.append(target)
         write_bert_japanese_layout(directory, self.system_dict, copies)
         Sidecar(
-            self.family,
+            self.tokenizer_kind,
             self.normalization,
             self.mask_token,
             system_dict=self.system_dict,

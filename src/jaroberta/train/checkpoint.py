@@ -116,8 +116,8 @@ def set_rng_state(rng: dict, runtime: Runtime) -> None:
 def refuse_to_overwrite(run_dir: Path) -> None:
     """A fresh run must not silently mix with an earlier run's checkpoints."""
     if latest(run_dir) is not None:
-        raise JarobertaError(f"{run_dir} already holds a run's checkpoints: pass --resume to continue it, "
-                             f"or choose another --out")
+        raise JarobertaError(f"{run_dir} already holds a run's checkpoints: resume it (resume), "
+                             f"or choose another run folder (out)")
 
 
 def write_json(path: Path, data: dict) -> None:

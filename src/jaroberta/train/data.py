@@ -91,10 +91,3 @@ def read_rows(arrays: SplitArrays, indices: np.ndarray) -> Batch:
     words = torch.from_numpy(np.where(stored_words == NO_WORD_STORED, NO_WORD, stored_words.astype(np.int64)))
     lengths = torch.from_numpy(arrays.lengths[indices].astype(np.int64))
     return Batch(ids, words, lengths)
-
-
-def sequential_batches(arrays: SplitArrays, batch_size: int, limit: int | None = None):
-    """Rows in file order (evaluation), at most `limit` rows."""
-    total = len(arrays) if limit is None else min(limit, len(arrays))
-    for start in range(0, total, batch_size):
-        yield read_rows(arrays, np.arange(start, min(start + batch_size, total)))

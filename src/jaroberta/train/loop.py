@@ -106,22 +106,22 @@ class LoopSettings:
     """Continue from the newest complete checkpoint in `out`."""
     progress: bool = True
     """Show a progress bar (rank 0)."""
-    timeout_s: float = 600.0
+    collective_timeout_s: float = 600.0
     """Seconds a collective waits for the other processes (a lost or hung node) before the run stops;
     must exceed rank 0's evaluation and checkpoint time, during which the others wait."""
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
-        if self.timeout_s <= 0:
-            raise JarobertaError(f"--timeout-s must be > 0, got {self.timeout_s}")
+        if self.collective_timeout_s <= 0:
+            raise JarobertaError(f"collective_timeout_s must be > 0, got {self.collective_timeout_s}")
         if self.lr <= 0:
-            raise JarobertaError(f"--lr must be > 0, got {self.lr}")
+            raise JarobertaError(f"lr must be > 0, got {self.lr}")
         if self.precision not in PRECISIONS:
-            raise JarobertaError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise JarobertaError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.save_every < 0:
             raise JarobertaError("save_every must be >= 0")
         if self.keep_checkpoints < 1:
-            raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what --resume continues from)")
+            raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what resume continues from)")
 
 
 @dataclass(kw_only=True)
@@ -152,9 +152,9 @@ class LoopConfig(LoopSettings):
         super().__post_init__()
         self.out = Path(self.out)
         if self.steps < 1:
-            raise JarobertaError(f"--steps must be >= 1, got {self.steps}")
+            raise JarobertaError(f"steps must be >= 1, got {self.steps}")
         if not 0 <= self.warmup_steps <= self.steps:
-            raise JarobertaError(f"warmup steps {self.warmup_steps} must lie in [0, --steps {self.steps}]")
+            raise JarobertaError(f"warmup_steps {self.warmup_steps} must lie in [0, steps {self.steps}]")
         for name in ("log_every", "eval_every", "patience"):
             if getattr(self, name) < 0:
                 raise JarobertaError(f"{name} must be >= 0")
@@ -258,7 +258,7 @@ class _Run:
 # -- the loop -----------------------------------------------------------------------------
 def train(task: Task, config: LoopConfig) -> TrainResult:
     """Train `task` as configured; returns where the model went and how the run ended."""
-    runtime = init_runtime(config.device, config.timeout_s)
+    runtime = init_runtime(config.device, config.collective_timeout_s)
     try:
         run = _start(task, config, runtime)
         with _progress(run) as bar:
@@ -293,7 +293,7 @@ def _start(task: Task, config: LoopConfig, runtime: Runtime) -> _Run:
     task.model.to(runtime.device)
     resume_from = ckpt.latest(config.out) if config.resume else None
     if config.resume and resume_from is None:
-        log.warning("--resume: no checkpoint in %s yet; starting from scratch", config.out)
+        log.warning("resume: no checkpoint in %s yet; starting from scratch", config.out)
     if resume_from is not None:
         ckpt.verify(resume_from)  # refuse a damaged checkpoint before reading anything from it
         task.load_model(resume_from)  # weights before the optimizer sees the parameters
@@ -327,7 +327,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if name == "fp16" and device.type != "cuda":
-        raise JarobertaError("--precision fp16 needs a GPU (its loss scaler is CUDA-only); use fp32 or bf16 on CPU")
+        raise JarobertaError("precision fp16 needs a GPU (its loss scaler is CUDA-only); use fp32 or bf16 on CPU")
     return name
 
 
@@ -350,8 +350,8 @@ def _check_memory(task: Task, precision: str, runtime: Runtime) -> None:
     if available is not None and estimate.total > available:
         raise JarobertaError(
             f"a training step needs about {_gib(estimate.total)} ({describe(estimate)}) but {runtime.device} has "
-            f"{_gib(available)} free: lower --micro-batch (and raise --accumulation to keep the global batch), "
-            f"shorten --seq-len, or pick a smaller model"
+            f"{_gib(available)} free: lower micro_batch (batch_size stays: accumulation fills it), "
+            f"pack shorter rows (max_length), or pick a smaller model"
         )
 
 
@@ -531,7 +531,7 @@ def _finish(run: _Run) -> TrainResult:
     if run.runtime.is_main:
         run.task.save_model(fresh_dir(model_dir), _meta(run))
         run.logger.close()
-        log.info("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
+        log.debug("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
     barrier(run.runtime)
     return TrainResult(config.out, model_dir, run.step, run.tokens, run.metrics, run.best, run.stopped_early)
 

@@ -3,7 +3,7 @@ stop with one line that names it, instead of a hang or a C++ stack trace.
 
 gloo notices a dead peer at the next collective ("Connection reset by peer" / "closed by
 peer"), NCCL and a hung peer only when the process group's timeout
-(`LoopConfig.timeout_s`) runs out. Neither says *which* rank went away (gloo names an
+(`LoopConfig.collective_timeout_s`) runs out. Neither says *which* rank went away (gloo names an
 address and port), so the survivors ask the rendezvous store: each one writes its rank
 there, waits a moment, and the ranks nobody wrote for are the lost ones. Where the store
 itself went down with the lost node, the line says the rank is unknown.

@@ -1,8 +1,9 @@
 """Masked-language-model pretraining: the MLM task plugged into the shared loop.
 
-    pretrain(PretrainConfig(shards=..., out=..., steps=...))
+    pretrain(plan_pretraining(PretrainConfig(shards=..., out=..., steps=...)))
 
-reads config -> shards -> model -> loop -> model folder, top to bottom:
+`plan_pretraining` decides every "None = the recipe's" once (the plan is saved whole into the
+run's config.json); `pretrain` then reads plan -> shards -> model -> loop -> model folder:
 - the shards (from `jaroberta pack`) bring their tokenizer; a model or checkpoint made
   with any other tokenizer (different fingerprint) is refused;
 - the model is a preset sized to that tokenizer, any Hugging Face config file, or an
@@ -24,22 +25,24 @@ import logging
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from transformers import AutoModelForMaskedLM
 
+from jaroberta.core.runtime import processes
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
 from jaroberta.model.conventions import InputConventions
-from jaroberta.model.families import Family, family_of_tokenizer
+from jaroberta.model.families import Family, family_of_tokenizer, get_recipe
 from jaroberta.model.grow import model_for_tokenizer
 from jaroberta.model.integrity import LOAD_ERRORS, load_error
 from jaroberta.model.loading import LoadedModel, check_model_files, check_model_folder
 from jaroberta.model.masking import IGNORE_INDEX, NO_WORD, MaskingConfig, mask_batch
 from jaroberta.model.perplexity import masked_nll
 from jaroberta.model.presets import build_model, config_from_file, max_sequence_length, model_config
-from jaroberta.model.recipes import Recipe, get_recipe
+from jaroberta.model.recipes import Recipe
 from jaroberta.model.saving import save_model
 from jaroberta.text import JaTokenizer, load_tokenizer
 from jaroberta.train.data import Batch, Cursor, ShuffledRows, read_rows
@@ -52,47 +55,94 @@ from jaroberta.train.sampler import LengthGroupedRows
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainConfig:
-    """What to pretrain on and how the MLM task is set up (optimizer and loop: `LoopConfig`)."""
+    """What `jaroberta pretrain` (and `jaroberta.pretrain`) is asked: None means "the recipe's",
+    resolved once by `plan_pretraining`."""
 
     shards: Path
-    """Shard directory made by `jaroberta pack`."""
+    """Shard folder made by `jaroberta pack`."""
+    out: Path
+    """Run folder: config.json, log.jsonl, loss.png, checkpoints/, model/."""
+    steps: int
+    """Optimizer steps."""
     preset: str = "tiny"
-    """Model preset (see model/presets.py) when neither `model_config` nor `init_from` is given."""
+    """Model shape, sized to the shards' tokenizer."""
     model_config: Path | None = None
-    """A Hugging Face config.json to build the model from instead of a preset."""
+    """Build the model from any Hugging Face config.json instead of a preset."""
     init_from: Path | None = None
-    """A model folder to continue pretraining from (its tokenizer must be the shards', or extended into it)."""
+    """Continue pretraining a model folder or hub id (its tokenizer must be the shards', or extended into it)."""
+    revision: str | None = None
+    """Hub commit, branch or tag of init_from when it is a hub id."""
     recipe: str | None = None
-    """A seed recipe ('rinna', 'jmedroberta', 'bert'); None = the recipe of the tokenizer's family."""
+    """Hyperparameters of a seed model ('rinna', 'jmedroberta', 'bert'); None = the recipe of the shards' family."""
+    batch_size: int | None = None
+    """Rows per optimizer step over all processes, a multiple of micro_batch x processes; gradient
+    accumulation fills the rest; None = one micro-batch per process."""
     micro_batch: int = 16
-    """Rows per forward pass on each process."""
-    accumulation: int = 1
-    """Micro-batches per optimizer step (global batch = micro_batch x accumulation x processes)."""
+    """Rows per forward pass per process."""
+    lr: float | None = None
+    """Peak learning rate; None = the recipe's."""
+    warmup_steps: int | None = None
+    """Linear warmup steps (then linear decay to 0); None = warmup_ratio of the steps."""
+    warmup_ratio: float | None = None
+    """Linear warmup as a share of the steps; None = the recipe's."""
+    weight_decay: float | None = None
+    """AdamW weight decay; None = the recipe's."""
+    clip: float | None = None
+    """Gradient-norm clipping, 0 = none; None = the recipe's."""
     mask_rate: float | None = None
-    """Fraction of tokens masked; None = the recipe's (15%)."""
+    """Fraction of tokens masked; None = the recipe's (0.15)."""
     whole_word: bool | None = None
-    """Whole-word masking; None = the recipe's choice for the tokenizer's family."""
-    eval_rows: int = 512
-    """Dev rows evaluated (0 = all)."""
-    eval_batch: int = 32
-    """Windows per forward pass in evaluation."""
-    eval_seed: int = 0
-    """Seed of the fixed dev masks (runs with the same seed compare)."""
+    """Whole-word masking; None = the recipe's choice for the shards' tokenizer (on for MeCab with the jmedroberta recipe)."""
     seed: int | None = None
-    """Seed of model init, data order and masks; None = the recipe's."""
+    """Seed of model init, data order, masks and dropout; None = the recipe's."""
     group_by_length: bool = False
-    """Global batches of rows of similar length (train/sampler.py): less padding in the document layout."""
+    """Batch rows of similar length together: training pays for real tokens, not padding (document
+    layout); the order stays fixed by the seed and resumable."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """auto = bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU."""
+    device: str = "auto"
+    """auto, cpu or cuda; auto = cuda when available, else cpu; under torchrun LOCAL_RANK picks the GPU."""
+    compile: bool = False
+    """torch.compile the model (a slow first step, faster after)."""
+    eval_every: int = 0
+    """Dev evaluation every N steps, 0 = at the end only."""
+    eval_limit: int = 512
+    """Evaluate at most N dev rows, 0 = all."""
+    eval_batch: int = 32
+    """Rows per forward pass in evaluation."""
+    mask_seed: int = 0
+    """Seed of the fixed dev masks (runs with the same seed compare; 0 as `jaroberta eval perplexity`)."""
+    save_every: int = 0
+    """Checkpoint every N steps, 0 = at the end only."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints kept."""
+    log_every: int = 10
+    """Train line in log.jsonl every N steps."""
+    patience: int = 0
+    """Stop after N evaluations without a better dev loss, 0 = never."""
+    resume: bool = False
+    """Continue the run in `out` from its newest checkpoint."""
+    collective_timeout_s: float = 600.0
+    """torchrun: seconds a process waits for the others before the run stops with the lost rank
+    named; must exceed rank 0's evaluation time."""
+    progress: bool = True
+    """Show a progress bar (rank 0)."""
+    license: str | None = None
+    """License of the model card written with the model (an SPDX id); None = the corpus's."""
 
     def __post_init__(self) -> None:
-        self.shards = Path(self.shards)
-        if self.micro_batch < 1 or self.accumulation < 1:
-            raise JarobertaError("--micro-batch and --accumulation must be >= 1")
+        object.__setattr__(self, "shards", Path(self.shards))
+        object.__setattr__(self, "out", Path(self.out))
+        if self.micro_batch < 1:
+            raise JarobertaError(f"micro_batch must be >= 1, got {self.micro_batch}")
         if self.model_config is not None and self.init_from is not None:
-            raise JarobertaError("give --model-config or --init-from, not both")
-        if self.eval_rows < 0 or self.eval_batch < 1:
-            raise JarobertaError("--eval-rows must be >= 0 and --eval-batch >= 1")
+            raise JarobertaError("give model_config or init_from, not both")
+        if self.eval_limit < 0 or self.eval_batch < 1:
+            raise JarobertaError("eval_limit must be >= 0 and eval_batch >= 1")
+        if self.warmup_steps is not None and self.warmup_ratio is not None:
+            raise JarobertaError("give warmup_steps or warmup_ratio, not both")
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -108,7 +158,8 @@ def loop_config(recipe: Recipe, out: Path, steps: int, **overrides) -> LoopConfi
 
 @dataclass(frozen=True)
 class PretrainPlan:
-    """A `PretrainConfig` resolved once: the shards' header and tokenizer, their family, the recipe."""
+    """A `PretrainConfig` resolved once: every "None = the recipe's" decided, saved whole into
+    the run's config.json, and the only thing the task and the loop read afterwards."""
 
     config: PretrainConfig
     header: ShardHeader
@@ -119,23 +170,64 @@ class PretrainPlan:
     """The family of that tokenizer."""
     recipe: Recipe
     """The named recipe, or the family's."""
+    masking: MaskingConfig
+    """The recipe's masking with the config's rate and whole-word choice."""
+    accumulation: int
+    """Micro-batches per optimizer step on each process (batch_size / (micro_batch x processes))."""
+    world_size: int
+    """Processes the plan was made for."""
+    loop: LoopConfig
+    """The recipe's optimizer and schedule scaled to the steps, with the config's overrides."""
+
+    @property
+    def seed(self) -> int:
+        return self.loop.seed
+
+    def to_dict(self) -> dict:
+        """The config with every value the plan decided filled in (what config.json records)."""
+        loop = self.loop
+        decided = {"recipe": self.config.recipe or self.family.recipe, "lr": loop.lr, "warmup_steps": loop.warmup_steps,
+                   "warmup_ratio": None, "weight_decay": loop.weight_decay, "clip": loop.clip, "seed": self.seed,
+                   "mask_rate": self.masking.rate, "whole_word": self.masking.whole_word,
+                   "batch_size": self.config.micro_batch * self.accumulation * self.world_size}
+        return {**self.config.to_dict(), **decided, "accumulation": self.accumulation, "masking": asdict(self.masking)}
 
 
-def plan_pretraining(config: PretrainConfig) -> PretrainPlan:
-    """Read the shards once and resolve the family and the recipe."""
+def plan_pretraining(config: PretrainConfig, world_size: int | None = None) -> PretrainPlan:
+    """Read the shards once and resolve the family, the recipe, the masking, the batch and the
+    loop (`world_size`: processes, default torchrun's)."""
     header = ShardHeader.load(config.shards)
     tokenizer = _shard_tokenizer(config.shards, header)
-    family = family_of_tokenizer(header.tokenizer_family, getattr(tokenizer, "system_dict", None))
+    family = family_of_tokenizer(header.tokenizer_kind, getattr(tokenizer, "system_dict", None))
     recipe = get_recipe(config.recipe) if config.recipe else family.get_recipe()
-    return PretrainPlan(config, header, tokenizer, family, recipe)
+    world_size = processes().world_size if world_size is None else world_size
+    warmup_steps = config.warmup_steps
+    if config.warmup_ratio is not None:
+        warmup_steps = round(config.steps * config.warmup_ratio)
+    loop = loop_config(recipe, config.out, config.steps, lr=config.lr, warmup_steps=warmup_steps,
+                       weight_decay=config.weight_decay, clip=config.clip, seed=config.seed,
+                       precision=config.precision, device=config.device, compile=config.compile,
+                       eval_every=config.eval_every, save_every=config.save_every,
+                       keep_checkpoints=config.keep_checkpoints, log_every=config.log_every,
+                       patience=config.patience, resume=config.resume,
+                       collective_timeout_s=config.collective_timeout_s, progress=config.progress)
+    return PretrainPlan(config, header, tokenizer, family, recipe, _masking(config, recipe, header),
+                        _accumulation(config.batch_size, config.micro_batch, world_size), world_size, loop)
 
 
-def pretrain(plan: PretrainPlan, loop: LoopConfig) -> TrainResult:
-    """Pretrain a masked LM on packed shards; the model folder is `result.model_dir`.
+def _accumulation(batch_size: int | None, micro_batch: int, world_size: int) -> int:
+    if batch_size is None:
+        return 1
+    per_step = micro_batch * world_size
+    if batch_size < per_step or batch_size % per_step:
+        raise JarobertaError(f"batch_size {batch_size} must be a multiple of micro_batch {micro_batch} x "
+                             f"{world_size} process(es) = {per_step}")
+    return batch_size // per_step
 
-    `loop` is usually `loop_config(plan.recipe, out, steps, ...)`: the recipe's optimizer and
-    schedule scaled to `steps`, with the caller's overrides."""
-    return train(MaskedLMTask(plan), loop)
+
+def pretrain(plan: PretrainPlan) -> TrainResult:
+    """Pretrain a masked LM on packed shards, as planned; the model folder is `result.model_dir`."""
+    return train(MaskedLMTask(plan), plan.loop)
 
 
 @dataclass
@@ -152,13 +244,15 @@ class MaskedLMTask:
 
     def __init__(self, plan: PretrainPlan):
         config, recipe = plan.config, plan.recipe
+        self.plan = plan
         self.config = config
         self.recipe = recipe
         self.header = plan.header
         self.tokenizer = plan.tokenizer
         self.conventions = InputConventions.from_dict(self.header.conventions)
-        self.seed = recipe.seed if config.seed is None else config.seed
-        self.masking = _masking(config, recipe, self.header)
+        self.seed = plan.seed
+        self.masking = plan.masking
+        self.accumulation = plan.accumulation
         _warn_layout(recipe, self.header)
         torch.manual_seed(self.seed)  # model init does not depend on the rank or the run
         self.hf_model, self.growth = _build_model(config, self.header, self.tokenizer)
@@ -171,12 +265,12 @@ class MaskedLMTask:
     # -- the loop's interface ---------------------------------------------------------------
     def setup(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        rows_per_step = self.config.micro_batch * self.config.accumulation * runtime.world_size
+        rows_per_step = self.config.micro_batch * self.accumulation * runtime.world_size
         if len(self.train_rows) < rows_per_step:
             raise JarobertaError(
                 f"{self.config.shards}: the train split has {len(self.train_rows)} rows, fewer than one global batch "
-                f"({self.config.micro_batch} x {self.config.accumulation} x {runtime.world_size} processes = {rows_per_step}): "
-                f"the corpus is too small; add text, or lower --micro-batch / --accumulation"
+                f"({self.config.micro_batch} x {self.accumulation} x {runtime.world_size} processes = {rows_per_step}): "
+                f"the corpus is too small; add text, or lower micro_batch / batch_size"
             )
         self.stream = self._stream(rows_per_step, Cursor())
 
@@ -198,7 +292,7 @@ class MaskedLMTask:
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
         """Dev rows perplexity: masked-token cross-entropy on the packed dev rows at the run's mask rate."""
         lm = LoadedModel(model=self.hf_model, tokenizer=self.tokenizer, conventions=self.conventions, path=self.config.shards)
-        nll, n = masked_nll(lm, self._dev_windows(lm), seed=self.config.eval_seed, rate=self.masking.rate,
+        nll, n = masked_nll(lm, self._dev_windows(lm), seed=self.config.mask_seed, rate=self.masking.rate,
                             batch_size=self.config.eval_batch)
         loss = nll / n
         return {"dev_loss": loss, "dev_rows_perplexity": math.exp(min(loss, 50.0)), "dev_masked": n}
@@ -223,7 +317,7 @@ class MaskedLMTask:
         self.generator.set_state(state["generator"])
 
     def describe(self) -> dict:
-        return {"task": "mlm", **self.config.to_dict(), "seed": self.seed, "masking": asdict(self.masking),
+        return {"task": "mlm", **self.plan.to_dict(),
                 "model": {"type": self.hf_model.config.model_type, "parameters": sum(p.numel() for p in self.hf_model.parameters()),
                           "layers": self.hf_model.config.num_hidden_layers, "hidden": self.hf_model.config.hidden_size},
                 "data": {"layout": self.header.layout, "seq_len": self.header.seq_len,
@@ -253,7 +347,7 @@ class MaskedLMTask:
 
     def _dev_windows(self, lm):
         """Each dev row cut at its special tokens into documents, framed as inference frames them."""
-        limit = len(self.dev_rows) if not self.config.eval_rows else min(self.config.eval_rows, len(self.dev_rows))
+        limit = len(self.dev_rows) if not self.config.eval_limit else min(self.config.eval_limit, len(self.dev_rows))
         width = lm.conventions.max_pieces
         for start in range(0, limit, 256):
             batch: Batch = read_rows(self.dev_rows, np.arange(start, min(start + 256, limit)))
@@ -310,7 +404,7 @@ def _build_model(config: PretrainConfig, header: ShardHeader, tokenizer):
         model = build_model(hf_config)
     if max_sequence_length(model.config) < header.seq_len:
         raise JarobertaError(f"the model takes at most {max_sequence_length(model.config)} tokens but the shards have rows of "
-                             f"{header.seq_len}: re-pack with a smaller --seq-len or raise max_position_embeddings")
+                             f"{header.seq_len}: re-pack with a smaller max_length or raise max_position_embeddings")
     return model, growth
 
 
@@ -325,13 +419,13 @@ def _load_hf_model(directory: Path):
 def _masking(config: PretrainConfig, recipe: Recipe, header: ShardHeader) -> MaskingConfig:
     whole_word = config.whole_word
     if whole_word is None:
-        whole_word = recipe.whole_word_for_mecab and header.tokenizer_family == "mecab-wordpiece"
+        whole_word = recipe.whole_word_for_mecab and header.tokenizer_kind == "mecab-wordpiece"
     masking = replace(recipe.masking, whole_word=whole_word)
     if config.mask_rate is not None:
         try:
             masking = replace(masking, rate=config.mask_rate)
         except ValueError as exc:
-            raise JarobertaError(f"--mask-rate: {exc}") from exc
+            raise JarobertaError(f"mask_rate: {exc}") from exc
     return masking
 
 

@@ -157,7 +157,7 @@ class HealthResponse(BaseModel):
 
 
 class InfoResponse(BaseModel):
-    model: dict = Field(description="Path, family, architecture and size of the loaded model.")
+    model: dict = Field(description="Path, tokenizer kind, architecture and size of the loaded model.")
     conventions: dict = Field(description="How inputs are framed (jaroberta.model.conventions).")
     normalization: str
     mask_token: str

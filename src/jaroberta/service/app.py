@@ -4,7 +4,7 @@ Every answer that is not a success is JSON of one shape,
 `{"error": {"status", "type", "message", "details"}}`, with a message a person can act
 on, in the API's own terms (request fields, /api/info limits), never a command-line flag.
 No input takes the server down: the Host header is checked first, bodies are capped
-before parsing and decoded strictly (jaroberta.serve.body), texts and limits are checked
+before parsing and decoded strictly (jaroberta.service.body), texts and limits are checked
 before a request joins the batching queue, and model errors are isolated per request.
 
 The API docs are served from local files: FastAPI's default /docs page loads
@@ -27,12 +27,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jaroberta import __version__
 from jaroberta.errors import JarobertaError
-from jaroberta.serve import schemas
-from jaroberta.serve.backend import Backend
-from jaroberta.serve.batching import MicroBatcher, QueueFull, RequestTimeout, TextRejected
-from jaroberta.serve.body import BodyError, JsonRoute
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.hosts import HostCheck
+from jaroberta.service import schemas
+from jaroberta.service.backend import Backend
+from jaroberta.service.batching import MicroBatcher, QueueFull, RequestTimeout, TextRejected
+from jaroberta.service.body import BodyError, JsonRoute
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.hosts import HostCheck
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,9 @@ def _check_texts(texts: list[str], config: ServeConfig) -> None:
     for i, text in enumerate(texts):
         if not text.strip():
             raise ServeError(422, f"texts[{i}] is empty")
-        if len(text) > config.max_text_chars:
+        if len(text) > config.max_chars:
             raise ServeError(
-                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_text_chars} (max_text_chars, see /api/info)"
+                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_chars} (max_chars, see /api/info)"
             )
 
 

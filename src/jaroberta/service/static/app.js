@@ -150,10 +150,10 @@ async function loadInfo() {
     const response = await fetch("/api/info");
     const info = await response.json();
     const m = info.model;
-    $("text").maxLength = info.limits.max_text_chars;
+    $("text").maxLength = info.limits.max_chars;
     const name = m.path.split("/").filter(Boolean).pop() || m.path;
     $("model-info").textContent =
-      `${name} · ${info.conventions.name} conventions · ${m.family} · ${m.architecture} ` +
+      `${name} · ${info.conventions.name} conventions · ${m.tokenizer_kind} · ${m.architecture} ` +
       `(${m.layers} layers, hidden ${m.hidden_size}) · normalization: ${info.normalization}`;
     $("model-info").title = m.path;
   } catch (err) {

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
 def _error_body(status: int, kind: str, message: str) -> bytes:
-    """The app's error shape (jaroberta.serve.schemas.ErrorResponse)."""
+    """The app's error shape (jaroberta.service.schemas.ErrorResponse)."""
     return json.dumps({"error": {"status": status, "type": kind, "message": message, "details": None}}).encode()
 
 

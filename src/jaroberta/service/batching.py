@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from jaroberta.serve.backend import Backend
-from jaroberta.serve.config import ServeConfig
+from jaroberta.service.backend import Backend
+from jaroberta.service.config import ServeConfig
 
 log = logging.getLogger(__name__)
 

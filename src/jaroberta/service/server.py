@@ -13,10 +13,10 @@ import torch
 
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
-from jaroberta.serve.app import create_app
-from jaroberta.serve.backend import load_backend
-from jaroberta.serve.config import ServeConfig
-from jaroberta.serve.connections import guarded_protocol
+from jaroberta.service.app import create_app
+from jaroberta.service.backend import load_backend
+from jaroberta.service.config import ServeConfig
+from jaroberta.service.connections import guarded_protocol
 
 log = logging.getLogger(__name__)
 

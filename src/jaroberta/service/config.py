@@ -6,7 +6,7 @@ import ipaddress
 import os
 from dataclasses import asdict, dataclass
 
-from jaroberta.serve.hosts import LOOPBACK_NAMES
+from jaroberta.service.hosts import LOOPBACK_NAMES
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ServeConfig:
     """Most requests waiting for the model; one more is answered 503 with Retry-After."""
     max_texts: int = 16
     """Most texts in one request (fill-mask, score, embed)."""
-    max_text_chars: int = 1000
+    max_chars: int = 1000
     """Longest text accepted, in characters (before tokenization)."""
     max_masks: int = 8
     """Most [MASK] tokens in one text."""
@@ -50,12 +50,12 @@ class ServeConfig:
     """Names the service answers to in the Host header (any port; '*': any name). Empty:
     localhost, 127.0.0.1 and [::1] on a loopback bind (a page elsewhere cannot reach the
     service by DNS rebinding), any name on another bind."""
-    threads: int = 0
+    workers: int = 0
     """Intra-op threads of the model (torch.set_num_threads); 0: one per core but one, left to the event loop."""
 
     def __post_init__(self) -> None:
         positive = (
-            "max_batch", "queue_size", "max_texts", "max_text_chars", "max_masks", "max_top_k", "max_score_pieces",
+            "max_batch", "queue_size", "max_texts", "max_chars", "max_masks", "max_top_k", "max_score_pieces",
             "max_body_bytes", "max_connections",
         )
         for name in positive:
@@ -63,8 +63,8 @@ class ServeConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0 (0 = automatic), got {self.threads}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0 = automatic), got {self.workers}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.timeout_s <= 0:
@@ -76,8 +76,8 @@ class ServeConfig:
         if self.max_texts > self.max_batch:
             # A request bigger than a batch would never fit in one forward pass.
             raise ValueError(f"max_texts ({self.max_texts}) must not exceed max_batch ({self.max_batch})")
-        if self.max_body_bytes < self.max_text_chars:
-            raise ValueError(f"max_body_bytes ({self.max_body_bytes}) cannot hold one text of max_text_chars ({self.max_text_chars})")
+        if self.max_body_bytes < self.max_chars:
+            raise ValueError(f"max_body_bytes ({self.max_body_bytes}) cannot hold one text of max_chars ({self.max_chars})")
 
     @property
     def is_loopback(self) -> bool:
@@ -99,11 +99,11 @@ class ServeConfig:
         """The model's intra-op thread count. Automatic: every core but one. The event loop
         (HTTP parsing, JSON) needs a core too, and an OpenMP worker that shares one with it
         spins at every barrier, which slows every forward pass."""
-        return self.threads or max(1, (os.cpu_count() or 2) - 1)
+        return self.workers or max(1, (os.cpu_count() or 2) - 1)
 
     def limits(self) -> dict:
         """The per-request limits, as reported by /api/info."""
         data = asdict(self)
-        for name in ("host", "port", "threads"):
+        for name in ("host", "port", "workers"):
             data.pop(name)
         return data

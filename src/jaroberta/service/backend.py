@@ -3,7 +3,7 @@
 The app only talks to a `Backend`: tests give it a fake one, `jaroberta serve` gives it
 `ModelBackend`. Every method is synchronous and is called from ONE worker thread (the
 MeCab tagger and the model are not shared between threads), and every method answers
-plain JSON-ready dicts shaped like `jaroberta.serve.schemas`. The batched methods may put
+plain JSON-ready dicts shaped like `jaroberta.service.schemas`. The batched methods may put
 an exception in place of one text's result (a text the model cannot take): only that
 text's request fails, the rest of the batch is answered from the same forward pass.
 """
@@ -53,7 +53,7 @@ class ModelBackend:
         config = self.lm.model.config
         model = {
             "path": str(self.lm.path),
-            "family": self.lm.tokenizer.family,
+            "tokenizer_kind": self.lm.tokenizer.tokenizer_kind,
             "architecture": type(self.lm.model).__name__,
             "layers": getattr(config, "num_hidden_layers", None),
             "hidden_size": getattr(config, "hidden_size", None),
