@@ -291,12 +291,77 @@ def test_slow_request_times_out_with_504_and_the_server_goes_on():
         assert c.post("/api/fill-mask", json={"text": f"{MASK}"}).status_code == 200
 
 
+class MeteredBackend(FakeBackend):
+    """A model whose every pass takes time in proportion to the characters it is given, as a
+    real one does (no gain from batching: the worst case for the admission's estimate)."""
+
+    def __init__(self, seconds_per_char: float) -> None:
+        super().__init__()
+        self.seconds_per_char = seconds_per_char
+
+    def _model_call(self, texts: list[str]) -> None:
+        super()._model_call(texts)
+        time.sleep(self.seconds_per_char * sum(len(t) for t in texts))
+
+
+def test_a_steady_overload_is_refused_503_at_once_and_every_admitted_request_is_answered():
+    import random
+
+    backend = MeteredBackend(seconds_per_char=0.002)  # a text of 50 characters: 0.1 s
+    config = ServeConfig(timeout_s=3, max_batch=8, max_texts=4, max_wait_ms=5, queue_size=256)
+    rng = random.Random(18)
+    answers: list[tuple[int, dict, httpx.Response]] = []
+
+    async def client(c: httpx.AsyncClient, until: float) -> None:
+        while time.monotonic() < until:
+            texts = [f"{rng.randrange(10**6)}" + "あ" * rng.randrange(5, 50) + MASK for _ in range(rng.randrange(1, 5))]
+            body = {"texts": texts, "top_k": rng.randrange(1, 6)}
+            started = time.monotonic()
+            response = await c.post("/api/fill-mask", json=body)
+            answers.append((response.status_code, body, response))
+            if response.status_code == 503:
+                assert time.monotonic() - started < 1.0  # refused at once, not after waiting
+                await asyncio.sleep(0.05)
+
+    async def overload(url: str) -> None:
+        limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
+        async with httpx.AsyncClient(base_url=url, timeout=20, limits=limits) as c:
+            until = time.monotonic() + 6
+            await asyncio.gather(*(client(c, until) for _ in range(30)))  # far more than the model can do
+
+    with _server(config, backend) as srv:
+        asyncio.run(overload(srv.url))
+        health = httpx.get(srv.url + "/api/health").json()
+    statuses = [status for status, _, _ in answers]
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    assert set(counts) == {200, 503}, counts  # no 504: nothing admitted waited out the timeout
+    assert counts[200] >= 5 and health["timeouts"] == 0, counts
+    for status, body, response in answers:
+        if status == 503:
+            assert int(response.headers["retry-after"]) >= 1 and _error(response)["type"] == "overloaded"
+        else:
+            results = response.json()["results"]
+            assert [r["text"] for r in results] == body["texts"]
+            assert all(len(r["masks"][0]["candidates"]) == body["top_k"] for r in results)
+
+
+def test_admission_prices_work_by_what_batches_took():
+    from jaroberta.serve.batching import work_units
+
+    assert work_units("fill_mask", ["あい[MASK]"]) == work_units("embed", ["あい[MASK]"]) == 10
+    # Scoring: one masked copy per piece, so the work grows with the square of the length.
+    assert work_units("score", ["x"], pieces=40) == 4 * work_units("score", ["x"], pieces=20) - 80
+    assert work_units("score", ["a", "b"], pieces=40) < work_units("score", ["ab"], pieces=40)
+
+
 # -- config and CLI -----------------------------------------------------------------------
 @pytest.mark.parametrize("changes, words", [
     ({"max_texts": 64, "max_batch": 8}, "must not exceed max_batch"),
     ({"port": 70000}, "port"),
     ({"queue_size": 0}, "queue_size"),
     ({"timeout_s": 0}, "timeout_s"),
+    ({"admit_share": 0}, "admit_share"),
+    ({"admit_share": 1.5}, "admit_share"),
     ({"threads": -1}, "threads"),
     ({"max_body_bytes": 100, "max_text_chars": 1000}, "max_body_bytes"),
 ])

@@ -26,6 +26,8 @@ _HELP = {
     "max_top_k": "largest top_k a fill-mask request may ask",
     "max_score_pieces": "most pieces one score request may ask to score (each is one forward pass of its text)",
     "timeout_s": "seconds before an unanswered request gets 504",
+    "admit_share": "admit a request only while the queued work, timed on recent batches, fits in this share of "
+    "--timeout-s; beyond it 503 with Retry-After",
     "max_body_bytes": "largest request body in bytes; larger gets 413 before parsing",
     "read_timeout_s": "seconds a client may take to send one request (headers and body); slower gets 408 and is disconnected",
     "max_connections": "most open connections; one more gets 503 and is disconnected",
