@@ -67,6 +67,7 @@ def _runtime(rank: int, world_size: int) -> Runtime:
 ])
 def test_the_roll_call_is_bounded_and_names_the_lost_rank(monkeypatch, store, world_size, lost):
     monkeypatch.setattr(torch.distributed.distributed_c10d, "_get_default_store", lambda: store)
+    monkeypatch.setattr(peers, "STORE_GRACE_S", 0.3)
     monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)  # no agent to stop here
     started = time.monotonic()
     try:
@@ -80,6 +81,7 @@ def test_the_line_names_the_rank_whose_node_hosted_a_frozen_store(monkeypatch):
     store = FrozenStore(block_all=False)
     monkeypatch.setattr(torch.distributed.distributed_c10d, "_get_default_store", lambda: store)
     monkeypatch.setattr(peers, "ROLL_CALL_S", 0.1)
+    monkeypatch.setattr(peers, "STORE_GRACE_S", 0.3)
     monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
     error = RuntimeError("[gloo/transport/tcp/unbound_buffer.cc:129] Timed out waiting 10000ms for send operation")
     try:

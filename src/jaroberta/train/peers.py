@@ -108,10 +108,11 @@ def _roll_call(runtime: Runtime, wait_s: float) -> list[int]:
     return [r for r in range(runtime.world_size) if r != runtime.rank and not store.check([f"jaroberta/alive/{r}"])]
 
 
-def lost_ranks(runtime: Runtime, wait_s: float = ROLL_CALL_S) -> list[int] | None:
+def lost_ranks(runtime: Runtime, wait_s: float | None = None) -> list[int] | None:
     """The ranks that did not answer a roll call in the rendezvous store. When the store itself
     does not answer in time, its node is gone: with two processes that names the other rank;
     with more, None (unknown)."""
+    wait_s = ROLL_CALL_S if wait_s is None else wait_s
     missing = within(wait_s + STORE_GRACE_S, _roll_call, runtime, wait_s)
     if missing is None:
         _stop_agent_at_exit()
