@@ -187,6 +187,11 @@ def _truncation(backend: Backend):
     return check
 
 
+async def _async(check) -> None:
+    """`check()` as an awaitable, so that `_answer` turns what it raises into HTTP errors."""
+    check()
+
+
 async def _answer(awaitable, single: bool = False):
     """Await a batcher call, turning its failures into clear HTTP errors (`single`: the
     request gave `text`, not `texts`, which names the field in a refused text's message)."""
@@ -292,7 +297,9 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
         _check_no_masks(texts, backend.mask_token, single)
         check_truncate(request.truncate)
         # Scoring costs one forward pass per piece: count them (in the model thread, where
-        # the tokenizer lives) before the request may occupy the model.
+        # the tokenizer lives) before the request may occupy the model; but first refuse at
+        # once if the queued work leaves no room, rather than after waiting for that count.
+        await _answer(_async(batcher.check_room))
         pieces = await _answer(batcher.call(backend.count_pieces, texts))
         if pieces > config.max_score_pieces:
             raise ServeError(

@@ -30,7 +30,8 @@ The traps:
   Retry-After of when it would fit. With estimates that hold, a job waits at most that
   share twice over (the work before it, then the work admitted behind it that shares
   its batch), so the default share of one half answers every admitted job in time.
-  A kind no batch has measured yet admits at most two batches of texts.
+  A kind no batch has measured yet admits at most two batches of texts (scoring: one
+  request) beside the work measured.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ class MicroBatcher:
         self._queued_texts: dict[str, int] = {}
         self._running: list[Job] = []
         self._group_started = 0.0
+        self._cycle_started = 0.0
         self.seconds_per_unit: dict[str, float] = {}
         self._worker: asyncio.Task | None = None
         # One thread: the model and the MeCab tagger are never used from two threads at once.
@@ -222,20 +224,34 @@ class MicroBatcher:
         admitted share of the timeout (see the module doc)."""
         price = self.seconds_per_unit.get(job.kind)
         if price is None:
+            # Not timed yet: a pass per text waits two batches at most; scoring, whose one batch
+            # may hold hundreds of masked copies per text, one request at a time.
             queued = self._queued_texts.get(job.kind, 0)
-            if queued and queued + len(job.texts) > 2 * self.config.max_batch:
+            cap = 0 if job.kind == "score" else 2 * self.config.max_batch
+            if queued and queued + len(job.texts) > cap:
                 self.stats.rejected += 1
                 raise QueueFull(f"the server is busy: {queued} texts are already waiting for a model not yet timed")
+            self._refuse_beyond_budget(0.0)
             return
+        self._refuse_beyond_budget(job.units * price)
+
+    def check_room(self) -> None:
+        """Refuse at once when the work queued already fills the admitted share of the timeout:
+        for a route that asks the model thread something (its cost) before it submits, which
+        would otherwise wait behind that work only to be refused."""
+        self._admit()
+        self._refuse_beyond_budget(0.0)
+
+    def _refuse_beyond_budget(self, own_s: float) -> None:
         if not (self._running or self._queued_texts):
             return  # an idle model takes any job the limits allow
         budget = self.config.timeout_s * self.config.admit_share
-        ahead, own = self.work_ahead_s(), job.units * price
-        if ahead + own > budget:
+        ahead = self.work_ahead_s()
+        if ahead + own_s > budget or (own_s == 0 and ahead >= budget):
             self.stats.rejected += 1
             raise QueueFull(
                 f"the server is busy: the work already queued would take about {ahead:.1f} s, more than this "
-                f"request can wait", retry_after_s=max(1, math.ceil(ahead + own - budget)),
+                f"request can wait", retry_after_s=max(1, math.ceil(ahead + own_s - budget)),
             )
 
     def _enqueued(self, job: Job, sign: int) -> None:
@@ -305,6 +321,7 @@ class MicroBatcher:
     async def _collect(self) -> list[Job]:
         """The next batch: the first job, then more for up to max_wait_ms or max_batch texts."""
         first = self._carry or await self._queue.get()
+        self._cycle_started = time.monotonic()
         self._carry = None
         self._enqueued(first, -1)
         jobs, n_texts = [first], len(first.texts)
@@ -356,9 +373,13 @@ class MicroBatcher:
         texts = [text for job in jobs for text in job.texts]
         runner = _RUNNERS[jobs[0].kind]
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
         results = await loop.run_in_executor(self._executor, runner, self.backend, texts, _merged_options(jobs))
-        self._measured(jobs, time.monotonic() - started)
+        # Priced by the worker's whole cycle, not the model call alone: collecting, waiting for
+        # the model thread behind unbatched calls, and an event loop busy with other clients
+        # all delay the jobs behind this batch too.
+        now = time.monotonic()
+        self._measured(jobs, now - self._cycle_started)
+        self._cycle_started = now
         if len(results) != len(texts):
             raise RuntimeError(f"the model answered {len(results)} results for {len(texts)} texts")
         self.stats.requests += len(jobs)
