@@ -186,3 +186,111 @@ def test_pretrain_init_from_a_damaged_model_names_the_file(rinna_dir, tmp_path, 
     with pytest.raises(JarobertaError, match=says) as info:
         _load_hf_model(_damaged(rinna_dir, tmp_path, damage))
     assert file_name in str(info.value)
+
+
+# -- vocabularies that no longer match the model ------------------------------------------
+def _keep_lines(name: str, n: int):
+    def damage(folder: Path) -> None:
+        lines = (folder / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (folder / name).write_text("".join(lines[:n]), encoding="utf-8")
+    return damage
+
+
+def _shuffle_lines(name: str):
+    def damage(folder: Path) -> None:
+        import random
+
+        lines = (folder / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        head, rest = lines[:5], lines[5:]  # specials stay: only the words move
+        random.Random(0).shuffle(rest)
+        (folder / name).write_text("".join(head + rest), encoding="utf-8")
+    return damage
+
+
+def _other_spiece(small: bool):
+    """spiece.model replaced by another model: of about the same size, or a small one."""
+    def damage(folder: Path) -> None:
+        from layouts import train_rinna_spiece
+
+        sentences = ["べつの文章です。", "ほかの言葉を学ぶ。"] * 20 + ([] if small else _sentences()[::-1][:30])
+        other = train_rinna_spiece(folder / "other", sentences, vocab_size=40 if small else 400)
+        shutil.copyfile(other, folder / "spiece.model")
+        shutil.rmtree(folder / "other")
+    return damage
+
+
+def _fast_pieces_reordered(folder: Path) -> None:
+    data = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    vocab[10], vocab[11] = vocab[11], vocab[10]
+    (folder / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _sentences() -> list[str]:
+    from conftest import JA_SENTENCES
+
+    return list(JA_SENTENCES)
+
+
+@pytest.fixture(scope="module")
+def our_folders(rinna_dir, jmed_dir, manbyo_dic, tmp_path_factory) -> dict[str, Path]:
+    """Both families saved by jaroberta (sidecar with the tokenizer's fingerprint)."""
+    from jaroberta.model.families import get_family
+    from jaroberta.model.saving import save_model
+
+    folders = {}
+    for family, source, dicts in (("rinna", rinna_dir, None), ("jmedroberta", jmed_dir, [manbyo_dic])):
+        lm = load(source, user_dicts=dicts)
+        conventions = get_family(family).conventions_for(lm.tokenizer.normalization, 64)
+        folders[family] = save_model(tmp_path_factory.mktemp(family), lm.model, lm.tokenizer, conventions, {"step": 0})
+    return folders
+
+
+# (family, damage, file named in the message)
+VOCABULARY_CASES = {
+    "vocab.txt cut to 10 lines": ("jmedroberta", _keep_lines("vocab.txt", 10), "vocab.txt"),
+    "vocab.txt shuffled": ("jmedroberta", _shuffle_lines("vocab.txt"), "vocab.txt"),
+    "spiece.model swapped": ("rinna", _other_spiece(small=False), "spiece.model"),
+    "spiece.model swapped, smaller": ("rinna", _other_spiece(small=True), "spiece.model"),
+    "tokenizer.json reordered": ("rinna", _fast_pieces_reordered, "tokenizer.json"),
+}
+
+
+@pytest.mark.parametrize("case", VOCABULARY_CASES)
+def test_a_vocabulary_that_is_not_the_saved_one_is_refused_before_any_work(our_folders, tmp_path, case):
+    family, damage, file_name = VOCABULARY_CASES[case]
+    folder = _damaged(our_folders[family], tmp_path, damage)
+    with pytest.raises(JarobertaError, match=file_name) as info:
+        load(folder)
+    assert str(folder) in str(info.value) and len(str(info.value).splitlines()) == 1
+    with pytest.raises(JarobertaError, match=file_name):
+        load_tokenizer(folder)
+
+
+@pytest.mark.parametrize("command", ["fill-mask", "export", *COMMANDS])
+@pytest.mark.parametrize("case", ["vocab.txt cut to 10 lines", "vocab.txt shuffled", "spiece.model swapped"])
+def test_every_command_names_the_vocabulary_that_changed(our_folders, tmp_path, capsys, command, case):
+    family, damage, file_name = VOCABULARY_CASES[case]
+    folder = _damaged(our_folders[family], tmp_path, damage)
+    argv = {
+        "fill-mask": lambda: ["fill-mask", str(folder), "今日は[MASK]です。"],
+        "export": lambda: ["export", str(folder), str(tmp_path / "exported")],
+    }.get(command, lambda: COMMANDS[command](folder, tmp_path))()
+    _one_line_error(capsys, argv, file_name, "not the vocabulary this tokenizer was saved with")
+
+
+def test_the_saved_folders_load_as_they_are(our_folders):
+    for folder in our_folders.values():
+        assert load(folder).tokenizer.vocab_size > 100
+
+
+# Published layouts record no fingerprint: the vocabulary's size is checked against the embedding.
+@pytest.mark.parametrize("layout, damage, file_name", [
+    ("jmed", _keep_lines("vocab.txt", 10), "vocab.txt"),
+    ("rinna", _other_spiece(small=True), "spiece.model"),
+])
+def test_a_published_layout_with_a_vocabulary_far_smaller_than_its_embedding(rinna_dir, jmed_dir, manbyo_dic, tmp_path,
+                                                                             capsys, layout, damage, file_name):
+    folder = _damaged(jmed_dir if layout == "jmed" else rinna_dir, tmp_path, damage)
+    argv = ["fill-mask", str(folder), "今日は[MASK]です。"] + (["--user-dict", str(manbyo_dic)] if layout == "jmed" else [])
+    _one_line_error(capsys, argv, file_name, "rows (config.json vocab_size)")

@@ -197,6 +197,37 @@ class _Evil:
         return (print, ("this must never run",))
 
 
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("command", ["fill-mask", "predict"])
+def test_a_pickle_with_code_is_refused_before_torch_reads_it(rinna_dir, tmp_path, capfd, monkeypatch, command, legacy):
+    from jaroberta.cli import main
+
+    folder = tmp_path / "evil"
+    shutil.copytree(rinna_dir, folder)
+    os.remove(folder / "model.safetensors")
+    torch.save({"x": _Evil()}, folder / "pytorch_model.bin", _use_new_zipfile_serialization=not legacy)
+    (folder / "jaroberta_meta.json").write_text('{"finetune": {"task": "classify", "labels": ["a", "b"]}}', encoding="utf-8")
+
+    def never(*args, **kwargs):
+        raise AssertionError("torch.load was asked to read a pickle with code")
+
+    monkeypatch.setattr(torch, "load", never)
+    assert main([command, str(folder), "今日は[MASK]です。"]) == 2
+    err = capfd.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refused, the pickle holds more than tensors" in err, err
+    assert "pytorch_model.bin" in err and "print" in err
+
+
+def test_a_legacy_pickle_of_tensors_still_loads(rinna_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "legacy"
+    shutil.copytree(rinna_dir, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    os.remove(folder / "model.safetensors")
+    assert load(folder).tokenizer.vocab_size > 0
+
+
 def test_model_without_mlm_head_is_refused_but_embeds(tmp_path, rinna_dir):
     from conftest import JA_SENTENCES
 

@@ -160,3 +160,49 @@ def test_hung_node_stops_the_survivor_after_the_timeout(shards_dir, no_dropout_c
     assert waited < 10 + 60, f"the survivor took {waited:.0f} s"
     text = (tmp_path / "hang-node0.log").read_text()
     assert re.search(r"jaroberta pretrain: error: rank \d stopped: lost rank \d of 2 ", text), text[-3000:]
+
+
+def _stop_node(process: subprocess.Popen, sig: int) -> None:
+    """`sig` to the node's agent and all its workers at once."""
+    for pid in [process.pid, *_descendants(process.pid)]:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["frozen", "killed"])
+def test_losing_the_node_that_hosts_the_store_stops_the_survivor_with_its_line(shards_dir, no_dropout_config, tmp_path, how):
+    """Node 0's agent hosts the rendezvous store. Frozen (SIGSTOP), it keeps its sockets open
+    and every store call blocks; killed, the store refuses connections. Either way the survivor
+    stops within the timeout with its one line naming the lost rank, and --resume continues."""
+    out = tmp_path / "run"
+    args = [str(shards_dir), str(out), "--steps", str(KILL_STEPS), "--micro-batch", "4", "--eval-limit", "8",
+            "--log-every", "1", "--save-every", "10", "--keep-checkpoints", "1", "--model-config", no_dropout_config,
+            "--collective-timeout-s", "10"]
+    host, survivor = _two_nodes(args, tmp_path, how)
+    deadline = time.monotonic() + LAUNCH_TIMEOUT_S
+    while ckpt.latest(out) is None:
+        assert survivor.poll() is None and host.poll() is None, (tmp_path / f"{how}-node1.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    _stop_node(host, signal.SIGSTOP if how == "frozen" else signal.SIGKILL)
+    try:
+        started = time.monotonic()
+        code = _wait(survivor)
+        waited = time.monotonic() - started
+    finally:
+        _kill_node(host)
+    text = (tmp_path / f"{how}-node1.log").read_text()
+    assert code != 0 and waited < 10 + 60, (waited, text[-3000:])
+    stopped = re.search(r"jaroberta pretrain: error: rank (\d) stopped: lost rank (\d) of 2 .*relaunch with --resume", text)
+    assert stopped and stopped.group(1) != stopped.group(2), text[-3000:]
+    checkpoint = ckpt.latest(out)
+    assert checkpoint is not None
+
+    nodes = _two_nodes([*args, "--resume"], tmp_path, f"{how}-resume")
+    codes = [_wait(node) for node in nodes]
+    assert codes == [0, 0], [(tmp_path / f"{how}-resume-node{i}.log").read_text()[-3000:] for i in range(2)]
+    steps = [r["step"] for r in read_log(out) if r["kind"] == "train"]
+    assert steps == list(range(1, KILL_STEPS + 1))

@@ -291,12 +291,89 @@ def test_slow_request_times_out_with_504_and_the_server_goes_on():
         assert c.post("/api/fill-mask", json={"text": f"{MASK}"}).status_code == 200
 
 
+class MeteredBackend(FakeBackend):
+    """A model whose passes take time as a real one's do (no gain from batching: the worst case
+    for the admission's estimate): in proportion to the characters of each text, and for
+    scoring, which runs one masked copy of a text per piece, to their square."""
+
+    def __init__(self, seconds_per_char: float) -> None:
+        super().__init__()
+        self.seconds_per_char = seconds_per_char
+
+    def _model_call(self, texts: list[str]) -> None:
+        super()._model_call(texts)
+        time.sleep(self.seconds_per_char * sum(len(t) for t in texts))
+
+    def score(self, texts: list[str]) -> list[dict]:
+        time.sleep(self.seconds_per_char * sum(len(t) ** 2 for t in texts) / 25)
+        return super().score(texts)
+
+
+def test_a_steady_overload_is_refused_503_at_once_and_every_admitted_request_is_answered():
+    import random
+
+    backend = MeteredBackend(seconds_per_char=0.002)  # a text of 50 characters: 0.1 s
+    config = ServeConfig(timeout_s=6, max_batch=8, max_texts=4, max_wait_ms=5, queue_size=256)
+    rng = random.Random(18)
+    answers: list[tuple[str, int, dict, httpx.Response]] = []
+
+    async def client(c: httpx.AsyncClient, until: float, route: str) -> None:
+        while time.monotonic() < until:
+            texts = [f"{rng.randrange(10**6)}" + "あ" * rng.randrange(5, 50) for _ in range(rng.randrange(1, 5))]
+            if route == "/api/fill-mask":
+                body = {"texts": [t + MASK for t in texts], "top_k": rng.randrange(1, 6)}
+            else:
+                body = {"texts": texts}
+            started = time.monotonic()
+            response = await c.post(route, json=body)
+            answers.append((route, response.status_code, body, response))
+            if response.status_code == 503:
+                # Refused at once: not after the timeout, nor after the model thread counted its pieces.
+                assert time.monotonic() - started < config.timeout_s / 2
+                await asyncio.sleep(0.05)
+
+    async def overload(url: str) -> None:
+        limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
+        async with httpx.AsyncClient(base_url=url, timeout=20, limits=limits) as c:
+            until = time.monotonic() + 6
+            routes = ["/api/score" if i % 4 == 0 else "/api/fill-mask" for i in range(30)]
+            await asyncio.gather(*(client(c, until, route) for route in routes))  # far more than the model can do
+
+    with _server(config, backend) as srv:
+        asyncio.run(overload(srv.url))
+        health = httpx.get(srv.url + "/api/health").json()
+    statuses = [status for _, status, _, _ in answers]
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    assert set(counts) == {200, 503}, counts  # no 504: nothing admitted waited out the timeout
+    assert counts[200] >= 5 and health["timeouts"] == 0, counts
+    for route, status, body, response in answers:
+        if status == 503:
+            assert int(response.headers["retry-after"]) >= 1 and _error(response)["type"] == "overloaded"
+        elif route == "/api/fill-mask":
+            results = response.json()["results"]
+            assert [r["text"] for r in results] == body["texts"]
+            assert all(len(r["masks"][0]["candidates"]) == body["top_k"] for r in results)
+        else:
+            assert [r["text"] for r in response.json()["results"]] == body["texts"]
+
+
+def test_admission_prices_work_by_what_batches_took():
+    from jaroberta.service.batching import work_units
+
+    assert work_units("fill_mask", ["あい[MASK]"]) == work_units("embed", ["あい[MASK]"]) == 10
+    # Scoring: one masked copy per piece, so the work grows with the square of the length.
+    assert work_units("score", ["x"], pieces=40) == 4 * work_units("score", ["x"], pieces=20) - 80
+    assert work_units("score", ["a", "b"], pieces=40) < work_units("score", ["ab"], pieces=40)
+
+
 # -- config and CLI -----------------------------------------------------------------------
 @pytest.mark.parametrize("changes, words", [
     ({"max_texts": 64, "max_batch": 8}, "must not exceed max_batch"),
     ({"port": 70000}, "port"),
     ({"queue_size": 0}, "queue_size"),
     ({"timeout_s": 0}, "timeout_s"),
+    ({"admit_share": 0}, "admit_share"),
+    ({"admit_share": 1.5}, "admit_share"),
     ({"workers": -1}, "workers"),
     ({"max_body_bytes": 100, "max_chars": 1000}, "max_body_bytes"),
 ])

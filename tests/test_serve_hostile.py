@@ -73,6 +73,29 @@ HOSTILE = [
 ]
 
 
+# Every message names the field the client sent: `text` for one text, `texts[i]` for a list.
+FIELD_NAMES = [
+    # (path, body, the message's start)
+    ("/api/fill-mask", {"text": "   "}, "text is empty"),
+    ("/api/fill-mask", {"texts": ["a[MASK]", " "]}, "texts[1] is empty"),
+    ("/api/fill-mask", {"text": "no mask"}, "text has no [MASK]"),
+    ("/api/fill-mask", {"texts": ["a[MASK]", "no mask"]}, "texts[1] has no [MASK]"),
+    ("/api/fill-mask", {"text": "[MASK]" * 9}, "text has 9 masks"),
+    ("/api/fill-mask", {"texts": ["[MASK]" * 9]}, "texts[0] has 9 masks"),
+    ("/api/fill-mask", {"text": "あ" * 1001 + "[MASK]"}, "text has 1007 characters"),
+    ("/api/score", {"text": "a[MASK]"}, "text contains [MASK]"),
+    ("/api/score", {"texts": ["ok", "a[MASK]"]}, "texts[1] contains [MASK]"),
+    ("/api/embed", {"text": ""}, "text is empty"),
+    ("/api/embed", {"texts": ["a" * 1001]}, "texts[0] has 1001 characters"),
+    ("/api/tokenize", {"text": " "}, "text is empty"),
+]
+
+
+@pytest.mark.parametrize("path, body, start", FIELD_NAMES)
+def test_messages_name_the_field_the_client_sent(client, path, body, start):
+    assert _clear_error(client.post(path, json=body), 422)["message"].startswith(start)
+
+
 @pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}])
 def test_a_body_not_declared_json_gets_415(client, headers):
     response = client.post("/api/fill-mask", content=b'{"text": "a[MASK]"}', headers=headers)
@@ -278,6 +301,21 @@ def test_a_keep_alive_connection_is_bounded_while_reading_its_next_request():
                 first += sock.recv(4096)
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHo")
             assert _answer_to(sock).startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_chunked_body_over_the_cap_gets_413_and_the_connection_closes():
+    config = ServeConfig(max_body_bytes=2048, max_text_chars=1000, read_timeout_s=0.3, max_wait_ms=1)
+    body = b'{"text": "' + b"a" * 4096 + b'[MASK]"}'
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 500]), body[i : i + 500]) for i in range(0, len(body), 500))
+    head = b"POST /api/fill-mask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with BackgroundServer(create_app(FakeBackend(), config)) as srv:
+        with socket.create_connection((srv.host, srv.port)) as sock:
+            sock.sendall(head + chunked + b"0\r\n\r\n")
+            answer = _answer_to(sock)
+        # One answer, the 413, and the connection closed: no 408 for the rest of the body.
+        assert answer.startswith(b"HTTP/1.1 413 ") and answer.count(b"HTTP/1.1 ") == 1, answer
+        assert b"connection: close" in answer.lower() and b'"body_too_large"' in answer
+        assert httpx.get(srv.url + "/api/health").status_code == 200
 
 
 def test_connections_beyond_the_cap_get_503():

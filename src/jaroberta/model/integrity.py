@@ -9,8 +9,10 @@ pickle signature) and raise a `JarobertaError` that names the file and what is w
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
+import pickletools
 import struct
 import zipfile
 from pathlib import Path
@@ -114,12 +116,57 @@ def _check_torch_file(path: Path) -> None:
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
-                archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                pickled = [name for name in archive.namelist() if name.endswith("data.pkl")]
+                data = archive.read(pickled[0]) if pickled else b""
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise JarobertaError(f"{path} is a damaged or truncated PyTorch checkpoint ({exc}); {FETCH_AGAIN}") from exc
+        _check_pickle_names(path, data, pickles=1)
     elif head[:1] != b"\x80":  # a pickle starts with its protocol opcode
         raise JarobertaError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle; an error page "
                              f"saved as the file?); {FETCH_AGAIN}")
+    else:
+        with path.open("rb") as handle:
+            # The legacy format: magic number, protocol, system info, then the object's pickle.
+            _check_pickle_names(path, handle.read(1 << 22), pickles=4)
+
+
+def _safe_global(module: str, name: str) -> bool:
+    """What a checkpoint of tensors names: torch's own rebuild functions and types, an OrderedDict."""
+    return (
+        module == "torch" or module.startswith("torch.")
+        or (module, name) in {("collections", "OrderedDict"), ("_codecs", "encode")}
+        or (module in ("builtins", "__builtin__") and name in {"set", "frozenset", "bytearray", "slice", "complex"})
+    )
+
+
+def _check_pickle_names(path: Path, data: bytes, pickles: int) -> None:
+    """Refuse a checkpoint whose pickle names anything but tensors' classes and functions, by
+    reading its opcodes (nothing is unpickled), before torch loads it: torch's weights-only
+    unpickler refuses it too, but after its own multi-line warning and advice to run the code."""
+    stream = io.BytesIO(data)
+    for _ in range(pickles):
+        strings: list[str] = []
+        try:
+            for opcode, arg, _pos in pickletools.genops(stream):
+                if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(arg)
+                elif opcode.name in ("GLOBAL", "INST"):
+                    module, _, name = str(arg).partition(" ")
+                    _refuse_unsafe(path, module, name)
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    _refuse_unsafe(path, strings[-2], strings[-1])
+                elif opcode.name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+                    strings.clear()
+        except (ValueError, EOFError):
+            return  # not a pickle past this point (the legacy format's raw storages): torch judges the rest
+
+
+def _refuse_unsafe(path: Path, module: str, name: str) -> None:
+    if not _safe_global(module, name):
+        raise JarobertaError(
+            f"{path}: refused, the pickle holds more than tensors (it calls {module}.{name}) and weights-only loading "
+            f"never runs code from a checkpoint; get the model as model.safetensors from a source you trust"
+        )
 
 
 def load_error(path: Path, exc: Exception) -> JarobertaError:

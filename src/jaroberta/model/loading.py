@@ -35,7 +35,7 @@ from jaroberta.model.integrity import LOAD_ERRORS, check_config, check_weights, 
 from jaroberta.model.quiet import quiet_transformers
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import JaTokenizer
-from jaroberta.text.loading import not_a_tokenizer_folder, published_layout
+from jaroberta.text.loading import not_a_tokenizer_folder, published_layout, vocabulary_file
 from jaroberta.text.normalize import Normalization
 
 log = logging.getLogger(__name__)
@@ -305,11 +305,11 @@ def load(
     folder = check_model_folder(path)
     conventions = conventions or detect_conventions(folder)
     tokenizer = _load_tokenizer(folder, conventions, user_dicts)
+    check_vocabulary_size(folder, tokenizer)
     model = _load_model(folder, head).to(device).eval()
     if quantize == "int8":
         model = quantize_int8(model)
     lm = LoadedModel(model=model, tokenizer=tokenizer, conventions=conventions, path=folder, quantized=quantize)
-    _check_vocab(lm)
     log.debug("loaded %s (%s conventions, %s head)", folder, conventions.name, head)
     return lm
 
@@ -373,12 +373,28 @@ def _check_mlm_head(model, missing_keys, folder: Path) -> None:
         )
 
 
-def _check_vocab(lm: LoadedModel) -> None:
-    model_vocab = lm.model.config.vocab_size
-    if lm.tokenizer.vocab_size > model_vocab:
+PADDING_ROWS = 128
+"""Embedding rows a model may have beyond its tokenizer's pieces: some checkpoints round the
+matrix up to a multiple of 64 or 128 for speed, and those rows are never looked up."""
+
+
+def check_vocabulary_size(folder: Path, tokenizer: "JaTokenizer") -> None:
+    """The tokenizer's vocabulary fits the model's embedding rows (config.json's vocab_size),
+    checked before the weights are read: more pieces than rows index past the embedding;
+    far fewer means a vocabulary cut short (every later piece becomes [UNK])."""
+    rows = _read_json(folder / "config.json").get("vocab_size")
+    if not isinstance(rows, int):
+        return
+    pieces, file = tokenizer.vocab_size, vocabulary_file(folder) or folder
+    if pieces > rows:
         raise JarobertaError(
-            f"{lm.path}: the tokenizer has {lm.tokenizer.vocab_size} tokens but the model only {model_vocab}: "
+            f"{file} has {pieces:,} tokens but the model's embedding only {rows:,} rows (config.json vocab_size): "
             f"tokenizer and weights do not belong together"
+        )
+    if rows - pieces >= PADDING_ROWS:
+        raise JarobertaError(
+            f"{file} has {pieces:,} tokens but the model's embedding {rows:,} rows (config.json vocab_size): "
+            f"the vocabulary is cut short or belongs to another model; copy the folder again"
         )
 
 

@@ -54,11 +54,22 @@ def error_response(status: int, kind: str, message: str, details: list | None = 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+_CLOSE = {"Connection": "close"}
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """A body that grew past the cap while it arrived (chunked)."""
+
+    kind = "body_too_large"
+
+
 class BodyLimit:
     """ASGI middleware: refuse bodies over `max_bytes` with 413 before anything parses them.
 
     A declared Content-Length is checked up front; a chunked body is counted as it
-    arrives, so a client cannot stream past the cap either.
+    arrives, so a client cannot stream past the cap either. The 413 closes the
+    connection: the rest of the body is still on its way and is no next request (kept
+    open, the connection would wait for it and end in an unsolicited 408).
     """
 
     def __init__(self, app, max_bytes: int) -> None:
@@ -69,7 +80,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            response = error_response(413, "body_too_large", self._message())
+            response = error_response(413, "body_too_large", self._message(), headers=_CLOSE)
             return await response(scope, receive, send)
         received = 0
 
@@ -80,7 +91,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Raised inside the route's body read; FastAPI passes HTTPException through.
-                    raise StarletteHTTPException(413, self._message())
+                    raise _BodyTooLarge(413, self._message(), headers=_CLOSE)
             return message
 
         return await self.app(scope, counted_receive, send)
@@ -117,8 +128,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        if isinstance(exc, BodyError):
-            return error_response(exc.status_code, exc.kind, exc.detail)
+        if isinstance(exc, (BodyError, _BodyTooLarge)):
+            return error_response(exc.status_code, exc.kind, exc.detail, headers=exc.headers)
         return error_response(exc.status_code, "http", str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -127,27 +138,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", f"internal error ({type(exc).__name__}); see the server log")
 
 
-def _check_texts(texts: list[str], config: ServeConfig) -> None:
+def _check_texts(texts: list[str], config: ServeConfig, single: bool) -> None:
     if not texts:
         raise ServeError(422, "'texts' is empty: give at least one text")
     if len(texts) > config.max_texts:
         raise ServeError(422, f"{len(texts)} texts in one request; the limit is {config.max_texts} (max_texts, see /api/info)")
     for i, text in enumerate(texts):
+        name = schemas.field_name(i, single=single)
         if not text.strip():
-            raise ServeError(422, f"texts[{i}] is empty")
+            raise ServeError(422, f"{name} is empty")
         if len(text) > config.max_chars:
             raise ServeError(
-                422, f"texts[{i}] has {len(text)} characters; the limit is {config.max_chars} (max_chars, see /api/info)"
+                422, f"{name} has {len(text)} characters; the limit is {config.max_chars} (max_chars, see /api/info)"
             )
 
 
-def _check_masks(texts: list[str], config: ServeConfig, mask_token: str) -> None:
+def _check_masks(texts: list[str], config: ServeConfig, mask_token: str, single: bool) -> None:
     for i, text in enumerate(texts):
+        name = schemas.field_name(i, single=single)
         n_masks = text.count(mask_token)
         if n_masks == 0:
-            raise ServeError(422, f"texts[{i}] has no {mask_token}: write {mask_token} where a word should be predicted")
+            raise ServeError(422, f"{name} has no {mask_token}: write {mask_token} where a word should be predicted")
         if n_masks > config.max_masks:
-            raise ServeError(422, f"texts[{i}] has {n_masks} masks; the limit is {config.max_masks} (max_masks, see /api/info)")
+            raise ServeError(422, f"{name} has {n_masks} masks; the limit is {config.max_masks} (max_masks, see /api/info)")
 
 
 def _check_top_k(top_k: int, config: ServeConfig) -> None:
@@ -156,10 +169,11 @@ def _check_top_k(top_k: int, config: ServeConfig) -> None:
         raise ServeError(422, f"top_k must be between 1 and {config.max_top_k} (max_top_k, see /api/info), got {shown}")
 
 
-def _check_no_masks(texts: list[str], mask_token: str) -> None:
+def _check_no_masks(texts: list[str], mask_token: str, single: bool) -> None:
     for i, text in enumerate(texts):
         if mask_token in text:
-            raise ServeError(422, f"texts[{i}] contains {mask_token}; scoring masks every piece itself: give plain text")
+            name = schemas.field_name(i, single=single)
+            raise ServeError(422, f"{name} contains {mask_token}; scoring masks every piece itself: give plain text")
 
 
 def _truncation(backend: Backend):
@@ -173,15 +187,22 @@ def _truncation(backend: Backend):
     return check
 
 
+async def _async(check) -> None:
+    """`check()` as an awaitable, so that `_answer` turns what it raises into HTTP errors."""
+    check()
+
+
 async def _answer(awaitable, single: bool = False):
     """Await a batcher call, turning its failures into clear HTTP errors (`single`: the
     request gave `text`, not `texts`, which names the field in a refused text's message)."""
     try:
         return await awaitable
     except TextRejected as exc:
-        raise ServeError(422, f"{'text' if single else f'texts[{exc.index}]'}: {exc}") from None
+        raise ServeError(422, f"{schemas.field_name(exc.index, single=single)}: {exc}") from None
     except QueueFull as exc:
-        raise ServeError(503, f"{exc}; retry shortly", "overloaded", headers={"Retry-After": "1"}) from None
+        raise ServeError(
+            503, f"{exc}; retry in {exc.retry_after_s} s", "overloaded", headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     except RequestTimeout as exc:
         raise ServeError(504, f"{exc} (timeout_s, see /api/info)", "timeout") from None
     except JarobertaError as exc:
@@ -253,45 +274,47 @@ def _add_api(app: FastAPI, backend: Backend, batcher: MicroBatcher, config: Serv
     async def tokenize(request: schemas.TokenizeRequest):
         """Tokens, ids and offsets of the framed input, with the normalization applied.
         A literal [MASK] in the text is put in as the mask id after tokenization."""
-        _check_texts([request.text], config)
+        _check_texts([request.text], config, single=True)
         return await _answer(batcher.call(backend.tokenize, request.text))
 
     @app.post("/api/fill-mask", response_model=schemas.FillMaskResponse, tags=["model"])
     async def fill_mask(request: schemas.FillMaskRequest):
         """Top-k candidates for every [MASK] of every text (several masks per text allowed)."""
-        texts = request.all_texts
-        _check_texts(texts, config)
-        _check_masks(texts, config, backend.mask_token)
+        texts, single = request.all_texts, request.text is not None
+        _check_texts(texts, config, single)
+        _check_masks(texts, config, backend.mask_token, single)
         _check_top_k(request.top_k, config)
         check_truncate(request.truncate)
         job = batcher.submit("fill_mask", texts, top_k=request.top_k, truncate=request.truncate)
-        results = await _answer(job, single=request.text is not None)
+        results = await _answer(job, single=single)
         return {"top_k": request.top_k, "results": results}
 
     @app.post("/api/score", response_model=schemas.ScoreResponse, tags=["model"])
     async def score(request: schemas.ScoreRequest):
         """Pseudo-log-likelihood and pseudo-perplexity of each text."""
-        texts = request.all_texts
-        _check_texts(texts, config)
-        _check_no_masks(texts, backend.mask_token)
+        texts, single = request.all_texts, request.text is not None
+        _check_texts(texts, config, single)
+        _check_no_masks(texts, backend.mask_token, single)
         check_truncate(request.truncate)
         # Scoring costs one forward pass per piece: count them (in the model thread, where
-        # the tokenizer lives) before the request may occupy the model.
+        # the tokenizer lives) before the request may occupy the model; but first refuse at
+        # once if the queued work leaves no room, rather than after waiting for that count.
+        await _answer(_async(batcher.check_room))
         pieces = await _answer(batcher.call(backend.count_pieces, texts))
         if pieces > config.max_score_pieces:
             raise ServeError(
                 422, f"the texts have {pieces} pieces to score; the limit is {config.max_score_pieces} per request "
                 f"(max_score_pieces, see /api/info): send fewer or shorter texts"
             )
-        return {"results": await _answer(batcher.submit("score", texts, truncate=request.truncate), single=request.text is not None)}
+        return {"results": await _answer(batcher.submit("score", texts, pieces=pieces, truncate=request.truncate), single=single)}
 
     @app.post("/api/embed", response_model=schemas.EmbedResponse, tags=["model"])
     async def embed(request: schemas.EmbedRequest):
         """One vector per text."""
-        texts = request.all_texts
-        _check_texts(texts, config)
+        texts, single = request.all_texts, request.text is not None
+        _check_texts(texts, config, single)
         check_truncate(request.truncate)
         job = batcher.submit("embed", texts, pooling=request.pooling, normalize=request.normalize, truncate=request.truncate)
-        vectors = await _answer(job, single=request.text is not None)
+        vectors = await _answer(job, single=single)
         dim = len(vectors[0]) if vectors else 0
         return {"pooling": request.pooling, "normalized": request.normalize, "dim": dim, "embeddings": vectors}

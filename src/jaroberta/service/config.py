@@ -39,6 +39,10 @@ class ServeConfig:
     through the model, so this bounds the work one request can demand."""
     timeout_s: float = 30.0
     """A request still unanswered after this many seconds gets 504."""
+    admit_share: float = 0.5
+    """Admit a request only while the work queued before it and its own, priced by the time
+    recent batches took, fits in this share of timeout_s; else 503 with Retry-After at once.
+    The rest of the timeout covers the work admitted later that shares its batch."""
     max_body_bytes: int = 64 * 1024
     """Largest request body; larger bodies get 413 before anything is parsed."""
     read_timeout_s: float = 10.0
@@ -67,6 +71,8 @@ class ServeConfig:
             raise ValueError(f"workers must be >= 0 (0 = automatic), got {self.workers}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if not 0 < self.admit_share <= 1:
+            raise ValueError(f"admit_share must be in (0, 1], got {self.admit_share}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.read_timeout_s <= 0:

@@ -62,6 +62,11 @@ class _Texts(_Request):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+def field_name(i: int, *, single: bool) -> str:
+    """'text' for a request that sent one text, else 'texts[i]'."""
+    return "text" if single else f"texts[{i}]"
+
+
 class TokenizeRequest(_Request):
     text: Text = Field(description="Text to tokenize; a literal [MASK] becomes the mask token after tokenization.")
 

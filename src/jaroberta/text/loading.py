@@ -11,10 +11,17 @@ The family is detected from the files, in this order:
    absolute path are looked up *by file name*: in the user's override, then the folder
    itself; a missing one raises an error that says which file and how to supply it.
 A path to a `.model` file loads that SentencePiece model with rinna's normalization.
+
+A folder saved by jaroberta records the fingerprint of its tokenizer in the sidecar: the
+file loaded (spiece.model, vocab.txt) must still give it, and a `tokenizer.json` beside a
+SentencePiece model must hold the same pieces in the same order. A vocabulary cut short,
+shuffled or swapped for another changes every id silently (pieces become [UNK], or the
+wrong words come out); it is refused here, naming the file, before any work.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +29,8 @@ from jaroberta.errors import JarobertaError
 from jaroberta.text.base import SIDECAR, JaTokenizer
 from jaroberta.text.hf_layout import SP_MODEL_FILES, VOCAB_FILE, read_config, system_dict_name, user_dictionary_names
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
-from jaroberta.text.sidecar import Sidecar
+from jaroberta.text.fast_unigram import TOKENIZER_FILE
+from jaroberta.text.sidecar import Sidecar, fingerprint
 from jaroberta.text.unigram import SentencePieceTokenizer
 from jaroberta.text.userdict import DictionaryRef, resolve_dictionary
 from jaroberta.text.wordpiece import MecabWordPieceTokenizer
@@ -97,6 +105,41 @@ def _sp_model_file(directory: Path) -> Path | None:
     return next((directory / name for name in SP_MODEL_FILES if (directory / name).is_file()), None)
 
 
+def vocabulary_file(directory: Path) -> Path | None:
+    """The file a tokenizer folder's vocabulary is read from (spiece.model or vocab.txt)."""
+    if _has_sidecar(directory) or _is_rinna_layout(directory):
+        found = _sp_model_file(directory)
+        if found is not None:
+            return found
+    return directory / VOCAB_FILE if (directory / VOCAB_FILE).is_file() else None
+
+
+def _check_recorded(file: Path, sidecar: Sidecar, content: bytes, dictionary_hashes: list[str] = (), extra: str = "") -> None:
+    """`file` still gives the fingerprint the sidecar recorded when the tokenizer was saved."""
+    if sidecar.fingerprint and fingerprint(content, sidecar.normalization, list(dictionary_hashes), extra) != sidecar.fingerprint:
+        raise JarobertaError(
+            f"{file} is not the vocabulary this tokenizer was saved with (its fingerprint differs from the one in "
+            f"{SIDECAR}): cut short, reordered or replaced; copy the folder again"
+        )
+
+
+def _check_fast_tokenizer(directory: Path, tokenizer: SentencePieceTokenizer) -> None:
+    """A tokenizer.json beside spiece.model (what plain transformers reads) holds its pieces, in order."""
+    path = directory / TOKENIZER_FILE
+    if not path.is_file():
+        return
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
+        pieces = [entry[0] for entry in vocab]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise JarobertaError(f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); copy the folder again") from exc
+    if pieces != [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]:
+        raise JarobertaError(
+            f"{path} does not hold the pieces of {_sp_model_file(directory).name} beside it ({len(pieces):,} pieces "
+            f"against {tokenizer.vocab_size:,}, or in another order): cut short, reordered or replaced; copy the folder again"
+        )
+
+
 # -- jaroberta's own folders ---------------------------------------------------------
 def _has_sidecar(directory: Path) -> bool:
     return (directory / SIDECAR).is_file()
@@ -111,6 +154,8 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         tokenizer = _sentencepiece(model_file, normalization, sidecar.word_boundaries)
         tokenizer.extends = sidecar.extends
+        _check_recorded(model_file, sidecar, tokenizer.model_proto)
+        _check_fast_tokenizer(directory, tokenizer)
         return tokenizer
     if sidecar.tokenizer_kind == "mecab-wordpiece":
         try:
@@ -118,8 +163,11 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise JarobertaError(f"{directory / SIDECAR}: damaged dictionaries entry ({exc!r}); re-save the tokenizer with jaroberta") from exc
         paths = _resolve(refs, directory, overrides)
-        tokenizer = _wordpiece(directory / VOCAB_FILE, sidecar.system_dict or "ipadic", paths, normalization, sidecar.mask_token)
+        system_dict = sidecar.system_dict or "ipadic"
+        tokenizer = _wordpiece(directory / VOCAB_FILE, system_dict, paths, normalization, sidecar.mask_token)
         tokenizer.extends = sidecar.extends
+        content = "\n".join(tokenizer.vocab).encode("utf-8")
+        _check_recorded(directory / VOCAB_FILE, sidecar, content, [ref.sha256 for ref in refs], system_dict)
         return tokenizer
     raise JarobertaError(f"{directory / SIDECAR}: unknown tokenizer kind {sidecar.tokenizer_kind!r}")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -54,9 +56,31 @@ def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
     return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
 
+SHUTDOWN_S = 10.0
+"""Longest wait for the process group to come down (it may talk to a store whose node is gone)."""
+
+
+def within(seconds: float, call, *args):
+    """`call(*args)` in a daemon thread, waited for at most `seconds`: its value, or None when it
+    raised or had not returned. A call to the rendezvous store whose host is frozen blocks,
+    whatever the store's own timeout says; the blocked thread dies with the process."""
+    answer: list = []
+
+    def run() -> None:
+        try:
+            answer.append(call(*args))
+        except Exception:  # noqa: BLE001 - any failure means "no answer", never a second error
+            pass
+
+    thread = threading.Thread(target=run, name="jaroberta-store-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return answer[0] if answer else None
+
+
 def shutdown(runtime: Runtime) -> None:
     if runtime.distributed and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        within(SHUTDOWN_S, torch.distributed.destroy_process_group)
 
 
 def wrap(module: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:

@@ -68,7 +68,7 @@ from jaroberta.train.distributed import (
 from jaroberta.train.logs import RunLogger
 from jaroberta.train.memory import available_bytes, describe
 from jaroberta.train.optim import build_optimizer, linear_schedule
-from jaroberta.train.peers import is_peer_failure, peer_lost
+from jaroberta.train.peers import SigtermAsError, is_peer_failure, peer_lost
 
 log = logging.getLogger(__name__)
 
@@ -259,24 +259,26 @@ class _Run:
 def train(task: Task, config: LoopConfig) -> TrainResult:
     """Train `task` as configured; returns where the model went and how the run ended."""
     runtime = init_runtime(config.device, config.collective_timeout_s)
-    try:
-        run = _start(task, config, runtime)
-        with _progress(run) as bar:
-            while not run.done:
-                stats = _train_step(run, task.next_batch())
-                _after_step(run, stats, bar)
-                if _due(run, config.eval_every):
-                    _evaluate(run)
-                if _due(run, config.save_every):
-                    _save_checkpoint(run)
-        return _finish(run)
-    except Exception as exc:
-        if is_peer_failure(exc, runtime):  # a node lost: one line, not a hang or a C++ trace
-            latest = ckpt.latest(config.out)
-            raise peer_lost(exc, runtime, str(latest) if latest else None) from exc
-        raise
-    finally:
-        shutdown(runtime)
+    with SigtermAsError(runtime) as sigterm:
+        try:
+            run = _start(task, config, runtime)
+            with _progress(run) as bar:
+                while not run.done:
+                    stats = _train_step(run, task.next_batch())
+                    _after_step(run, stats, bar)
+                    if _due(run, config.eval_every):
+                        _evaluate(run)
+                    if _due(run, config.save_every):
+                        _save_checkpoint(run)
+            return _finish(run)
+        except Exception as exc:
+            sigterm.quiet()
+            if is_peer_failure(exc, runtime):  # a node lost: one line, not a hang or a C++ trace
+                latest = ckpt.latest(config.out)
+                raise peer_lost(exc, runtime, str(latest) if latest else None) from exc
+            raise
+        finally:
+            shutdown(runtime)
 
 
 def _due(run: _Run, every: int) -> bool:
