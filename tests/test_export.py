@@ -23,6 +23,7 @@ from jaroberta.errors import JarobertaError
 from jaroberta.infer.fill_mask import fill_mask
 from jaroberta.model.conventions import InputConventions
 from jaroberta.model.families import RINNA
+from jaroberta.api import export
 from jaroberta.model.export import export_model, move_positions
 from jaroberta.text.fast_unigram import build_fast_unigram
 from jaroberta.text.unigram import SentencePieceTokenizer
@@ -236,7 +237,7 @@ def test_hub_model_export_keeps_its_license_and_records_the_commit(real_rinna_di
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)  # no local folder of that name
     out = tmp_path / "out"
-    export_model("rinna/japanese-roberta-base", out)
+    export("rinna/japanese-roberta-base", out)  # the verb: a hub id becomes a folder at the boundary
     card = ModelCard.load(out / "README.md")
     assert card.data.license == "mit"  # the model's own license, not 'other'
     assert f"at commit `{commit}`" in card.text

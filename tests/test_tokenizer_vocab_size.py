@@ -84,7 +84,7 @@ def test_corpus_without_text_is_a_clear_error(tmp_path, family, content):
     (2**31 - 1, "can fill"),  # used to run for minutes with no output
     (10**9, "can fill"),  # used to abort out of memory inside the WordPiece trainer
 ])
-@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+@pytest.mark.parametrize("family", ["rinna", "jmedroberta"])
 def test_absurd_vocabulary_size_is_refused_up_front_with_the_numbers(corpus, tmp_path, capsys, family, size, says):
     assert main(["tokenizer", "train", str(corpus), str(tmp_path / "tok"), "--family", family, "--vocab-size", str(size)]) == 2
     err = capsys.readouterr().err
@@ -107,7 +107,7 @@ def test_largest_size_the_corpus_holds_is_not_refused(corpus):
     (b"ELF\x00\x01\x02binary", 3),  # NUL bytes: valid UTF-8, but not text
     ("日本語".encode("shift_jis") + b"\n", 0),
 ])
-@pytest.mark.parametrize("family", ["sentencepiece", "mecab-wordpiece"])
+@pytest.mark.parametrize("family", ["rinna", "jmedroberta"])
 def test_binary_corpus_names_the_file_and_the_byte(tmp_path, capsys, family, content, offset):
     path = tmp_path / "data.bin"
     path.write_bytes(content)

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         options.print_json({"steps": result.steps, "metrics": result.metrics, "model": str(result.model_dir),
                             "log": str(result.run_dir / "log.jsonl")})
     else:
-        print(f"dev perplexity {result.metrics['dev_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f}) after "
+        print(f"dev rows perplexity {result.metrics['dev_rows_perplexity']:.3f} (loss {result.metrics['dev_loss']:.4f} on "
+              f"the packed dev rows at the run's mask rate) after "
               f"{result.steps} steps; model: {result.model_dir}; logs: {result.run_dir / 'log.jsonl'}")
     return 0

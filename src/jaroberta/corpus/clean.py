@@ -205,7 +205,9 @@ process (`jaroberta.corpus.dedup`); the others here, in workers."""
 
 def document_hash(sentences: Iterable[str]) -> int:
     """64-bit document digest: of cleaned sentences for document dedup, of raw lines for the split."""
-    digest = hashlib.blake2b("\n".join(sentences).encode("utf-8"), digest_size=8, person=b"jaroberta-doc").digest()
+    # surrogatepass: raw lines may still hold a lone surrogate (JSON "\ud800") that cleaning removes later
+    data = "\n".join(sentences).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(data, digest_size=8, person=b"jaroberta-doc").digest()
     return int.from_bytes(digest, "little")
 
 
