@@ -38,7 +38,7 @@ TABLE = (
     Command("pack", "tokenize a corpus into memory-mapped shards for pretraining", "jaroberta.commands.train:register_pack"),
     Command("pretrain", "pretrain a masked language model on packed shards (CPU, GPU or torchrun)",
             "jaroberta.commands.train:register_pretrain"),
-    Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
+    Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, bits per character, fill-mask",
             "jaroberta.commands.train:register_demo"),
     Command("finetune", "fine-tune a pretrained model: classify, ner or pair", "jaroberta.commands.finetune:register"),
     Command("predict", "run a fine-tuned model: labels, scores or entities", "jaroberta.commands.finetune:register_predict"),

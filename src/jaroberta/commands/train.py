@@ -44,7 +44,7 @@ def register_pretrain(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Masked-LM pretraining with the seeds' recipes scaled to --steps: dynamic masking, AdamW, linear "
-                    "warmup/decay, accumulation, mixed precision, dev perplexity, atomic checkpoints, exact --resume. "
+                    "warmup/decay, accumulation, mixed precision, dev rows perplexity, atomic checkpoints, exact --resume. "
                     "Launch with `torchrun --nproc_per_node N -m jaroberta pretrain ...` for several processes.",
     )
     p.add_argument("shards", type=Path, metavar="SHARDS", help="shard folder made by `jaroberta pack`")
@@ -107,7 +107,7 @@ def register_demo(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Build the default corpus, train the family's tokenizer (and medical dictionary), pack, pretrain a small model "
-                    "(3,600 steps by default; --minutes for a time budget), report dev perplexity and fill-mask examples, "
+                    "(3,600 steps by default; --minutes for a time budget), report dev bits per character (with its standard error) and fill-mask examples, "
                     "and print where everything went.",
     )
     p.add_argument("out", type=Path, nargs="?", default=Path("demo"), metavar="OUT", help="demo folder (default: demo)")
