@@ -92,6 +92,36 @@ License: MIT
 """
 
 
+# developers-reference's copyright file says `License: GPL-2` over "either version 2, or (at
+# your option) any later version": GPL-2.0-or-later, which the short name alone would lose.
+DEVREF_STANZAS = """Files: *
+License: GPL-2
+Copyright: 1997 - 1998 Christian Schwarz
+
+License: GPL-2
+  This manual is free software; you may redistribute it and/or modify it
+  under the terms of the GNU General Public License as published by the
+  Free Software Foundation; either version 2, or (at your option) any
+  later version.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (COPYRIGHT, "GPL-2+"),
+        (DEVREF_STANZAS, "GPL-2+"),
+        (DEVREF_STANZAS.replace("; either version 2, or (at your option) any\n  later version", " version 2 only"), "GPL-2"),
+        ("Files: *\nLicense: GPL-3\n or (at your option) any later version.\n", "GPL-3+"),
+        ("Files: *\nLicense: MPL-2.0\n any later version\n", "MPL-2.0"),  # only GPL-family names get a +
+        ("Files: other/*\nLicense: MIT\n", "MIT"),  # no Files: * stanza: the first license
+        ("Format: x\n", "unknown (see the package's copyright file)"),
+    ],
+)
+def test_copyright_license(text, expected):
+    assert debian.copyright_license(text) == expected
+
+
 def _make_deb(tmp_path: Path) -> Path:
     root = tmp_path / "pkg"
     (root / "DEBIAN").mkdir(parents=True)

@@ -33,7 +33,7 @@ class Command(NamedTuple):
 # In the order of the work: try it, build a model, use it, fine-tune it, hand it over.
 GROUPS = (
     ("try it", (Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, "
-                                "perplexity, fill-mask", "demo"),)),
+                                "bits per character, fill-mask", "demo"),)),
     ("build a model", (
         Command("corpus", "build a clean Japanese corpus (documents, sentences, train/dev split, report)", "corpus"),
         Command("dict", "build MeCab user dictionaries", "dict"),

@@ -14,7 +14,7 @@ def register(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Build the default corpus, train the family's tokenizer (and medical dictionary), pack, pretrain a "
-                    "small model (3,600 steps by default; --minutes for a time budget), report dev perplexity and "
+                    "small model (3,600 steps by default; --minutes for a time budget), report dev bits per character (with its standard error) and "
                     "fill-mask examples, and print where everything went.",
     )
     options.add_config(p, CONFIG, positional=("out",), flags={

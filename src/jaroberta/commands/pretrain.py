@@ -15,7 +15,7 @@ def register(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Masked-LM pretraining with the seeds' recipes scaled to --steps: dynamic masking, AdamW, linear "
-                    "warmup/decay, accumulation, mixed precision, dev perplexity, atomic checkpoints, exact --resume. "
+                    "warmup/decay, accumulation, mixed precision, dev rows perplexity, atomic checkpoints, exact --resume. "
                     "Options left out take the recipe's value (decided once, saved in OUT/config.json). "
                     "Launch with `torchrun --nproc_per_node N -m jaroberta pretrain ...` for several processes.",
     )

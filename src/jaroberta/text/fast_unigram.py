@@ -10,7 +10,8 @@ unknown piece to `</s>` (id 2; rinna's `<unk>` is 0), appends `</s>`, and ignore
   these two-character rules), then SentencePiece's own `nmt_nfkc` map and its
   whitespace rules (extra spaces removed);
 - pre-tokenizer: the dummy prefix `▁` on the first chunk only, so text after a typed
-  `[MASK]` continues the sentence, as in jaroberta's literal mask rule;
+  `[MASK]` continues the sentence, and a space after it becomes the next word's `▁`, as in
+  jaroberta's literal mask rule;
 - model: Unigram with the model's scores and the right unknown id; control pieces and
   `<unk>` get a score no path takes, because SentencePiece never matches them in text;
 - post-processor: the family's framing (rinna: `[CLS]` + pieces, no `[SEP]`, no `</s>`).
