@@ -20,7 +20,7 @@ def _run(out: Path, command: str = "pretrain", **kwargs) -> None:
     claim_output(out, command, **kwargs)
     _write(out / "model" / "weights.safetensors", "w")
     _write(out / "log.jsonl", "l")
-    record_output(out, command)
+    record_output(out)
 
 
 def test_absent_and_empty_folders_are_claimed(tmp_path):
@@ -54,7 +54,7 @@ def test_overwrite_deletes_only_what_the_command_wrote(tmp_path):
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert left == [MANIFEST, "model/my-eval.json", "notes.txt"]
     _write(tmp_path / "log.jsonl", "new")
-    record_output(tmp_path, "pretrain")
+    record_output(tmp_path)
     claim_output(tmp_path, "pretrain", overwrite=True)  # the user's files survive a second overwrite too
     assert (tmp_path / "notes.txt").read_text() == "the user's"
     assert not (tmp_path / "log.jsonl").exists()
@@ -120,3 +120,18 @@ def test_file_outputs_are_checked_before_work(tmp_path, make, message):
 def test_a_writable_file_output_passes_and_leaves_nothing(tmp_path):
     assert check_output_file(tmp_path / "v.npy", ".npy") == tmp_path / "v.npy"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_of_a_folder_without_manifest_keeps_everything_there(tmp_path):
+    _write(tmp_path / "checkpoints" / "step-10" / "state.pt", "old run")
+    claim_output(tmp_path, "pretrain", resume=True)
+    _write(tmp_path / "log.jsonl", "new")
+    record_output(tmp_path)
+    claim_output(tmp_path, "pretrain", overwrite=True)
+    assert (tmp_path / "checkpoints" / "step-10" / "state.pt").exists() and not (tmp_path / "log.jsonl").exists()
+
+
+def test_record_leaves_an_unclaimed_folder_alone(tmp_path):
+    _write(tmp_path / "x.txt")
+    record_output(tmp_path)
+    assert not (tmp_path / MANIFEST).exists()

@@ -304,7 +304,7 @@ def test_a_keep_alive_connection_is_bounded_while_reading_its_next_request():
 
 
 def test_a_chunked_body_over_the_cap_gets_413_and_the_connection_closes():
-    config = ServeConfig(max_body_bytes=2048, max_text_chars=1000, read_timeout_s=0.3, max_wait_ms=1)
+    config = ServeConfig(max_body_bytes=2048, max_chars=1000, read_timeout_s=0.3, max_wait_ms=1)
     body = b'{"text": "' + b"a" * 4096 + b'[MASK]"}'
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 500]), body[i : i + 500]) for i in range(0, len(body), 500))
     head = b"POST /api/fill-mask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"

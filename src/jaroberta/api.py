@@ -20,6 +20,7 @@ from jaroberta.corpus.layout import iter_sentences, training_sentences
 from jaroberta.corpus.pack import PackConfig
 from jaroberta.corpus.pack import pack as pack_shards
 from jaroberta.corpus.shards import ShardHeader
+from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.finetuned import load_finetuned
@@ -211,7 +212,7 @@ def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainCo
                     vocab_size: int | None = None, character_coverage: float | None = None,
                     sample_sentences: int | None = None, system_dict: str | None = None,
                     user_dict: Iterable[str | Path] = (), min_frequency: int | None = None,
-                    workers: int | None = None) -> JaTokenizer:
+                    workers: int | None = None, overwrite: bool = False) -> JaTokenizer:
     """Train a tokenizer of a model family on corpus folders (their train split) or text files
     (`jaroberta tokenizer train`); the family gives the tokenizer kind, system dictionary,
     normalization and vocabulary size; None = the family's, or TokenizerTrainConfig's, default.
@@ -222,16 +223,17 @@ def train_tokenizer(corpus: Iterable[str | Path] | str | Path | TokenizerTrainCo
     config = get_family(family).tokenizer_config(
         inputs=inputs, out=None if out is None else Path(out), user_dicts=tuple(user_dict), vocab_size=vocab_size,
         character_coverage=character_coverage, sample_sentences=sample_sentences, system_dict=system_dict,
-        min_frequency=min_frequency, workers=workers)
+        min_frequency=min_frequency, workers=workers, overwrite=overwrite)
     return train_on_sentences(config, training_sentences(config.inputs))
 
 
 def extend_tokenizer(base: str | Path, corpus: str | Path, out: str | Path, *, add: int, user_dict: Iterable[str | Path] = (),
-                     workers: int = 1, revision: str | None = None) -> ExtendReport:
+                     workers: int = 1, revision: str | None = None, overwrite: bool = False) -> ExtendReport:
     """Append up to `add` domain entries to the vocabulary of a model or tokenizer (folder or hub id),
     every base id kept (`jaroberta tokenizer extend`): learned from a corpus folder's train split
     (or text files) and measured on its dev split; writes the tokenizer folder `out`."""
     corpus = Path(corpus)
+    claim_output(out, "tokenizer extend", overwrite=overwrite)  # before any work
     user_dict = tuple(user_dict)  # also where the base's own dictionaries are, matched by file name
     tokenizer = load_tokenizer(resolve_model(base, revision), user_dicts=user_dict or None)
     dev = list(iter_sentences(corpus, "dev")) if (corpus / "dev").is_dir() else None
@@ -239,6 +241,7 @@ def extend_tokenizer(base: str | Path, corpus: str | Path, out: str | Path, *, a
                                              dev_sentences=dev, base_name=str(base), corpus_name=str(corpus),
                                              workers=workers)
     save_extended(extended, report, out)
+    record_output(out)
     return report
 
 
@@ -354,8 +357,8 @@ def serve(model: str | Path, config: ServeConfig = ServeConfig(), *, user_dict: 
 
 
 def export(model: str | Path, out: str | Path, *, revision: str | None = None, user_dict: Iterable[str | Path] = (),
-           license: str | None = None) -> ExportResult:
+           license: str | None = None, overwrite: bool = False) -> ExportResult:
     """Write `model` (a folder or hub id) into `out` so that plain transformers gives jaroberta's
     results (`jaroberta export`); `result.notes` says what stays inexact."""
     return export_model(resolve_model(model, revision), out, source=str(model), revision=revision,
-                        user_dicts=list(user_dict) or None, license=license)
+                        user_dicts=list(user_dict) or None, license=license, overwrite=overwrite)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -180,13 +179,11 @@ def _pack(corpus: Path, tokenizer: Path, directory: Path) -> Path:
     # Full rows: the default corpus's documents are short (a help page's paragraph), and
     # rinna's one-document-per-row layout would spend two thirds of each step on padding.
     log.info("[3/6] pack: full rows (documents back to back), seq_len %d", SEQ_LEN)
-    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, max_length=SEQ_LEN, layout="full"))
+    pack(PackConfig(corpus=corpus, tokenizer=tokenizer, out=directory, max_length=SEQ_LEN, layout="full", overwrite=True))
     return directory
 
 
 def _pretrain(shards: Path, run_dir: Path, config: DemoConfig) -> Path:
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a demo run always starts fresh
     plan = plan_pretraining(_pretrain_config(shards, run_dir, config, config.steps))
     if config.minutes:
         plan = plan_pretraining(_pretrain_config(shards, run_dir, config, _steps_for_budget(plan, config)))
@@ -201,7 +198,7 @@ def _pretrain_config(shards: Path, run_dir: Path, config: DemoConfig, steps: int
     return PretrainConfig(shards=shards, out=run_dir, steps=steps, preset=config.preset, micro_batch=MICRO_BATCH,
                           mask_rate=config.mask_rate, seed=config.seed, lr=config.lr, warmup_steps=max(1, steps // 20),
                           eval_every=max(1, steps // 5), save_every=max(1, steps // 5), log_every=10,
-                          device=config.device)
+                          device=config.device, overwrite=True)  # a demo run always starts fresh
 
 
 def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:

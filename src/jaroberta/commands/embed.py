@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from jaroberta.commands import options
+from jaroberta.core.outputs import check_output_file
 
 CONFIG = "jaroberta.infer.configs:EmbedConfig"
 
@@ -29,6 +30,7 @@ def register(subparsers, name: str, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     texts = options.read_texts(args.text, args.input)
+    check_output_file(args.out, ".npy")  # before the model loads
     embeddings = options.load(args, head="base").embed(texts, **options.config_values(args, CONFIG))
     path = embeddings.save(args.out)
     rows, dims = embeddings.vectors.shape

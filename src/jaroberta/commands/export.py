@@ -18,8 +18,9 @@ def register(subparsers, name: str, help: str) -> None:
                     "dictionaries in the folder. A model card (README.md) says how to use it and what stays inexact.",
     )
     p.add_argument("model", metavar="MODEL", help="model folder or Hugging Face hub id")
-    p.add_argument("out", type=Path, metavar="OUT", help="new folder to write")
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write: new, empty, or an earlier export")
     options.revision(p)
+    options.overwrite(p, "the export")
     options.user_dict(p)
     options.license(p)
     options.as_json(p, "print what was exported as one JSON object")
@@ -29,7 +30,7 @@ def register(subparsers, name: str, help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = options.api().export(args.model, args.out, revision=args.revision, user_dict=args.user_dict,
-                                  license=args.license)
+                                  license=args.license, overwrite=args.overwrite)
     if args.json:
         options.print_json({"model": str(args.model), "tokenizer_kind": result.tokenizer_kind, "out": str(result.out),
                             "inexact": list(result.notes)})

@@ -41,6 +41,11 @@ def device(p, where: str = "") -> None:
                    help=f"auto, cpu or cuda; auto = cuda when available, else cpu{where} (default: auto)")
 
 
+def overwrite(p, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace {what} an earlier run wrote into OUT; files it did not write are kept")
+
+
 def no_progress(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
 

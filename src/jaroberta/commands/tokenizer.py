@@ -87,6 +87,7 @@ def _register_extend(actions) -> None:
                          "repeat for several")
     p.add_argument("--workers", type=int, default=1, help="parallel workers for SentencePiece and MeCab (default: 1)")
     options.revision(p)
+    options.overwrite(p, "the tokenizer")
     options.as_json(p, "print the extension report as one JSON object")
     options.no_progress(p)
     p.set_defaults(run=run_extend)
@@ -132,7 +133,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_extend(args: argparse.Namespace) -> int:
     report = options.api().extend_tokenizer(args.base, args.corpus, args.out, add=args.add, revision=args.revision,
-                                            user_dict=args.user_dict or (), workers=args.workers)
+                                            user_dict=args.user_dict or (), workers=args.workers, overwrite=args.overwrite)
     if args.json:
         options.print_json({**report.to_dict(), "out": str(args.out)})
     else:

@@ -76,10 +76,11 @@ def claim_output(out: str | Path, command: str, *, overwrite: bool = False, resu
     manifest = Manifest.read(out)
     present = _files(out)
     if manifest is None:
-        if present:
+        if present and not resume:
             raise JarobertaError(f"OUT {out} already holds files that `jaroberta {command}` did not write "
                                  f"({_sample(present)}): choose a new or empty folder")
-        Manifest(command).write(out)
+        # resume of a run older than manifests: continue, and never delete what was there
+        Manifest(command, foreign=present).write(out)
         return out
     if manifest.command != command:
         raise JarobertaError(f"OUT {out} holds the output of `jaroberta {manifest.command}`, not of "
@@ -102,11 +103,14 @@ def claim_output(out: str | Path, command: str, *, overwrite: bool = False, resu
     return out
 
 
-def record_output(out: str | Path, command: str) -> None:
-    """Record every file now in `out` that was not there as someone else's as written by `command`
-    (call after writing, and at checkpoints, so a run killed later is still replaceable)."""
+def record_output(out: str | Path) -> None:
+    """Record every file now in `out` that was not there as someone else's as written by the
+    command that claimed the folder (call after writing, and at checkpoints, so that a run
+    killed later is still replaceable). A folder nobody claimed is left alone."""
     out = Path(out)
-    manifest = Manifest.read(out) or Manifest(command)
+    manifest = Manifest.read(out) if out.is_dir() else None
+    if manifest is None:
+        return
     foreign = set(manifest.foreign)
     manifest.written = [name for name in _files(out) if name not in foreign]
     manifest.write(out)

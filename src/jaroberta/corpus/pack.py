@@ -23,6 +23,7 @@ from jaroberta.corpus.layout import iter_documents, read_manifest
 from jaroberta.corpus.shards import LAYOUTS, TOKENIZER_DIR, ShardHeader, SplitStats, SplitWriter, id_dtype_for
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import fresh_dir
+from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class PackConfig:
     """Tokenizer folder (`jaroberta tokenizer train`), or a model folder or hub id whose tokenizer to use."""
     out: Path
     """Shard directory to create."""
+    overwrite: bool = False
+    """Replace shards an earlier `pack` wrote into `out` (files it did not write are kept)."""
     max_length: int = 512
     """Row length in tokens, special tokens included."""
     layout: Literal["document", "full"] = "document"
@@ -80,8 +83,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
     `config.tokenizer`), framing rows by `conventions` (the model's `InputConventions`, resolved by
     the caller from the model family); returns the header written."""
     framing = _framing(conventions, tokenizer)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output(config.out, "pack", overwrite=config.overwrite)
     header = ShardHeader(
         layout=config.layout,
         seq_len=config.max_length,
@@ -103,6 +105,7 @@ def pack(config: PackConfig, tokenizer, conventions) -> ShardHeader:
     tokenizer.save(fresh_dir(out / TOKENIZER_DIR))
     header.save(out)
     _report(out, header)
+    record_output(out)
     return header
 
 

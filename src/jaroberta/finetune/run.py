@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import transformers
 
+from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.datasets import load_dataset
@@ -156,6 +157,8 @@ class FinetuneResult:
 # -- the entry point -------------------------------------------------------------------------
 def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune, keep the best model, score it on dev and test, write the results."""
+    if processes().is_main:  # before any work: OUT is new, empty, or an earlier fine-tuning run
+        claim_output(config.out, "finetune", overwrite=config.loop.overwrite, resume=config.loop.resume)
     run = prepare(config)
     before = dev_metrics_now(run.task)
     result = train(run.task, run.loop)
@@ -169,6 +172,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
                     "config": config.to_dict(), "data": run.data.source, "encoding": run.task.description["encoding"]})
     write_results(config.out, results)
     write_card(best, results=results["metrics"], source=str(config.model))  # now with the test metrics
+    record_output(config.out)
     return FinetuneResult(config.out, best, results)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jaroberta.core.outputs import check_output_file
 from jaroberta.errors import JarobertaError
 from jaroberta.model.forward import hidden_states
 from jaroberta.model.loading import LoadedModel
@@ -56,10 +57,6 @@ def _pool(hidden: torch.Tensor, attention: torch.Tensor, pooling: str) -> torch.
 
 def save_embeddings(vectors: np.ndarray, path: str | Path) -> Path:
     """Write a .npy file (the folder must exist); returns the path written."""
-    path = Path(path)
-    if path.suffix != ".npy":
-        raise JarobertaError(f"{path}: embeddings are saved as .npy; give a file name ending in .npy")
-    if not path.parent.exists():
-        raise JarobertaError(f"{path}: folder {path.parent} does not exist; create it first")
+    path = check_output_file(path, ".npy")
     np.save(path, vectors)
     return path

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from huggingface_hub import ModelCard
 
+from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.errors import JarobertaError
 from jaroberta.model.card import CARD_FILE, write_card
 from jaroberta.model.conventions import CONVENTIONS_FILE, InputConventions
@@ -66,16 +67,14 @@ def export_model(
     revision: str | None = None,
     user_dicts: list[Path] | None = None,
     license: str | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write the model folder `model` into `out` for plain transformers users; `source` and
     `revision` (the hub id and ref it came from, where it did) are recorded in the card."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise JarobertaError(f"{out} exists and is not empty; give a new folder to export into")
     folder = check_model_folder(model)
     _check_masked_lm(folder)
+    out = claim_output(out, "export", overwrite=overwrite)  # new, empty, or an earlier export
     lm = load(folder, user_dicts=user_dicts)
-    out.mkdir(parents=True, exist_ok=True)
     if lm.tokenizer.tokenizer_kind == "sentencepiece":
         result = _export_sentencepiece(lm, out)
     else:
@@ -87,6 +86,7 @@ def export_model(
     own = {} if license else _own_license(folder)
     write_card(out, license=license or own.get("license"), license_name=own.get("license_name"),
                license_link=own.get("license_link"), source=source or str(model), source_commit=commit, notes=result.notes)
+    record_output(out)
     return result
 
 

@@ -154,7 +154,8 @@ def _load_sidecar_folder(directory: Path, overrides: dict[str, Path], normalizat
             raise JarobertaError(f"{directory}: {SIDECAR} says sentencepiece but there is no {SP_MODEL_FILES[0]}")
         tokenizer = _sentencepiece(model_file, normalization, sidecar.word_boundaries)
         tokenizer.extends = sidecar.extends
-        _check_recorded(model_file, sidecar, tokenizer.model_proto)
+        _check_recorded(model_file, sidecar, tokenizer.model_proto,
+                        extra=f"word_boundaries={sidecar.word_boundaries}" if sidecar.word_boundaries else "")
         _check_fast_tokenizer(directory, tokenizer)
         return tokenizer
     if sidecar.tokenizer_kind == "mecab-wordpiece":

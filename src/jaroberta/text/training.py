@@ -19,6 +19,7 @@ from pathlib import Path
 from jaroberta.errors import JarobertaError
 from jaroberta.text.base import MAX_VOCAB_SIZE, JaTokenizer
 from jaroberta.core.files import text_file_lines
+from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.text.mecab import SYSTEM_DICTS
 from jaroberta.text.normalize import JMED_NORMALIZATION, RINNA_NORMALIZATION, Normalization
 from jaroberta.text.unigram import train_sentencepiece
@@ -47,6 +48,8 @@ class TokenizerTrainConfig:
     """Corpus folders from `jaroberta corpus build` (train split) or text files, one sentence per line."""
     out: Path | None = None
     """Folder to save the tokenizer into (None: only return it)."""
+    overwrite: bool = False
+    """Replace a tokenizer an earlier `tokenizer train` wrote into `out` (files it did not write are kept)."""
     vocab_size: int | None = None
     """Vocabulary size; None = the family's default (32000 sentencepiece, 30000 mecab-wordpiece)."""
     character_coverage: float = 0.9995
@@ -148,6 +151,8 @@ def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | Non
         raise JarobertaError(f"no text to train on in {', '.join(map(str, config.inputs))}: give text files "
                              f"(one sentence per line) or a corpus folder with a non-empty train split")
     check_corpus_holds(config)
+    if config.out is not None:  # before training: OUT is new, empty, or an earlier training's
+        claim_output(config.out, "tokenizer train", overwrite=config.overwrite)
     tokenizer = TRAINERS[config.tokenizer_kind](config, chain([first], sentences))
     notes = vocabulary_notes(config, tokenizer.vocab_size)
     for note in notes:
@@ -155,6 +160,7 @@ def train_tokenizer(config: TokenizerTrainConfig, sentences: Iterable[str] | Non
     if config.out is not None:
         tokenizer.save(config.out)
         _write_report(config, tokenizer, notes)
+        record_output(config.out)
         log.debug("tokenizer (%s, vocab %d) saved to %s", tokenizer.tokenizer_kind, tokenizer.vocab_size, config.out)
     return tokenizer
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from jaroberta.core.outputs import check_output_file
 from jaroberta.deps import require
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import sha256_file
@@ -360,6 +361,7 @@ def build_user_dictionary(
         cost = _parse_cost(cost, "--cost")
     if out.suffix != ".dic":
         raise JarobertaError(f"output {out} should end in .dic (MeCab's -u and tokenizers look dictionaries up by file name)")
+    check_output_file(out)  # before compiling: a folder that refuses the file is named now
     dicdir = system_dicdir(system_dict)
     report = BuildReport(out, system_dict)
     entries = _entries(terms, cost, normalization, report)

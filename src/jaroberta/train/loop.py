@@ -53,6 +53,7 @@ import torch
 
 from jaroberta.errors import JarobertaError
 from jaroberta.core.files import fresh_dir
+from jaroberta.core.outputs import record_output
 from jaroberta.core.progress import progress_bar
 from jaroberta.train import checkpoint as ckpt
 from jaroberta.train.distributed import (
@@ -104,6 +105,8 @@ class LoopSettings:
     """Checkpoints kept on disk (the newest ones)."""
     resume: bool = False
     """Continue from the newest complete checkpoint in `out`."""
+    overwrite: bool = False
+    """Replace what an earlier run wrote into `out` (files it did not write are kept)."""
     progress: bool = True
     """Show a progress bar (rank 0)."""
     collective_timeout_s: float = 600.0
@@ -120,6 +123,8 @@ class LoopSettings:
             raise JarobertaError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.save_every < 0:
             raise JarobertaError("save_every must be >= 0")
+        if self.resume and self.overwrite:
+            raise JarobertaError("give resume or overwrite, not both: resume continues the run in out, overwrite replaces it")
         if self.keep_checkpoints < 1:
             raise JarobertaError("keep_checkpoints must be >= 1 (the newest one is what resume continues from)")
 
@@ -505,6 +510,8 @@ def _save_checkpoint(run: _Run) -> Path:
         state=_training_state(run) if run.runtime.is_main else None,
         keep=run.config.keep_checkpoints,
     )
+    if run.runtime.is_main:
+        record_output(run.config.out)  # a run killed later can still be replaced with overwrite
     run.clock = time.perf_counter()  # neither is saving
     return run.last_checkpoint
 
@@ -533,6 +540,7 @@ def _finish(run: _Run) -> TrainResult:
     if run.runtime.is_main:
         run.task.save_model(fresh_dir(model_dir), _meta(run))
         run.logger.close()
+        record_output(config.out)
         log.debug("model written to %s; logs %s, loss curve %s", model_dir, run.logger.jsonl_path, run.logger.plot_path)
     barrier(run.runtime)
     return TrainResult(config.out, model_dir, run.step, run.tokens, run.metrics, run.best, run.stopped_early)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForMaskedLM
 
+from jaroberta.core.outputs import claim_output
 from jaroberta.core.runtime import processes
 from jaroberta.corpus.shards import TOKENIZER_DIR, ShardHeader, open_split
 from jaroberta.errors import JarobertaError
@@ -124,6 +125,8 @@ class PretrainConfig:
     """Stop after N evaluations without a better dev loss, 0 = never."""
     resume: bool = False
     """Continue the run in `out` from its newest checkpoint."""
+    overwrite: bool = False
+    """Replace an earlier pretraining run in `out` (files it did not write are kept)."""
     collective_timeout_s: float = 600.0
     """torchrun: seconds a process waits for the others before the run stops with the lost rank
     named; must exceed rank 0's evaluation time."""
@@ -209,7 +212,7 @@ def plan_pretraining(config: PretrainConfig, world_size: int | None = None) -> P
                        precision=config.precision, device=config.device, compile=config.compile,
                        eval_every=config.eval_every, save_every=config.save_every,
                        keep_checkpoints=config.keep_checkpoints, log_every=config.log_every,
-                       patience=config.patience, resume=config.resume,
+                       patience=config.patience, resume=config.resume, overwrite=config.overwrite,
                        collective_timeout_s=config.collective_timeout_s, progress=config.progress)
     return PretrainPlan(config, header, tokenizer, family, recipe, _masking(config, recipe, header),
                         _accumulation(config.batch_size, config.micro_batch, world_size), world_size, loop)
@@ -227,6 +230,8 @@ def _accumulation(batch_size: int | None, micro_batch: int, world_size: int) -> 
 
 def pretrain(plan: PretrainPlan) -> TrainResult:
     """Pretrain a masked LM on packed shards, as planned; the model folder is `result.model_dir`."""
+    if processes().is_main:  # before any work: OUT is new, empty, or an earlier pretraining run
+        claim_output(plan.loop.out, "pretrain", overwrite=plan.loop.overwrite, resume=plan.loop.resume)
     return train(MaskedLMTask(plan), plan.loop)
 
 
