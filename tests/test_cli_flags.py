@@ -44,7 +44,7 @@ def test_flags_carry_the_field_names():
     args = parse(["pack", "C", "T", "O", "--max-length", "64"])
     assert config_values(args, "jaroberta.corpus.pack:PackConfig") == {
         "corpus": Path("C"), "tokenizer": Path("T"), "out": Path("O"), "max_length": 64, "layout": "document",
-        "workers": 1, "revision": None}
+        "workers": 1, "revision": None, "overwrite": False}
     values = config_values(parse(["pretrain", "S", "O", "--steps", "3", "--no-progress", "--collective-timeout-s", "9"]),
                            "jaroberta.train.pretrain:PretrainConfig")
     assert values["steps"] == 3 and values["progress"] is False and values["collective_timeout_s"] == 9

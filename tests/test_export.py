@@ -180,7 +180,7 @@ def _longer_conventions(folder):
 @pytest.mark.parametrize(
     "damage, expected",
     [
-        (None, "not empty"),  # OUT already holds files
+        (None, "did not write (keep.txt)"),  # OUT already holds the user's files
         (_classifier, "not a masked language model"),
         (_longer_conventions, "cannot be moved"),
         (lambda d: (d / "spiece.model").unlink(), "not a tokenizer folder"),

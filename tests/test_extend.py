@@ -215,7 +215,7 @@ def test_tokenizer_extend_command(published, tmp_path, capsys):
     assert load_tokenizer(out).extends.base_fingerprint == load_tokenizer(published).fingerprint
     assert main(["tokenizer", "extend", str(published), str(corpus), str(tmp_path / "none"), "--add", "0"]) == 2
     error = capsys.readouterr().err.strip()
-    assert "--add 0: give the number of domain entries" in error and len(error.splitlines()) == 1
+    assert "add 0: give the number of domain entries" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "none").exists()
     assert main(["tokenizer", "extend", str(published), str(corpus), str(tmp_path / "none"), "--add", "5000"]) == 2
     error = capsys.readouterr().err.strip()
@@ -225,19 +225,19 @@ def test_tokenizer_extend_command(published, tmp_path, capsys):
 # -- bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("add", [0, -3])
 def test_add_must_be_positive(sp_base, add):
-    with pytest.raises(JarobertaError, match=f"--add {add}: give the number"):
+    with pytest.raises(JarobertaError, match=f"add {add}: give the number"):
         extend_tokenizer(sp_base, DOMAIN, add)
 
 
 def test_vocabulary_past_uint16_refused(sp_base):
-    with pytest.raises(JarobertaError, match=r"past the 65,535 ids .* pass --add 65,229 or fewer"):
+    with pytest.raises(JarobertaError, match=r"past the 65,535 ids .* pass add=65,229 or fewer"):
         extend_tokenizer(sp_base, DOMAIN, 65_535 - sp_base.vocab_size + 1)
 
 
 @pytest.mark.parametrize("kind", ["sp", "wp"])
 def test_corpus_too_small_says_how_many_it_gives(kind, request):
     base = request.getfixturevalue(f"{kind}_base")
-    with pytest.raises(JarobertaError, match=r"the domain corpus gives (\d+) new entries.*fewer than the 5,000 asked: pass --add \1"):
+    with pytest.raises(JarobertaError, match=r"the domain corpus gives (\d+) new entries.*fewer than the 5,000 asked: pass add=\1"):
         extend_tokenizer(base, DOMAIN[:20], 5000)
 
 

@@ -377,7 +377,7 @@ def test_cli_finetune_then_predict(tmp_path, rinna_dir, capsys):
     assert "hironsancorpus:train:1: label 'DAT' is not in --labels X" in capsys.readouterr().err
     # a metric the task does not have is refused before training
     assert main(["finetune", "ner", str(rinna_dir), str(out / "y"), "--train", str(data), "--dev", str(data), "--metric", "accuracy"]) == 2
-    assert "--metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
+    assert "metric 'accuracy' is not a dev metric of this task" in capsys.readouterr().err
 
 
 # -- the built-in hironsan task, end to end --------------------------------------------------------------

@@ -235,7 +235,7 @@ def test_corrupt_checkpoint_refused_naming_the_file(shards_dir, tmp_path, damage
 
 def test_fresh_run_into_a_used_run_dir_refused(shards_dir, tmp_path):
     _run(shards_dir, tmp_path / "run", steps=1)
-    with pytest.raises(JarobertaError, match="resume it"):
+    with pytest.raises(JarobertaError, match="holds a previous `jaroberta pretrain` run: pass --resume to continue it or --overwrite"):
         _run(shards_dir, tmp_path / "run", steps=1)
 
 

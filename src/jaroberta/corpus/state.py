@@ -53,7 +53,7 @@ class BuildState:
         if out.exists() and not out.is_dir():
             raise JarobertaError(f"OUT {out} exists and is not a folder")
         if out.exists() and any(out.iterdir()) and not plan_file.exists() and not overwrite:
-            raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another OUT or pass --overwrite")
+            raise JarobertaError(f"OUT {out} is not empty and is not a corpus folder: choose another OUT, or rebuild it with overwrite (--overwrite)")
         for name in (*layout.SPLITS, layout.REJECTED_DIR, layout.STATE_DIR):
             shutil.rmtree(out / name, ignore_errors=True)
         try:

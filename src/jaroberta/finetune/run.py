@@ -106,25 +106,25 @@ class FinetuneConfig:
         if self.task not in KINDS:
             raise JarobertaError(f"unknown fine-tuning task {self.task!r}; choose one of {sorted(KINDS)}")
         if (self.train is None) == (self.dataset is None):
-            raise JarobertaError("give either a training data file or --dataset NAME (a built-in dataset), not both")
+            raise JarobertaError("give either training data (train) or a built-in dataset (dataset), not both")
         if self.dataset is not None and (self.dev or self.test):
-            raise JarobertaError("--dataset brings its own dev and test splits; --dev and --test apply to data files")
+            raise JarobertaError("dataset brings its own dev and test splits; dev and test apply to data files")
         if self.objective not in OBJECTIVES:
-            raise JarobertaError(f"--objective must be one of {OBJECTIVES}, got {self.objective!r}")
+            raise JarobertaError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.init not in INITS:
-            raise JarobertaError(f"--init must be one of {INITS}, got {self.init!r}")
+            raise JarobertaError(f"init must be one of {INITS}, got {self.init!r}")
         if self.epochs <= 0 or (self.steps is not None and self.steps < 1):
-            raise JarobertaError("--epochs must be > 0 and --steps >= 1")
+            raise JarobertaError("epochs must be > 0 and steps >= 1")
         if self.batch_size < 1 or (self.micro_batch is not None and self.micro_batch < 1):
-            raise JarobertaError("--batch-size and --micro-batch must be >= 1")
+            raise JarobertaError("batch_size and micro_batch must be >= 1")
         if self.micro_batch is not None and self.batch_size % self.micro_batch:
-            raise JarobertaError(f"--batch-size {self.batch_size} is not a multiple of --micro-batch {self.micro_batch}")
+            raise JarobertaError(f"batch_size {self.batch_size} is not a multiple of micro_batch {self.micro_batch}")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise JarobertaError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise JarobertaError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.dev_fraction < 1.0:
-            raise JarobertaError(f"--dev-fraction must be in (0, 1), got {self.dev_fraction}")
+            raise JarobertaError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
         if self.patience < 0:
-            raise JarobertaError("--patience must be >= 0")
+            raise JarobertaError("patience must be >= 0")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -197,7 +197,7 @@ def prepare(config: FinetuneConfig) -> Prepared:
     labels = kind.labels(data.train, data.dev, data.test, list(config.labels) or None, config.train or config.dataset,
                          config.dev or "the held-out dev split")
     if config.metric is not None and config.metric not in kind.metric_names:
-        raise JarobertaError(f"--metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
+        raise JarobertaError(f"metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     lm = build_model(config, kind, labels)
     budget = piece_budget(lm, config.max_length)
     train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
@@ -223,7 +223,7 @@ def read_data(config: FinetuneConfig) -> Data:
     if config.dataset is not None:
         splits = load_dataset(config.dataset, config.dev_fraction)
         if splits.kind != config.task:
-            raise JarobertaError(f"--dataset {config.dataset} is a {splits.kind} dataset; run `jaroberta finetune {splits.kind}`")
+            raise JarobertaError(f"dataset {config.dataset} is a {splits.kind} dataset; run `jaroberta finetune {splits.kind}`")
         return Data(splits.train, splits.dev, splits.test, splits.source)
     kind = kind_class(config.task)
     train = kind.read(config.train, config.join)
@@ -232,7 +232,7 @@ def read_data(config: FinetuneConfig) -> Data:
         return Data(train, kind.read(config.dev, config.join), test, f"{config.train} (dev {config.dev})")
     held = max(1, round(len(train) * config.dev_fraction))
     if len(train) - held < 1:
-        raise JarobertaError(f"{config.train}: {len(train)} example(s) are too few to hold out a dev split; give --dev FILE")
+        raise JarobertaError(f"{config.train}: {len(train)} example(s) are too few to hold out a dev split; give dev (a file)")
     log.info("no --dev: the last %d of %d examples of %s are the dev split", held, len(train), config.train)
     return Data(train[:-held], train[-held:], test, f"{config.train} (last {held} examples as dev)")
 
@@ -295,7 +295,7 @@ def _per_process(batch_size: int) -> int:
     """The default micro-batch: the batch split over the processes (no accumulation)."""
     world = processes().world_size
     if batch_size % world:
-        raise JarobertaError(f"--batch-size {batch_size} does not split into {world} processes; choose a multiple of {world}")
+        raise JarobertaError(f"batch_size {batch_size} does not split into {world} processes; choose a multiple of {world}")
     return batch_size // world
 
 

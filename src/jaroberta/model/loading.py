@@ -211,7 +211,7 @@ def parse_convention_args(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise JarobertaError(f"--convention {item!r}: expected KEY=VALUE, e.g. max_length=256")
+            raise JarobertaError(f"convention {item!r}: expected KEY=VALUE, e.g. max_length=256")
         overrides[key.strip()] = value.strip()
     return overrides
 

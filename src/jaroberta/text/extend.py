@@ -154,14 +154,14 @@ def extend_tokenizer(
     name = base_name or "the base tokenizer"
     corpus = f"the domain corpus {corpus_name}" if corpus_name else "the domain corpus"
     if add <= 0:
-        raise JarobertaError(f"--add {add}: give the number of domain entries to append, a positive number such as 2000")
+        raise JarobertaError(f"add {add}: give the number of domain entries to append, a positive number such as 2000")
     if base.vocab_size <= MAX_UINT16_VOCAB < base.vocab_size + add:
         raise JarobertaError(
-            f"--add {add:,}: {name} has {base.vocab_size:,} entries, so the vocabulary could reach {base.vocab_size + add:,}, "
+            f"add {add:,}: {name} has {base.vocab_size:,} entries, so the vocabulary could reach {base.vocab_size + add:,}, "
             f"past the {MAX_UINT16_VOCAB:,} ids packed shards hold as uint16 (they would double in size); "
-            f"pass --add {MAX_UINT16_VOCAB - base.vocab_size:,} or fewer")
+            f"pass add={MAX_UINT16_VOCAB - base.vocab_size:,} or fewer")
     if user_dicts and base.tokenizer_kind != "mecab-wordpiece":
-        raise JarobertaError(f"--user-dict applies to MeCab tokenizers only; {name} is a {base.tokenizer_kind} tokenizer")
+        raise JarobertaError(f"user_dicts applies to MeCab tokenizers only; {name} is a {base.tokenizer_kind} tokenizer")
     sentences = [s for s in without_surrogates(list(domain_sentences)) if s.strip()]
     if not sentences:
         raise JarobertaError(f"{corpus} has no text: give a corpus folder with a non-empty train split")
@@ -347,7 +347,7 @@ def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: 
 def _too_few(corpus: str, name: str, add: int, found: int, seen: str = "") -> JarobertaError:
     return JarobertaError(
         f"{corpus} gives {found:,} new entries{seen} that {name} splits into several pieces, fewer than the "
-        f"{add:,} asked: pass --add {found:,} or fewer" + (", or give more domain text" if found else "; give more domain text"))
+        f"{add:,} asked: pass add={found:,} or fewer" + (", or give more domain text" if found else "; give more domain text"))
 
 
 # -- the report --------------------------------------------------------------------------------

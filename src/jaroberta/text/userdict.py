@@ -146,7 +146,7 @@ def resolve_dictionary(ref: DictionaryRef, search_paths: Sequence[str | Path] = 
 
 def _checked_override(ref: DictionaryRef, path: Path) -> Path:
     if not path.is_file():
-        raise JarobertaError(f"user dictionary {path} (given for {ref.name}) does not exist; check the --user-dict path")
+        raise JarobertaError(f"user dictionary {path} (given for {ref.name}) does not exist; check the user_dicts path")
     if ref.sha256 and (actual := file_sha256(path)) != ref.sha256:
         warnings.warn(
             f"user dictionary {path} differs from the {ref.name} this tokenizer was saved with "

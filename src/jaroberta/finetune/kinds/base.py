@@ -170,7 +170,7 @@ def piece_budget(lm: LoadedModel, max_length: int | None) -> int:
     limit = lm.conventions.max_length if max_length is None else min(max_length, lm.conventions.max_length)
     budget = limit - len(lm.conventions.prefix) - len(lm.conventions.suffix)
     if budget < 2:
-        raise JarobertaError(f"--max-length {limit} leaves no room for text between the special tokens")
+        raise JarobertaError(f"max_length {limit} leaves no room for text between the special tokens")
     return budget
 
 

@@ -41,7 +41,7 @@ class NerKind(PieceKind):
     @classmethod
     def for_training(cls, objective: str, train: list) -> "NerKind":
         if objective == "regression":
-            raise JarobertaError("NER is a classification of pieces; --objective regression applies to pairs only")
+            raise JarobertaError("NER is a classification of pieces; objective regression applies to pairs only")
         return cls()
 
     @classmethod

@@ -122,14 +122,14 @@ class SequenceKind(PieceKind):
 
 def _classes_only(name: str, objective: str) -> str:
     if objective == "regression":
-        raise JarobertaError(f"{name} learns classes; --objective regression applies to pair")
+        raise JarobertaError(f"{name} learns classes; objective regression applies to pair")
     return "classification"
 
 
 def resolve_objective(requested: str, examples: list) -> str:
     """'auto': regression when every label is a score (a JSON float, or a CSV number with a decimal point)."""
     if requested not in OBJECTIVES:
-        raise JarobertaError(f"--objective must be one of {OBJECTIVES}, got {requested!r}")
+        raise JarobertaError(f"objective must be one of {OBJECTIVES}, got {requested!r}")
     if requested != "auto":
         return requested
     scores = [isinstance(e.label, float) for e in examples]
