@@ -5,7 +5,8 @@
 `plan_pretraining` decides every "None = the recipe's" once (the plan is saved whole into the
 run's config.json); `pretrain` then reads plan -> shards -> model -> loop -> model folder:
 - the shards (from `jaroberta pack`) bring their tokenizer; a model or checkpoint made
-  with any other tokenizer (different fingerprint) is refused;
+  with any other tokenizer (different fingerprint) is refused, unless the shards' tokenizer
+  extends the model's (`jaroberta tokenizer extend`): then the model grows (`model/grow.py`);
 - the model is a preset sized to that tokenizer, any Hugging Face config file, or an
   existing model folder to continue from (`init_from`), always a transformers
   *ForMaskedLM with SDPA attention;
