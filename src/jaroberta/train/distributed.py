@@ -15,30 +15,16 @@ from dataclasses import dataclass
 
 import torch
 
-from jaroberta.core.runtime import processes
+from jaroberta.core.runtime import Processes, processes
 from jaroberta.model.device import resolve_device
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """Where this process runs and who it is."""
+class Runtime(Processes):
+    """Where this process runs and who it is: its place among the processes, and its device."""
 
-    rank: int
-    """Global rank (0 for a single process)."""
-    world_size: int
-    """Number of processes."""
-    local_rank: int
-    """Rank on this node (picks the GPU)."""
-    device: torch.device
+    device: torch.device = torch.device("cpu")
     """Device the model and batches live on."""
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
