@@ -188,7 +188,26 @@ class AdaptReport:
         return "\n".join(lines)
 
 
-def adapt(config: AdaptConfig) -> AdaptReport:
+def adapt(base: str | Path | AdaptConfig, input: str | Path | None = None, out: str | Path | None = None, *,
+          add: int | None = None, extend: bool = True, user_dict: tuple[str | Path, ...] = (), steps: int = 1000,
+          minutes: float | None = None, lr: float | None = None, mask_rate: float | None = None, micro_batch: int = 32,
+          max_length: int = 128, dev_fraction: float = 0.1, seed: int | None = None, revision: str | None = None,
+          device: str = "auto", workers: int = 1) -> AdaptReport:
+    """Adapt the model `base` (a folder or hub id) to the domain text `input` (raw text or a corpus
+    folder) into `out` (`jaroberta adapt`; the parameters are AdaptConfig's fields, or pass an
+    AdaptConfig alone): the adapted model is `report.model`, `report.before` and `report.after`
+    the dev bits per character of the base and of the adapted model."""
+    if isinstance(base, AdaptConfig):
+        return run_adapt(base)
+    if input is None or out is None:
+        raise JarobertaError("adapt needs BASE, INPUT (the domain's text or corpus folder) and OUT (the folder to write)")
+    return run_adapt(AdaptConfig(
+        base=str(base), input=Path(input), out=Path(out), add=add, extend=extend, user_dict=tuple(Path(p) for p in user_dict),
+        steps=steps, minutes=minutes, lr=lr, mask_rate=mask_rate, micro_batch=micro_batch, max_length=max_length,
+        dev_fraction=dev_fraction, seed=seed, revision=revision, device=device, workers=workers))
+
+
+def run_adapt(config: AdaptConfig) -> AdaptReport:
     """Run every stage; write, print and return the report."""
     hf_logging.disable_progress_bar()
     started = time.perf_counter()
