@@ -40,6 +40,8 @@ TABLE = (
             "jaroberta.commands.train:register_pretrain"),
     Command("demo", "the whole path on the default corpus: corpus, tokenizer, pack, pretrain, perplexity, fill-mask",
             "jaroberta.commands.train:register_demo"),
+    Command("adapt", "adapt a published model to a domain: extend its vocabulary, continue pretraining, measure before "
+            "and after", "jaroberta.commands.adapt:register"),
     Command("finetune", "fine-tune a pretrained model: classify, ner or pair", "jaroberta.commands.finetune:register"),
     Command("predict", "run a fine-tuned model: labels, scores or entities", "jaroberta.commands.finetune:register_predict"),
     Command("fill-mask", "predict the words behind [MASK] in texts", "jaroberta.commands.infer:register_fill_mask"),
