@@ -213,7 +213,11 @@ def run_adapt(config: AdaptConfig) -> AdaptReport:
     started = time.perf_counter()
     out = config.out
     base_dir = resolve_model(config.base, config.revision)
-    base_tokenizer = load_tokenizer(base_dir, user_dicts=list(config.user_dict) or None)
+    try:  # before minutes of corpus work
+        base_tokenizer = load_tokenizer(base_dir, user_dicts=list(config.user_dict) or None)
+    except JarobertaError as exc:
+        raise JarobertaError(f"BASE {config.base}: {exc}; adapt extends SentencePiece (rinna family) and MeCab + "
+                             f"WordPiece (JMedRoBERTa family) tokenizers") from exc
     corpus = _corpus(config)
     dev = list(iter_sentences(corpus, "dev"))
     if not dev:
