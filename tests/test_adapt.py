@@ -88,6 +88,7 @@ def test_adapt_end_to_end(published, raw_text, tmp_path, capsys):
     characters = sum(map(len, UNSEEN))
     assert sum(map(len, adapted.encode_ids_batch(UNSEEN))) / characters < sum(map(len, base.encode_ids_batch(UNSEEN))) / characters
     card = (out / "model" / "README.md").read_text(encoding="utf-8")
+    assert f"- dev domain_bits_per_character: {report['after']['bits_per_character']:.4f}" in card
     assert f"- base model: `{published}`" in card and f"entries added for the domain: {added}" in card and INIT_METHOD in card
     assert AutoModelForMaskedLM.from_pretrained(out / "model").get_input_embeddings().weight.shape[0] == adapted.vocab_size
 

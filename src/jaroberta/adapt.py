@@ -39,6 +39,7 @@ from jaroberta.corpus.pack import PackConfig
 from jaroberta.errors import JarobertaError
 from jaroberta.model.device import resolve_device
 from jaroberta.model.char_loss import CharacterLossReport, corpus_bits_per_character, words
+from jaroberta.model.card import write_card
 from jaroberta.model.loading import load
 from jaroberta.text import JaTokenizer, load_tokenizer
 from jaroberta.text.extend import ExtendReport, extend_tokenizer, save_extended
@@ -232,6 +233,8 @@ def run_adapt(config: AdaptConfig) -> AdaptReport:
              "fixed-seed masks)", 100 * YARDSTICK_RATE)
     before = _side(base_dir, corpus, dev, config)
     after = _side(model_dir, corpus, dev, config)
+    write_card(model_dir, results={"dev": {"domain_bits_per_character": after.bits_per_character,
+                                           "domain_bits_per_character_of_the_base": before.bits_per_character}})
     report = AdaptReport(
         base=config.base, revision=config.revision, corpus=str(corpus), model=str(model_dir),
         extension=None if extension is None else _extension_summary(extension), steps=steps, lr=lr,
