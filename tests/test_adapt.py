@@ -174,3 +174,12 @@ def test_config_and_verb_agree():
         assert parameters[field.name].default == field.default, field.name
     with pytest.raises(JarobertaError, match="--steps must be >= 1"):
         AdaptConfig(base="x", input=Path(__file__), out=Path("o"), steps=0)
+
+
+@pytest.mark.slow  # an adapt run that times a few steps first
+def test_minutes_turn_into_steps(published, raw_text, tmp_path):
+    from jaroberta.adapt import STEP_LIMITS
+
+    report = jaroberta.adapt(published, raw_text, tmp_path / "timed", extend=False, minutes=0.01, micro_batch=4,
+                             max_length=48, dev_fraction=0.2)
+    assert report.steps >= STEP_LIMITS[0] and report.config["minutes"] == 0.01

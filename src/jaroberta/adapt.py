@@ -176,6 +176,8 @@ class AdaptReport:
     """The adapted model on the dev split."""
     minutes: float
     """Wall-clock minutes of the whole command."""
+    config: dict = field(default_factory=dict)
+    """The AdaptConfig this ran with."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -240,6 +242,8 @@ def run_adapt(config: AdaptConfig) -> AdaptReport:
         extension=None if extension is None else _extension_summary(extension), steps=steps, lr=lr,
         tokens_per_second=throughput[0], rows_per_second=throughput[1], before=before, after=after,
         minutes=(time.perf_counter() - started) / 60,
+        config={k: str(v) if isinstance(v, Path) else [str(p) for p in v] if isinstance(v, tuple) else v
+                for k, v in asdict(config).items()},
     )
     (out / REPORT).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     _print(report)
