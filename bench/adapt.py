@@ -10,7 +10,9 @@ per character of the same whole words, 15%, fixed seed; ± its standard error ov
   (c)  `jaroberta adapt`: extended vocabulary, continued pretraining;
   (d)  the base's architecture trained from scratch on (c)'s shards for the same steps.
 
-Also pieces per character and per word of the dev text, the most frequent new entries'
+Bits per masked word divides the same summed bits by the masked words, the same for every
+arm: pieces that reach past a masked word add characters to bits per character's divisor
+(the "masked chars" column), never to this one. Also pieces per character and per word of the dev text, the most frequent new entries'
 pieces before and after, and training throughput (rows and tokens per second, from each
 run's log: wall clock, evaluations included; the machine may be shared).
 
@@ -67,15 +69,15 @@ def main() -> None:
             ("(c) adapt", load(args.extended / "model"), args.extended / "run"),
             ("(d) from scratch", load(args.scratch / "model"), args.scratch)]
     print(f"dev: {len(dev):,} sentences, {characters:,} characters, {n_words:,} words of {corpus}")
-    print(f"{'arm':28} {'vocab':>6} {'bits/char':>9} {'± s.e.':>7} {'pieces/char':>11} {'pieces/word':>11} "
-          f"{'rows/s':>7} {'tokens/s':>8} {'steps':>5}")
+    print(f"{'arm':28} {'vocab':>6} {'bits/char':>9} {'± s.e.':>7} {'masked chars':>12} {'bits/word':>9} "
+          f"{'pieces/char':>11} {'pieces/word':>11} {'rows/s':>7} {'tokens/s':>8} {'steps':>5}")
     for name, lm, run in arms:
         result = corpus_bits_per_character(lm, corpus, split="dev", rate=RATE)
         pieces = sum(map(len, lm.tokenizer.encode_ids_batch(dev)))
         speed = _throughput(run) if run else None
         rate = f"{speed[0]:7.2f} {speed[1]:8.0f} {speed[2]:5d}" if speed else f"{'':7} {'':8} {'':5}"
         print(f"{name:28} {lm.tokenizer.vocab_size:6,} {result.bits_per_character:9.4f} {result.standard_error:7.4f} "
-              f"{pieces / characters:11.4f} {pieces / n_words:11.4f} {rate}")
+              f"{result.characters:12,} {result.bits / result.masked_words:9.3f} {pieces / characters:11.4f} {pieces / n_words:11.4f} {rate}")
     extension = report["extension"]
     print(f"\n{extension['added']:,} entries added (asked {extension['asked']:,}, available {extension['available']}, "
           f"each seen at least {extension['min_count']} times); the most frequent, pieces before -> after:")

@@ -74,11 +74,14 @@ def test_adapt_end_to_end(published, raw_text, tmp_path, capsys):
         assert report[side]["yardstick"]["n_documents"] > 1
     # the same masked words for both models: whole words cut by script, not by either tokenizer
     assert report["before"]["yardstick"]["masked_words"] == report["after"]["yardstick"]["masked_words"]
+    for side in ("before", "after"):
+        yardstick = report[side]["yardstick"]
+        assert report[side]["bits_per_word"] == pytest.approx(yardstick["bits"] / yardstick["masked_words"])
     assert report["after"]["pieces_per_character"] < report["before"]["pieces_per_character"]
     assert report["after"]["pieces_per_word"] < report["before"]["pieces_per_word"]
     assert 0 < report["extension"]["added"] <= ADD and report["extension"]["asked"] == ADD
     assert report["model"] == str(out / "model") and report["steps"] == 3
-    assert "before" in printed and "after" in printed and "bits/char" in printed and str(out / "report.json") in printed
+    assert "before" in printed and "after" in printed and "bits/char" in printed and "bits/word" in printed and str(out / "report.json") in printed
 
     base, adapted = load_tokenizer(published), load_tokenizer(out / "model")
     added = adapted.vocab_size - base.vocab_size

@@ -138,6 +138,9 @@ class Side:
     """Its standard error over dev documents."""
     interval: tuple[float, float]
     """Its 95% bootstrap interval over dev documents."""
+    bits_per_word: float
+    """The same masked-LM loss per masked word: the same words for every model, so this never
+    favours pieces that reach past a masked word (which add characters to `bits_per_character`'s divisor)."""
     pieces_per_character: float
     """Pieces the model's tokenizer cuts the dev text into, per character."""
     pieces_per_word: float
@@ -183,11 +186,12 @@ class AdaptReport:
         return asdict(self)
 
     def table(self) -> str:
-        lines = [f"{'':8} {'bits/char':>9} {'± s.e.':>7} {'95% interval':>15} {'pieces/char':>11} {'pieces/word':>11} {'vocab':>7}"]
+        lines = [f"{'':8} {'bits/char':>9} {'± s.e.':>7} {'95% interval':>15} {'bits/word':>9} {'pieces/char':>11} "
+                 f"{'pieces/word':>11} {'vocab':>7}"]
         for name, side in (("before", self.before), ("after", self.after)):
             low, high = side.interval
             lines.append(f"{name:8} {side.bits_per_character:9.4f} {side.standard_error:7.4f} {low:7.4f}–{high:7.4f} "
-                         f"{side.pieces_per_character:11.4f} {side.pieces_per_word:11.4f} {side.vocab_size:7,}")
+                         f"{side.bits_per_word:9.3f} {side.pieces_per_character:11.4f} {side.pieces_per_word:11.4f} {side.vocab_size:7,}")
         return "\n".join(lines)
 
 
@@ -335,6 +339,7 @@ def _side(model_dir: Path, corpus: Path, dev: list[str], config: AdaptConfig) ->
     n_words = sum(len(words(sentence)) for sentence in dev)
     return Side(model=str(model_dir), bits_per_character=yardstick.bits_per_character,
                 standard_error=yardstick.standard_error, interval=yardstick.interval,
+                bits_per_word=yardstick.bits / yardstick.masked_words,
                 pieces_per_character=pieces / characters, pieces_per_word=pieces / n_words,
                 vocab_size=lm.tokenizer.vocab_size, yardstick=yardstick.to_dict())
 
