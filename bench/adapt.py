@@ -17,6 +17,11 @@ pieces before and after, and training throughput (rows and tokens per second, fr
 run's log: wall clock, evaluations included; the machine may be shared).
 
     .venv/bin/python bench/adapt.py BASE --plain OUT_B --extended OUT_C --scratch RUN_D
+    .venv/bin/python bench/adapt.py BASE --plain OUT_B --extended OUT_C --speed 60
+
+`--speed N`: the throughput of the two continued-pretraining loops without the noise of a
+shared machine: the pretraining task of each (BASE as it is on OUT_B's shards, BASE grown on
+OUT_C's), N optimizer steps each, alternating one step of each, timed step by step.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,6 +40,10 @@ from jaroberta.model.grow import grow_model  # noqa: E402
 from jaroberta.model.loading import load  # noqa: E402
 from jaroberta.corpus.layout import iter_sentences  # noqa: E402
 from jaroberta.text import load_tokenizer  # noqa: E402
+from jaroberta.train.distributed import Runtime  # noqa: E402
+from jaroberta.train.pretrain import MaskedLMTask, PretrainConfig, plan_pretraining  # noqa: E402
+
+import torch  # noqa: E402
 
 RATE = 0.15
 
@@ -47,13 +58,43 @@ def _throughput(run_dir: Path) -> tuple[float, float, int] | None:
     return last["step"] * rows / last["elapsed"], last["tokens"] / last["elapsed"], last["step"]
 
 
+def interleaved_speed(base: Path, plain: Path, extended: Path, steps: int, micro_batch: int) -> None:
+    """Alternate one optimizer step of each loop; print rows/s and tokens/s of each from the medians."""
+    tasks, optimizers, times, tokens = {}, {}, {}, {}
+    for name, out in (("plain", plain), ("extended", extended)):
+        task = MaskedLMTask(plan_pretraining(PretrainConfig(shards=out / "shards", init_from=base, micro_batch=micro_batch)))
+        task.setup(Runtime(rank=0, world_size=1, local_rank=0, device=torch.device("cpu")))
+        tasks[name], optimizers[name], times[name], tokens[name] = task, torch.optim.AdamW(task.model.parameters(), lr=3e-4), [], []
+    for step in range(steps + 3):
+        for name, task in tasks.items():
+            started = time.perf_counter()
+            batch = task.next_batch()
+            for micro in batch.micro_batches:
+                loss, _ = task.loss(task.model, micro)
+                loss.backward()
+            optimizers[name].step()
+            optimizers[name].zero_grad()
+            if step >= 3:  # the first steps pay for allocations
+                times[name].append(time.perf_counter() - started)
+                tokens[name].append(batch.tokens)
+    for name in tasks:
+        median = statistics.median(times[name])
+        print(f"{name:9} vocab {tasks[name].tokenizer.vocab_size:6,}: median step {median * 1000:.0f} ms, "
+              f"{micro_batch / median:.2f} rows/s, {statistics.median(tokens[name]) / median:.0f} tokens/s over {steps} steps")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", type=Path)
     parser.add_argument("--plain", type=Path, required=True, help="OUT of `jaroberta adapt --no-extend`")
     parser.add_argument("--extended", type=Path, required=True, help="OUT of `jaroberta adapt`")
-    parser.add_argument("--scratch", type=Path, required=True, help="run folder of `jaroberta pretrain` from scratch")
+    parser.add_argument("--scratch", type=Path, help="run folder of `jaroberta pretrain` from scratch")
+    parser.add_argument("--speed", type=int, metavar="N", help="time N alternating steps of each loop instead")
+    parser.add_argument("--micro-batch", type=int, default=16, help="rows per step with --speed (default: 16)")
     args = parser.parse_args()
+    if args.speed:
+        interleaved_speed(args.base, args.plain, args.extended, args.speed, args.micro_batch)
+        return
     report = json.loads((args.extended / "report.json").read_text(encoding="utf-8"))
     corpus = Path(report["corpus"])
     dev = list(iter_sentences(corpus, "dev"))
