@@ -1,6 +1,6 @@
 """The import structure stays one-directional: every internal import read from the source (AST).
 
-errors/deps -> core -> text -> corpus -> model -> train | infer -> finetune -> serve -> api -> demo -> commands -> cli
+errors/deps -> core -> text -> corpus -> model -> train | infer -> finetune -> serve -> api -> demo | adapt -> commands -> cli
 A module may import its own package and any package of a lower layer, never a higher one or its
 sibling (train and infer do not import each other); finetune sits above both (it runs the training
 loop) and neither imports it; no two modules import each other, even indirectly; internal imports
@@ -20,7 +20,7 @@ LAYERS = {
     "errors": 0, "deps": 0.5, "core": 0.7,
     "text": 1, "corpus": 2, "model": 3,
     "train": 5, "infer": 5, "finetune": 5.5,
-    "service": 6, "api": 7, "demo": 8, "commands": 9, "cli": 10, "__main__": 11,
+    "service": 6, "api": 7, "demo": 8, "adapt": 8, "commands": 9, "cli": 10, "__main__": 11,
 }
 """Package (first name under jaroberta) -> layer. Equal layers are siblings: neither imports the other."""
 

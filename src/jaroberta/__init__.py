@@ -10,6 +10,7 @@ The verbs, each the function its `jaroberta` command calls, with the same option
     jaroberta.build_dictionary(terms, out)        # dict build
     jaroberta.pack(corpus, tokenizer, out)        # pack
     jaroberta.pretrain(shards, out, steps=...)    # pretrain
+    jaroberta.adapt(base, domain_text, out)       # adapt: extend the vocabulary, continue pretraining, measure
     jaroberta.finetune("ner", model, out, train=...)  # finetune
     jaroberta.predict(model, texts)               # predict
     jaroberta.serve(model)                        # serve
@@ -27,15 +28,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "load", "Model", "build_corpus", "train_tokenizer", "extend_tokenizer", "build_dictionary", "pack", "pretrain",
-    "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize",
+    "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize", "adapt",
 ]
+_ABOVE_API = {"adapt": "jaroberta.adapt"}
+"""Verbs that compose the api's verbs, in the module of the same name (a layer above `jaroberta.api`)."""
 
 
 class _Package(types.ModuleType):
     """This package, whose attributes named like verbs stay the verbs.
 
-    Importing a subpackage binds it as an attribute of its parent, and `jaroberta.finetune` is
-    both a verb and a subpackage: the binding is skipped for such names, so the name reaches the verb (`__getattr__`) and the subpackage stays importable by its full name
+    Importing a subpackage binds it as an attribute of its parent, and `jaroberta.finetune` and
+    `jaroberta.adapt` are both a verb and a module: the binding is skipped for such names, so the
+    name reaches the verb (`__getattr__`) and the subpackage stays importable by its full name
     (`from jaroberta.finetune.run import ...`; `import jaroberta.finetune.run as run` cannot work).
     """
 
@@ -50,7 +54,7 @@ sys.modules[__name__].__class__ = _Package
 
 def __getattr__(name: str):
     if name in __all__:
-        return getattr(importlib.import_module("jaroberta.api"), name)
+        return getattr(importlib.import_module(_ABOVE_API.get(name, "jaroberta.api")), name)
     raise AttributeError(f"module 'jaroberta' has no attribute {name!r}")
 
 

@@ -40,6 +40,8 @@ GROUPS = (
         Command("tokenizer", "train, inspect and run tokenizers of every family", "tokenizer"),
         Command("pack", "tokenize a corpus into memory-mapped shards for pretraining", "pack"),
         Command("pretrain", "pretrain a masked language model on packed shards (CPU, GPU or torchrun)", "pretrain"),
+        Command("adapt", "adapt a published model to a domain: extend its vocabulary, continue pretraining, measure "
+                         "before and after", "adapt"),
     )),
     ("use a model", (
         Command("fill-mask", "predict the words behind [MASK] in texts", "fill_mask"),

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from transformers import AutoModelForMaskedLM
 from transformers.utils import logging as hf_logging
 
@@ -41,8 +40,7 @@ from jaroberta.model.presets import PRESETS, build_model, model_config
 from jaroberta.text import load_tokenizer
 from jaroberta.text.base import SIDECAR
 from jaroberta.text.userdict import TERM_SOURCES, build_user_dictionary
-from jaroberta.train.objective import MaskedLMObjective
-from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, plan_pretraining, pretrain
+from jaroberta.train.pretrain import PretrainConfig, PretrainPlan, plan_pretraining, pretrain, steps_for_budget
 
 log = logging.getLogger(__name__)
 
@@ -205,23 +203,8 @@ def _steps_for_budget(plan: PretrainPlan, config: DemoConfig) -> int:
     """Time a few steps of the model on random rows of the real shape; fill the budget with steps."""
     header = plan.header
     model = build_model(model_config(config.preset, header.vocab_size, header.special_ids, header.seq_len))
-    objective = MaskedLMObjective(model, explicit_position_ids=plan.family.conventions.explicit_position_ids)
-    optimizer = torch.optim.AdamW(model.parameters())
-    generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(10, header.vocab_size, (MICRO_BATCH, header.seq_len), generator=generator)
-    labels = torch.where(torch.rand(ids.shape, generator=generator) < config.mask_rate, ids, -100)
-    lengths = torch.full((MICRO_BATCH,), header.seq_len)
-    timings = []
-    for _ in range(4):  # the first step pays for allocations: not counted
-        started = time.perf_counter()
-        objective(ids, labels, lengths).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timings.append(time.perf_counter() - started)
-    per_step = sorted(timings[1:])[1] * 1.15  # median, plus evaluation and checkpoints
-    steps = int(min(max(config.minutes * 60 / per_step, STEP_LIMITS[0]), STEP_LIMITS[1]))
-    log.info("      %.2f s per step on this machine: %d steps fill %.1f minutes", per_step, steps, config.minutes)
-    return steps
+    return steps_for_budget(model, plan, config.minutes, micro_batch=MICRO_BATCH, mask_rate=config.mask_rate,
+                            limits=STEP_LIMITS)
 
 
 def _yardstick(model_dir: Path, corpus: Path) -> CharacterLossReport:

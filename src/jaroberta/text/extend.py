@@ -99,6 +99,10 @@ class ExtendReport:
     """Every added entry, in id order."""
     user_dicts: list[str] = field(default_factory=list)
     """MeCab user dictionaries added for the domain (file names)."""
+    min_count: int = 1
+    """Fewest occurrences in the domain text of an entry added."""
+    available: int | None = None
+    """Entries the corpus gave (with `at_most`: what `added` was cut from; else not counted)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,7 +143,8 @@ def extend_tokenizer(
     dev_sentences: Sequence[str] | None = None,
     base_name: str = "",
     corpus_name: str = "",
-    min_count: int = 2,
+    min_count: int | None = None,
+    at_most: bool = False,
     workers: int = 1,
 ) -> tuple[JaTokenizer, ExtendReport]:
     """The base tokenizer with up to `add` domain entries appended, and what that bought.
@@ -148,8 +153,11 @@ def extend_tokenizer(
     `dev_sentences`: held-out sentences to measure pieces per character on (default: the
     domain text itself). `user_dicts`: MeCab user dictionaries added for the domain
     (MeCab family only). `base_name`, `corpus_name`: what to call them in messages.
-    `min_count`: MeCab family, fewest occurrences of a new word.
-    Raises JarobertaError when the corpus gives fewer than `add` new entries.
+    `min_count`: fewest occurrences of a new entry in the domain text (MeCab: as a word;
+    SentencePiece: as the domain model cuts the text); None = 2 for MeCab words, 1 for
+    SentencePiece pieces (the domain model keeps only pieces that pay already).
+    Raises JarobertaError when the corpus gives fewer than `add` new entries, unless `at_most`:
+    then what it gives is taken (none at all is still refused).
     """
     name = base_name or "the base tokenizer"
     corpus = f"the domain corpus {corpus_name}" if corpus_name else "the domain corpus"
@@ -166,16 +174,32 @@ def extend_tokenizer(
     if not sentences:
         raise JarobertaError(f"{corpus} has no text: give a corpus folder with a non-empty train split")
     if isinstance(base, SentencePieceTokenizer):
-        extended, counts = _extend_sentencepiece(base, sentences, add, name, corpus, workers)
+        min_count = 1 if min_count is None else min_count
+        ranked = _rank_sentencepiece(base, sentences, add, corpus, workers, min_count)
     elif isinstance(base, MecabWordPieceTokenizer):
-        extended, counts = _extend_wordpiece(base, sentences, add, name, corpus, user_dicts, min_count, workers)
+        min_count = 2 if min_count is None else min_count
+        ranked, dicts = _rank_wordpiece(base, sentences, user_dicts, min_count, workers)
     else:
         raise JarobertaError(
             f"{name} is a {type(base).__name__} ({getattr(base, 'tokenizer_kind', '?')}), which jaroberta cannot extend: "
             f"give a SentencePiece (rinna family) or MeCab + WordPiece (JMedRoBERTa family) tokenizer or model folder")
+    if len(ranked) < add and not (at_most and ranked):
+        seen = f" seen at least {min_count} times" if min_count > 1 else ""
+        raise _too_few(corpus, name, add, len(ranked), seen)
+    chosen = ranked[:add]
+    entries = [entry for _, _, entry in chosen]
+    if isinstance(base, SentencePieceTokenizer):
+        extended = SentencePieceTokenizer(_append_pieces(base.model_proto, entries).SerializeToString(),
+                                          base.normalization, base.mask_token)
+    else:
+        extended = MecabWordPieceTokenizer([*base.vocab, *entries], base.system_dict, dicts, base.normalization,
+                                           base.mask_token, base.unk_token)
+    counts = {entry: count for _, count, entry in chosen}
     added = extended.vocab_size - base.vocab_size
     extended.extends = Extension(base.fingerprint, base.vocab_size, added, base_name)
     report = _report(base, extended, dev_sentences or sentences, "dev" if dev_sentences else "train", add, counts, user_dicts)
+    report.min_count = min_count
+    report.available = len(ranked) if at_most else None
     return extended, report
 
 
@@ -235,7 +259,9 @@ def _literal_processor(model_proto: bytes) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
 
 
-def _extend_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], add: int, name: str, corpus: str, workers: int):
+def _rank_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], add: int, corpus: str, workers: int,
+                        min_count: int) -> list[tuple[int, int, str]]:
+    """(gain, count, piece) of every domain piece the base lacks and splits, best first."""
     base_sp = spm.SentencePieceProcessor(model_proto=base.model_proto)
     # The base's whole normalization (ours, then the model's own), spaces back from `▁`:
     # the domain model then learns on exactly the text the base segments.
@@ -246,19 +272,14 @@ def _extend_sentencepiece(base: SentencePieceTokenizer, sentences: list[str], ad
     domain_sp = spm.SentencePieceProcessor(model_proto=domain)
     counts = Counter(i for ids in domain_sp.encode(normalized, num_threads=max(1, workers)) for i in ids)
     candidates = [(p.piece, counts[i]) for i, p in enumerate(domain_proto.pieces)
-                  if p.type == _NORMAL and counts[i] and base.token_to_id(p.piece) is None and p.piece.strip(WORD_START)]
+                  if p.type == _NORMAL and counts[i] >= max(1, min_count) and base.token_to_id(p.piece) is None
+                  and p.piece.strip(WORD_START)]
     if not candidates:
-        raise _too_few(corpus, name, add, 0)
+        return []
     literal = _literal_processor(base.model_proto)
     lengths = [len(ids) for ids in literal.encode([piece for piece, _ in candidates])]
-    ranked = sorted(((count * (n - 1), count, piece) for (piece, count), n in zip(candidates, lengths) if n > 1),
-                    key=lambda item: (-item[0], item[2]))
-    if len(ranked) < add:
-        raise _too_few(corpus, name, add, len(ranked))
-    chosen = ranked[:add]
-    proto = _append_pieces(base.model_proto, [piece for _, _, piece in chosen])
-    extended = SentencePieceTokenizer(proto.SerializeToString(), base.normalization, base.mask_token)
-    return extended, {piece: count for _, count, piece in chosen}
+    return sorted(((count * (n - 1), count, piece) for (piece, count), n in zip(candidates, lengths) if n > 1),
+                  key=lambda item: (-item[0], item[2]))
 
 
 def _train_domain_model(normalized: list[str], add: int, base: sentencepiece_model_pb2.ModelProto, workers: int) -> bytes:
@@ -315,8 +336,9 @@ def _append_pieces(model_proto: bytes, pieces: list[str]) -> sentencepiece_model
 
 
 # -- MeCab + WordPiece -------------------------------------------------------------------------
-def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: int, name: str, corpus: str,
-                      user_dicts: Sequence[str | Path], min_count: int, workers: int):
+def _rank_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], user_dicts: Sequence[str | Path],
+                    min_count: int, workers: int) -> tuple[list[tuple[int, int, str]], tuple]:
+    """((gain, count, word) of every frequent domain word the base splits, best first; the dictionaries)."""
     known = {p.name for p in base.user_dicts}
     extra = [Path(p) for p in user_dicts if Path(p).name not in known]
     for path in extra:
@@ -336,12 +358,7 @@ def _extend_wordpiece(base: MecabWordPieceTokenizer, sentences: list[str], add: 
         if pieces > 1:
             ranked.append((count * (pieces - 1), count, word))
     ranked.sort(key=lambda item: (-item[0], item[2]))
-    if len(ranked) < add:
-        raise _too_few(corpus, name, add, len(ranked), f" seen at least {min_count} times")
-    chosen = ranked[:add]
-    extended = MecabWordPieceTokenizer([*base.vocab, *(word for _, _, word in chosen)], base.system_dict, dicts,
-                                       base.normalization, base.mask_token, base.unk_token)
-    return extended, {word: count for _, count, word in chosen}
+    return ranked, dicts
 
 
 def _too_few(corpus: str, name: str, add: int, found: int, seen: str = "") -> JarobertaError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -227,6 +228,30 @@ def _accumulation(batch_size: int | None, micro_batch: int, world_size: int) -> 
         raise JarobertaError(f"batch_size {batch_size} must be a multiple of micro_batch {micro_batch} x "
                              f"{world_size} process(es) = {per_step}")
     return batch_size // per_step
+
+
+def steps_for_budget(model, plan: PretrainPlan, minutes: float, *, micro_batch: int, mask_rate: float,
+                     limits: tuple[int, int]) -> int:
+    """Optimizer steps of `model` (the run's shape, any weights) on rows of the shards' length that
+    fill `minutes` on this machine, timed on a few steps of random rows; within `limits`."""
+    header = plan.header
+    objective = MaskedLMObjective(model, explicit_position_ids=plan.family.conventions.explicit_position_ids)
+    optimizer = torch.optim.AdamW(model.parameters())
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, header.vocab_size, (micro_batch, header.seq_len), generator=generator)
+    labels = torch.where(torch.rand(ids.shape, generator=generator) < mask_rate, ids, -100)
+    lengths = torch.full((micro_batch,), header.seq_len)
+    timings = []
+    for _ in range(4):  # the first step pays for allocations: not counted
+        started = time.perf_counter()
+        objective(ids, labels, lengths).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - started)
+    per_step = sorted(timings[1:])[1] * 1.15  # median, plus evaluation and checkpoints
+    steps = int(min(max(minutes * 60 / per_step, limits[0]), limits[1]))
+    log.info("      %.2f s per step on this machine: %d steps fill %.1f minutes", per_step, steps, minutes)
+    return steps
 
 
 def pretrain(plan: PretrainPlan) -> TrainResult:
