@@ -36,7 +36,7 @@ from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.squad import AnswerReport, QAExample, read_squad
-from jaroberta.finetune.data import Source, json_rows
+from jaroberta.finetune.data import Source, json_rows, parse_choice
 
 SPLITS = ("train", "valid")
 """The files a task needs: JGLUE's dev set is `valid`."""
@@ -299,15 +299,8 @@ def _jnli(record: dict, where: Source) -> PairRecord:
 
 
 def _jcommonsenseqa(record: dict, where: Source) -> ChoiceRecord:
-    choices = []
-    while f"choice{len(choices)}" in record:
-        choices.append(_string(record, f"choice{len(choices)}", where))
-    if len(choices) < 2:
-        raise JarobertaError(f"{where}: a multiple-choice line needs choice0, choice1, ...; found {len(choices)} choice(s)")
-    label = record.get("label")
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
-        raise JarobertaError(f"{where}: 'label' must be the index of a choice (0 to {len(choices) - 1}), found {label!r}")
-    return ChoiceRecord(_identifier(record, "q_id", where), _string(record, "question", where), tuple(choices), label, where)
+    parsed = parse_choice(record, where)
+    return ChoiceRecord(_identifier(record, "q_id", where), parsed.question, parsed.choices, parsed.label, where)
 
 
 _LINE_READERS = {"marc-ja": _marc, "jsts": _jsts, "jnli": _jnli, "jcommonsenseqa": _jcommonsenseqa}
