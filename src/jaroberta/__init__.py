@@ -11,6 +11,7 @@ The verbs, each the function its `jaroberta` command calls, with the same option
     jaroberta.pretrain(shards, out, steps=...)    # pretrain
     jaroberta.finetune("ner", model, out, train=...)  # finetune
     jaroberta.predict(model, texts)               # predict
+    jaroberta.eval_jglue(model, out, data=JGLUE)  # eval jglue
     jaroberta.serve(model)                        # serve
     jaroberta.export(model, out)                  # export: a folder plain transformers gets right
 
@@ -26,7 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "load", "Model", "build_corpus", "train_tokenizer", "build_dictionary", "pack", "pretrain",
-    "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize",
+    "finetune", "predict", "eval_jglue", "serve", "export", "fill_mask", "score", "embed", "tokenize",
 ]
 
 

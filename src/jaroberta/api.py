@@ -22,6 +22,7 @@ from jaroberta.corpus.shards import ShardHeader
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.jglue_eval import JglueEvalConfig, JglueResult, evaluate_jglue
 from jaroberta.finetune.predict import predict as predict_inputs
 from jaroberta.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
 from jaroberta.finetune.run import finetune as finetune_config
@@ -297,6 +298,23 @@ def finetune(task: str | FinetuneConfig, model: str | Path | None = None, out: s
     if license and result.is_main:  # the others return no results
         write_card(result.model_dir, license=license, results=result.results["metrics"], source=str(config.model))
     return result
+
+
+def eval_jglue(model: str | Path | JglueEvalConfig, out: str | Path | None = None, *, data: str | Path | None = None,
+               tasks: str | Iterable[str] | None = None, user_dict: Iterable[str | Path] = (), no_progress: bool = False,
+               revision: str | None = None, **options) -> JglueResult:
+    """Fine-tune and score `model` on every JGLUE task found in `data` (a JGLUE checkout) with JGLUE's
+    settings, results into `out` (`jaroberta eval jglue`); `options` are JglueEvalConfig fields (lr,
+    epochs, train_limit, card, init...) and the loop's settings (device, precision, seed: LoopSettings)."""
+    if isinstance(model, JglueEvalConfig):
+        return evaluate_jglue(model)
+    if data is None or out is None:
+        raise JarobertaError("eval_jglue needs MODEL, OUT and data= (a JGLUE checkout)")
+    loop, options = _take(LoopSettings, options)
+    names = tuple(t.strip() for t in tasks.split(",")) if isinstance(tasks, str) else (tuple(tasks) if tasks else None)
+    config = JglueEvalConfig(model=resolve_model(model, revision), out=Path(out), data=Path(data), tasks=names,
+                             user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop), **options)
+    return evaluate_jglue(config)
 
 
 # -- a fine-tuned model ----------------------------------------------------------------------------
