@@ -310,7 +310,10 @@ def eval_jglue(model: str | Path | JglueEvalConfig, out: str | Path | None = Non
         return evaluate_jglue(model)
     if data is None or out is None:
         raise JarobertaError("eval_jglue needs MODEL, OUT and data= (a JGLUE checkout)")
-    loop, options = _take(LoopSettings, options)
+    options, rest = _take(JglueEvalConfig, options)  # first: --lr is the evaluation's, not the loop's
+    loop, unknown = _take(LoopSettings, rest)
+    if unknown:
+        raise JarobertaError(f"eval_jglue: unknown option(s) {sorted(unknown)}")
     names = tuple(t.strip() for t in tasks.split(",")) if isinstance(tasks, str) else (tuple(tasks) if tasks else None)
     config = JglueEvalConfig(model=resolve_model(model, revision), out=Path(out), data=Path(data), tasks=names,
                              user_dicts=tuple(user_dict), loop=finetune_loop(progress=not no_progress, **loop), **options)
