@@ -45,7 +45,7 @@ TABLE = (
     Command("fill-mask", "predict the words behind [MASK] in texts", "jaroberta.commands.infer:register_fill_mask"),
     Command("score", "pseudo-log-likelihood and pseudo-perplexity of texts", "jaroberta.commands.infer:register_score"),
     Command("embed", "sentence embeddings of texts, saved as .npy", "jaroberta.commands.infer:register_embed"),
-    Command("eval", "evaluate a model on a corpus", "jaroberta.commands.infer:register_eval"),
+    Command("eval", "evaluate a model: perplexity on a corpus, JGLUE", "jaroberta.commands.infer:register_eval"),
     Command("serve", "serve a model over HTTP: JSON API, web page at /, API docs at /docs",
             "jaroberta.commands.serve:register"),
     Command("export", "write a model folder that plain transformers uses correctly (pipeline, AutoTokenizer)",

@@ -1,4 +1,4 @@
-"""CLI: `jaroberta finetune classify|ner|pair MODEL OUT --train DATA` and `jaroberta predict MODEL`."""
+"""CLI: `jaroberta finetune classify|ner|pair|qa|choice MODEL OUT --train DATA` and `jaroberta predict MODEL`."""
 
 from __future__ import annotations
 
@@ -59,6 +59,16 @@ def _finetune_options(p: argparse.ArgumentParser, kind_options: tuple[str, ...])
         data.add_argument("--objective", choices=["auto", "classification", "regression"], default="auto",
                           help="classification (JNLI-like) or regression (JSTS-like); auto = regression when every "
                                "label is a decimal number (default: auto)")
+    if "word_boundaries" in kind_options:
+        data.add_argument("--word-boundaries", choices=["mecab"],
+                          help="SentencePiece models: keep every piece inside a MeCab word, so answers start and end on "
+                               "pieces far more often (more pieces per context); kept by the fine-tuned folder")
+    if "stride" in kind_options:
+        data.add_argument("--stride", type=int, default=128, metavar="N",
+                          help="a new window every N context pieces when a context does not fit one input (default: 128)")
+    if "max_answer_length" in kind_options:
+        data.add_argument("--max-answer-length", type=int, default=30, metavar="N",
+                          help="longest answer predicted, in pieces (default: 30)")
     model = p.add_argument_group("model")
     model.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
                        help="start from the pretrained weights, or the same architecture from random weights (a baseline)")
@@ -111,6 +121,7 @@ def run_finetune(args) -> int:
         warmup_steps=args.warmup_steps, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         eval_every=args.eval_every, patience=args.patience, metric=args.metric, max_length=args.max_length,
         dev_fraction=args.dev_fraction, seed=args.seed, precision=args.precision, device=args.device, resume=args.resume,
+        **{name: getattr(args, name) for name in ("word_boundaries", "stride", "max_answer_length") if hasattr(args, name)},
     )
     if not result.is_main:  # under torchrun the main process prints; the others have no results
         return 0
@@ -129,8 +140,10 @@ def register_predict(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Run a model written by `jaroberta finetune`. Classification prints the label and its probability, "
-                    "regression the score, NER the entities with character offsets into the input. Sentence-pair "
-                    "models take 'sentence1<TAB>sentence2' per line, or JSON lines with sentence1 and sentence2.",
+                    "regression the score, NER the entities with character offsets into the input, QA the answer "
+                    "(a span of the context), multiple choice the index of the choice. Sentence-pair models take "
+                    "'sentence1<TAB>sentence2' per line, QA 'question<TAB>context', multiple choice "
+                    "'question<TAB>choice0<TAB>choice1...', or JSON lines with those fields.",
     )
     p.add_argument("model", type=Path, metavar="MODEL", help="fine-tuned model folder (OUT/best of `jaroberta finetune`)")
     p.add_argument("text", nargs="*", metavar="TEXT", help="texts (pairs: 'sentence1<TAB>sentence2'), or use --input")
@@ -164,6 +177,10 @@ def _read_inputs(args, kind) -> list:
 
 
 def _line(result: dict) -> str:
+    if "answer" in result:
+        return f"{result['question']}\n  answer: {result['answer']} [{result['start']}:{result['end']}]"
+    if "choice" in result:
+        return f"{result['question']}\n  choice: {result['choice']} {result['choices'][result['choice']]} ({result['probability']:.3f})"
     source = result.get("text") or f"{result.get('sentence1')} / {result.get('sentence2')}"
     if "entities" in result:
         found = ", ".join(f"{e['text']} [{e['label']} {e['start']}:{e['end']}]" for e in result["entities"]) or "(none)"
