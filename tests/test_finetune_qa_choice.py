@@ -56,7 +56,7 @@ def choice_file(path: Path, choices: int = 3) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=["rinna", "jmed"])
+@pytest.fixture(scope="module", params=["rinna", pytest.param("jmed", marks=pytest.mark.slow)])
 def family(request, rinna_dir):
     if request.param == "rinna":
         return request.param, rinna_dir, ()

@@ -65,7 +65,7 @@ def config(model: Path, out: Path, data: Path, **changes) -> JglueEvalConfig:
                            loop=finetune_loop(seed=1, progress=False), **changes)
 
 
-@pytest.fixture(scope="module", params=["rinna", "jmed"])
+@pytest.fixture(scope="module", params=["rinna", pytest.param("jmed", marks=pytest.mark.slow)])
 def evaluated(request, rinna_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"jglue-{request.param}")
     model, user_dicts = (rinna_dir, ()) if request.param == "rinna" else (
