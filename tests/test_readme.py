@@ -20,6 +20,7 @@ NOT_JAROBERTA = {
     "make demo   # set-up + the main job on the default corpus (rinna's family; about half an hour on 2 cores)",
     "make test   # set-up + the test suite (offline; prints the 10 slowest tests)",
     'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',  # the SLURM example's rendezvous host
+    "git clone https://github.com/yahoojapan/JGLUE",  # the data `eval jglue` reads
 }
 
 

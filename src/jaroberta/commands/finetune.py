@@ -179,7 +179,7 @@ def _read_inputs(args, kind) -> list:
 def _line(result: dict) -> str:
     if "answer" in result:
         return f"{result['question']}\n  answer: {result['answer']} [{result['start']}:{result['end']}]"
-    if "choice" in result:
+    if "choices" in result:
         return f"{result['question']}\n  choice: {result['choice']} {result['choices'][result['choice']]} ({result['probability']:.3f})"
     source = result.get("text") or f"{result.get('sentence1')} / {result.get('sentence2')}"
     if "entities" in result:

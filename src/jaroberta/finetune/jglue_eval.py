@@ -36,6 +36,7 @@ from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune import jglue
 from jaroberta.finetune.jglue_metrics import accuracy, similarity_scores, squad_scores, zero_shot_similarity
+from jaroberta.finetune.kinds import KINDS
 from jaroberta.finetune.kinds.base import OBJECTIVES
 from jaroberta.finetune.run import FinetuneConfig, finetune, finetune_loop
 from jaroberta.infer.embeddings import embed
@@ -235,7 +236,7 @@ def run_setting(config: JglueEvalConfig, files: jglue.TaskFiles, dev: jglue.Task
         objective=spec.objective if spec.objective in OBJECTIVES else "auto", init=config.init, epochs=float(epochs),
         batch_size=config.batch_size, micro_batch=config.micro_batch, warmup_ratio=settings.warmup_ratio,
         max_length=settings.max_length, eval_every=FINAL_ONLY, patience=0, train_limit=config.train_limit,
-        word_boundaries=config.word_boundaries if spec.kind == "qa" else None, user_dicts=config.user_dicts,
+        word_boundaries=config.word_boundaries if "word_boundaries" in KINDS[spec.kind].options else None, user_dicts=config.user_dicts,
         loop=LoopSettings(**loop),
     )
     result = finetune(run_config)
