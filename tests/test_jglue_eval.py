@@ -186,3 +186,23 @@ def test_cli_eval_jglue(tmp_path, rinna_dir, capsys):
     assert json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))["jnli"]["setting"] == {"lr": 5e-4, "epochs": 1}
     assert main(["eval", "jglue", str(rinna_dir), str(tmp_path / "out2"), "--data", str(checkout), "--tasks", "jnli,nope"]) == 2
     assert "known: marc-ja, jsts" in capsys.readouterr().err
+
+
+def test_card_keeps_what_was_there_and_replaces_older_jglue_scores(tmp_path):
+    from huggingface_hub import EvalResult, ModelCardData
+
+    old = [EvalResult(task_type="fill-mask", dataset_type="dev", dataset_name="dev split", metric_type="perplexity", metric_value=9.5),
+           EvalResult(task_type="text-classification", dataset_type="shunk031/JGLUE", dataset_name="JGLUE JNLI", dataset_config="JNLI",
+                      dataset_split="validation", metric_type="accuracy", metric_value=0.1)]
+    data = ModelCardData(license="cc-by-sa-4.0", model_name="mine", eval_results=old)
+    body = "# mine\n\nWritten by hand: kept as it is.\n"
+    (tmp_path / "README.md").write_text(f"---\n{data.to_yaml()}\n---\n\n{body}", encoding="utf-8")
+    results = {"jnli": {"accuracy": 0.5}, "jsts": {"pearson": 0.25, "spearman": float("nan")},
+               "jsquad": {"exact_match": 0.125, "f1": 0.375, "boundary_ceiling": 0.99}}
+    jglue_eval.add_to_card(tmp_path, results)
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.text.strip() == body.strip() and card.data.license == "cc-by-sa-4.0"
+    found = {(r.dataset_type, r.dataset_config, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert found == {("dev", None, "perplexity"): 9.5, ("shunk031/JGLUE", "JNLI", "accuracy"): 0.5,
+                     ("shunk031/JGLUE", "JSTS", "pearson"): 0.25,  # a NaN is no score: left out
+                     ("shunk031/JGLUE", "JSQuAD", "exact_match"): 0.125, ("shunk031/JGLUE", "JSQuAD", "f1"): 0.375}

@@ -235,7 +235,7 @@ def run_setting(config: JglueEvalConfig, files: jglue.TaskFiles, dev: jglue.Task
         task=spec.kind, model=config.model, out=out, train=files.train, dev=files.valid,
         objective=spec.objective if spec.objective in OBJECTIVES else "auto", init=config.init, epochs=float(epochs),
         batch_size=config.batch_size, micro_batch=config.micro_batch, warmup_ratio=settings.warmup_ratio,
-        max_length=settings.max_length, eval_every=FINAL_ONLY, patience=0, train_limit=config.train_limit,
+        max_length=settings.max_length, eval_every=FINAL_ONLY, patience=0, train_limit=config.train_limit, score_before=False,
         word_boundaries=config.word_boundaries if "word_boundaries" in KINDS[spec.kind].options else None, user_dicts=config.user_dicts,
         loop=LoopSettings(**loop),
     )

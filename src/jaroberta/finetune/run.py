@@ -90,6 +90,8 @@ class FinetuneConfig:
     """Longest framed input (special tokens included); default: the model's conventions."""
     dev_fraction: float = 0.1
     """Share of the training examples held out as dev when no dev file is given."""
+    score_before: bool = True
+    """Score dev once before training too (what the untrained head starts from; one more pass over dev)."""
     train_limit: int | None = None
     """Train on the first N training examples only (a quick run on a CPU); None: all of them."""
     word_boundaries: str | None = None
@@ -173,7 +175,7 @@ class FinetuneResult:
 def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune, keep the best model, score it on dev and test, write the results."""
     run = prepare(config)
-    before = dev_metrics_now(run.task)
+    before = dev_metrics_now(run.task) if config.score_before else {}
     result = train(run.task, run.loop)
     best = config.out / "best"
     if not processes().is_main:  # under torchrun, rank 0 scores and writes; the others are done
