@@ -41,6 +41,7 @@ from jaroberta.finetune.kinds.base import OBJECTIVES
 from jaroberta.finetune.run import FinetuneConfig, finetune, finetune_loop
 from jaroberta.infer.embeddings import embed
 from jaroberta.model.loading import load
+from jaroberta.train.distributed import Runtime, barrier, init_runtime, shutdown
 from jaroberta.train.loop import LoopSettings
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,14 @@ def evaluate_jglue(config: JglueEvalConfig) -> JglueResult:
         _claim(config)
     dev = {task: _read_both(files) for task, files in search.found.items()}  # a malformed line stops us before any training
     results: dict = {}
-    for task, files in search.found.items():
-        results[task] = run_task(config, files, dev[task])
+    # Under torchrun one process group serves every run: joining and leaving it per run loses the rendezvous
+    # while rank 0 alone scores a run; the barrier keeps the others from starting the next one before that.
+    runtime = init_runtime(config.loop.device, config.loop.timeout_s)
+    try:
+        for task, files in search.found.items():
+            results[task] = run_task(config, files, dev[task], runtime)
+    finally:
+        shutdown(runtime)
     if not main:
         return JglueResult(config.out, {}, "", is_main=False)
     if "jsts" in results and config.zero_shot:
@@ -192,15 +199,16 @@ def _read_both(files: jglue.TaskFiles) -> jglue.TaskData:
 
 
 # -- one task ----------------------------------------------------------------------------------------
-def run_task(config: JglueEvalConfig, files: jglue.TaskFiles, dev: jglue.TaskData) -> dict:
+def run_task(config: JglueEvalConfig, files: jglue.TaskFiles, dev: jglue.TaskData, runtime: Runtime) -> dict:
     """Every setting of the task's grid (finished ones read back), the best on dev chosen."""
     task, spec = files.task, jglue.TASKS[files.task]
     folder = config.out / task
     grid = config.grid(task)
     runs: dict[tuple[float, int], dict] = {}
-    with progress_bar(total=len(grid), desc=f"JGLUE {task}", unit="setting", disable=not config.loop.progress) as bar:
+    with progress_bar(total=len(grid), desc=f"JGLUE {task}", unit="setting", disable=not (config.loop.progress and runtime.is_main)) as bar:
         for lr, epochs in grid:
             runs[(lr, epochs)] = run_setting(config, files, dev, lr, epochs)
+            barrier(runtime)
             bar.update(1)
     if not processes().is_main:
         return {}
