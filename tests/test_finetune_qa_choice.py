@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import transformers
 from conftest import JA_SENTENCES
+from huggingface_hub import ModelCard
 from layouts import jmed_dir, manbyo_dic, rinna_dir  # noqa: F401  (module-scoped fixtures)
 
 from jaroberta.cli import main
@@ -90,6 +91,7 @@ def test_qa_reports_windows_answers_and_the_boundary_ceiling(qa_run):
                                 "max_length": 40, "stride": 8, "max_answer_length": 30}
     plain = transformers.AutoModelForQuestionAnswering.from_pretrained(result.model_dir)
     assert type(plain).__name__ == ("RobertaForQuestionAnswering" if name == "rinna" else "BertForQuestionAnswering")
+    assert ModelCard.load(result.model_dir / "README.md").data.pipeline_tag == "question-answering"
 
 
 def test_qa_predictions_are_spans_of_the_context_and_reproduce_the_scores(qa_run):
