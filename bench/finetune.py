@@ -12,7 +12,7 @@ between the start of step `--warmup` and the start of the last step (the clock s
 the untimed steps on both sides, and stops before the final save and evaluation).
 
     .venv/bin/python bench/finetune.py --model MODEL --data JGLUE/datasets/jnli-v1.3/valid-v1.3.json \
-        --examples 512 --batch 32 --steps 20 --warmup 3 --threads 2
+        --examples 1024 --batch 32 --steps 60 --warmup 5 --rounds 3 --threads 2
 """
 
 from __future__ import annotations
