@@ -39,3 +39,23 @@ def test_finetune_under_torchrun_with_two_processes(rinna_dir, tmp_path, output)
         assert json.loads(result.stdout)["model"] == str(out / "best")
     else:
         assert result.stdout.count("| metric | dev |") == 1 and result.stdout.count("model: ") == 1
+
+
+@pytest.mark.slow
+def test_eval_jglue_under_torchrun_runs_one_task_after_another(rinna_dir, tmp_path):  # noqa: F811
+    """Several fine-tunings in one torchrun: one process group serves them all (joining and leaving
+    it per run hung the second run while rank 0 alone scored the first)."""
+    from test_jglue_eval import jglue_checkout
+
+    checkout = jglue_checkout(tmp_path)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "jaroberta", "eval", "jglue", str(rinna_dir), str(out), "--data", str(checkout), "--tasks", "jsts,jnli,jsquad",
+         "--lr", "5e-4", "--epochs", "1", "--batch-size", "8", "--train-limit", "8", "--no-progress", "--device", "cpu"],
+        env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {"jsts", "jnli", "jsquad"} <= set(results)
+    assert all((out / task / "predictions.jsonl").is_file() for task in ("jsts", "jnli", "jsquad"))
+    assert result.stdout.count("# JGLUE dev scores") == 1  # one report, from rank 0

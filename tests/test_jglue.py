@@ -89,7 +89,7 @@ def test_every_format_reads_into_typed_records_with_jglue_ids(checkout, tmp_path
     assert [(r.id, r.label) for r in jsts] == [("0", 0.0), ("1", 4.4)]
     assert jsts[1].first == "バスが走っています。" and jsts[1].where.line == 2
     choice = jglue.read_split(search.found["jcommonsenseqa"], "train").records[0]
-    assert (choice.id, choice.choices[0], len(choice.choices), choice.label) == ("3016", "社長", 5, 0)
+    assert (choice.id, choice.choices[0], len(choice.choices), choice.label) == (3016, "社長", 5, 0)
     review = jglue.read_split(search.found["marc-ja"], "valid").records[0]
     assert (review.id, review.text, review.label) == ("R2H83XHJUDZBHT", "とても良い商品でした。", "positive")
     _lines(tmp_path / "jnli.json", JNLI)

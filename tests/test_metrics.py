@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from jaroberta.errors import JarobertaError
 from jaroberta.finetune import metrics
 
 CLASSIFICATION = [
@@ -86,17 +87,13 @@ def test_pearson_and_spearman(x, y, pearson, spearman):
     assert metrics.spearman(x, y) == pytest.approx(spearman)
 
 
-def test_average_ranks_share_ties():
-    assert metrics.average_ranks([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
-
-
 def test_constant_series_has_no_correlation():
     assert math.isnan(metrics.pearson([1, 1, 1], [1, 2, 3]))
     assert math.isnan(metrics.spearman([1, 2, 3], [4, 4, 4]))
 
 
 def test_mismatched_or_empty_inputs_are_errors():
-    with pytest.raises(ValueError, match="2 gold values but 1"):
+    with pytest.raises(JarobertaError, match="2 gold values but 1"):
         metrics.accuracy(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="no examples"):
         metrics.macro_f1([], [])

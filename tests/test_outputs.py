@@ -122,13 +122,10 @@ def test_a_writable_file_output_passes_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_resume_of_a_folder_without_manifest_keeps_everything_there(tmp_path):
-    _write(tmp_path / "checkpoints" / "step-10" / "state.pt", "old run")
-    claim_output(tmp_path, "pretrain", resume=True)
-    _write(tmp_path / "log.jsonl", "new")
-    record_output(tmp_path)
-    claim_output(tmp_path, "pretrain", overwrite=True)
-    assert (tmp_path / "checkpoints" / "step-10" / "state.pt").exists() and not (tmp_path / "log.jsonl").exists()
+def test_resume_does_not_adopt_a_folder_of_the_users_files(tmp_path):
+    _write(tmp_path / "model" / "README.md", "the user's")
+    with pytest.raises(JarobertaError, match="did not write"):
+        claim_output(tmp_path, "pretrain", resume=True)
 
 
 def test_record_leaves_an_unclaimed_folder_alone(tmp_path):

@@ -37,6 +37,7 @@ NOT_JAROBERTA = {
     "make demo   # set-up + the main job on the default corpus (rinna's family; about half an hour on 2 cores)",
     "make test   # set-up + the test suite (offline; prints the 10 slowest tests)",
     'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',  # the SLURM example's rendezvous host
+    "git clone https://github.com/yahoojapan/JGLUE",  # the data `eval jglue` reads
 }
 
 # README lines that cannot run here, by how they start, with the reason (checked: they still parse).
@@ -49,6 +50,16 @@ CANNOT_RUN = {
     "srun torchrun ": "a SLURM cluster",
     "jaroberta serve ": "a server runs until stopped; test_serve*.py start it on a free port",
     "torchrun --nproc_per_node 2 -m jaroberta finetune ": "two processes: test_finetune_distributed.py runs it (slow)",
+    # domain adaptation on the user's medical text: test_adapt.py runs it end to end on text it writes
+    "jaroberta adapt ": "the user's domain text; test_adapt.py runs adapt end to end",
+    "jaroberta tokenizer extend rinna/japanese-roberta-base medical-corpus ": "a medical corpus; test_extend.py",
+    "jaroberta pack medical-corpus ": "a medical corpus; test_adapt.py packs one",
+    "jaroberta pretrain shards-med ": "a medical corpus; test_extend.py grows a model on extended shards",
+    # JGLUE's data is not redistributed here: test_finetune_qa_choice.py and test_jglue_eval.py write files in its formats
+    "jaroberta finetune qa ": "JGLUE's JSQuAD; test_finetune_qa_choice.py",
+    "jaroberta finetune choice ": "JGLUE's JCommonsenseQA; test_finetune_qa_choice.py",
+    "jaroberta predict runs/jsquad/best ": "a JSQuAD model; test_finetune_qa_choice.py predicts with one",
+    "jaroberta eval jglue ": "a JGLUE checkout; test_jglue_eval.py runs eval jglue on files in its formats",
 }
 # README lines that run, but slowly (fine-tuning on the 500 hironsan sentences, ~30 s): marked slow.
 SLOW = ("jaroberta finetune ner MODEL runs/hironsan ", "jaroberta predict runs/hironsan/best ")

@@ -13,6 +13,7 @@ The verbs, each the function its `jaroberta` command calls, with the same option
     jaroberta.adapt(base, domain_text, out)       # adapt: extend the vocabulary, continue pretraining, measure
     jaroberta.finetune("ner", model, out, train=...)  # finetune
     jaroberta.predict(model, texts)               # predict
+    jaroberta.eval_jglue(model, out, data=JGLUE)  # eval jglue
     jaroberta.serve(model)                        # serve
     jaroberta.export(model, out)                  # export: a folder plain transformers gets right
 
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "load", "Model", "build_corpus", "train_tokenizer", "extend_tokenizer", "build_dictionary", "pack", "pretrain",
-    "finetune", "predict", "serve", "export", "fill_mask", "score", "embed", "tokenize", "adapt",
+    "finetune", "predict", "eval_jglue", "serve", "export", "fill_mask", "score", "embed", "tokenize", "adapt",
 ]
 _ABOVE_API = {"adapt": "jaroberta.adapt"}
 """Verbs that compose the api's verbs, in the module of the same name (a layer above `jaroberta.api`)."""

@@ -24,6 +24,7 @@ from jaroberta.core.outputs import claim_output, record_output
 from jaroberta.core.runtime import processes
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.finetuned import load_finetuned
+from jaroberta.finetune.jglue_eval import JglueEvalConfig, JglueResult, evaluate_jglue
 from jaroberta.finetune.predict import predict as predict_inputs
 from jaroberta.infer.embeddings import embed as embed_texts
 from jaroberta.infer.embeddings import save_embeddings
@@ -48,7 +49,7 @@ from jaroberta.text.extend import ExtendReport, save_extended
 from jaroberta.text.extend import extend_tokenizer as extend_with_sentences
 from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
-from jaroberta.finetune.run import FinetuneConfig, FinetuneResult
+from jaroberta.finetune.run import FinetuneConfig, FinetuneResult, finetune_loop
 from jaroberta.finetune.run import finetune as finetune_config
 from jaroberta.train.loop import TrainResult
 from jaroberta.train.pretrain import PretrainConfig, plan_pretraining
@@ -301,6 +302,31 @@ def finetune(config: FinetuneConfig, *, revision: str | None = None, license: st
     if license and result.is_main:  # the others return no results
         write_card(result.model_dir, license=license, results=result.results["metrics"], source=str(config.model))
     return result
+
+
+def eval_jglue(model: str | Path | JglueEvalConfig, out: str | Path | None = None, *, data: str | Path | None = None,
+               tasks: str | Iterable[str] | None = None, user_dict: Iterable[str | Path] = (),
+               revision: str | None = None, lr: float | None = None, epochs: int | None = None,
+               train_limit: int | None = None, init: str = "pretrained", batch_size: int = 32,
+               micro_batch: int | None = None, word_boundaries: str | None = None, zero_shot: bool = True,
+               card: bool = False, seed: int | None = None, precision: str = "auto", device: str = "auto",
+               progress: bool = True) -> JglueResult:
+    """Fine-tune and score `model` (a folder or hub id) on every JGLUE task found in `data` (a JGLUE
+    checkout) with JGLUE's settings, results into `out` (`jaroberta eval jglue`); `lr` and `epochs`
+    fix one setting instead of JGLUE's grid; `seed`, `precision` and `device` go to the loop.
+    Also takes one JglueEvalConfig."""
+    if isinstance(model, JglueEvalConfig):
+        return evaluate_jglue(model)
+    if data is None or out is None:
+        raise JarobertaError("eval_jglue needs model, out and data (a JGLUE checkout)")
+    names = tuple(t.strip() for t in tasks.split(",")) if isinstance(tasks, str) else (tuple(tasks) if tasks else None)
+    loop = finetune_loop(progress=progress, precision=precision, device=device,
+                         **({"seed": seed} if seed is not None else {}))
+    config = JglueEvalConfig(model=resolve_model(model, revision), out=Path(out), data=Path(data), tasks=names,
+                             lr=lr, epochs=epochs, train_limit=train_limit, init=init, batch_size=batch_size,
+                             micro_batch=micro_batch, word_boundaries=word_boundaries, zero_shot=zero_shot, card=card,
+                             user_dicts=tuple(user_dict), loop=loop)
+    return evaluate_jglue(config)
 
 
 # -- a fine-tuned model ----------------------------------------------------------------------------

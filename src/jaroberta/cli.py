@@ -47,11 +47,11 @@ GROUPS = (
         Command("fill-mask", "predict the words behind [MASK] in texts", "fill_mask"),
         Command("score", "pseudo-log-likelihood and pseudo-perplexity of texts", "score"),
         Command("embed", "sentence embeddings of texts, saved as .npy", "embed"),
-        Command("eval", "evaluate a model on a corpus", "eval"),
+        Command("eval", "evaluate a model: perplexity on a corpus, JGLUE", "eval"),
     )),
     ("fine-tune", (
-        Command("finetune", "fine-tune a pretrained model: classify, ner or pair", "finetune"),
-        Command("predict", "run a fine-tuned model: labels, scores or entities", "predict"),
+        Command("finetune", "fine-tune a pretrained model: classify, ner, pair, qa or choice", "finetune"),
+        Command("predict", "run a fine-tuned model: labels, scores, entities, answers or choices", "predict"),
     )),
     ("hand it over", (
         Command("serve", "serve a model over HTTP: JSON API, web page at /, API docs at /docs", "serve"),

@@ -41,7 +41,10 @@ def _finetune_options(p: argparse.ArgumentParser, other_kinds_options: list[str]
     p.add_argument("out", type=Path, metavar="OUT",
                    help="run directory: logs, checkpoints, best/ (the fine-tuned model), results.json and results.md")
     options.revision(p)
-    options.add_config(p, CONFIG, skip=("task", "model", "out", "user_dicts", "loop", *other_kinds_options), flags={
+    options.add_config(p, CONFIG, skip=("task", "model", "out", "user_dicts", "loop", "score_before", *other_kinds_options), flags={
+        "word_boundaries": {"choices": ["mecab"], "default": None,
+                            "help": "SentencePiece models: keep every piece inside a MeCab word, so answers start and end "
+                                    "on pieces far more often (more pieces per context); kept by the fine-tuned folder"},
         "labels": {"type": options.names, "metavar": "A,B,...", "default": (),
                    "help": "declare the label set (classes, or NER entity types), comma-separated; then train and dev "
                            "need not show every label"},

@@ -15,8 +15,10 @@ def register(subparsers, name: str, help: str) -> None:
         name,
         help=help,
         description="Run a model written by `jaroberta finetune`. Classification prints the label and its probability, "
-                    "regression the score, NER the entities with character offsets into the input. Sentence-pair "
-                    "models take 'sentence1<TAB>sentence2' per line, or JSON lines with sentence1 and sentence2.",
+                    "regression the score, NER the entities with character offsets into the input, QA the answer "
+                    "(a span of the context), multiple choice the index of the choice. Sentence-pair models take "
+                    "'sentence1<TAB>sentence2' per line, QA 'question<TAB>context', multiple choice "
+                    "'question<TAB>choice0<TAB>choice1...', or JSON lines with those fields.",
     )
     options.model_options(p, "fine-tuned model folder (OUT/best of `jaroberta finetune`) or hub id")
     p.add_argument("text", nargs="*", metavar="TEXT", help="texts (pairs: 'sentence1<TAB>sentence2'), or use --input")
@@ -49,6 +51,10 @@ def _read_inputs(args, kind) -> list:
 
 
 def _line(result: dict) -> str:
+    if "answer" in result:
+        return f"{result['question']}\n  answer: {result['answer']} [{result['start']}:{result['end']}]"
+    if "choices" in result:
+        return f"{result['question']}\n  choice: {result['choice']} {result['choices'][result['choice']]} ({result['probability']:.3f})"
     source = result.get("text") or f"{result.get('sentence1')} / {result.get('sentence2')}"
     if "entities" in result:
         found = ", ".join(f"{e['text']} [{e['label']} {e['start']}:{e['end']}]" for e in result["entities"]) or "(none)"

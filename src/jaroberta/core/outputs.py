@@ -76,11 +76,10 @@ def claim_output(out: str | Path, command: str, *, overwrite: bool = False, resu
     manifest = Manifest.read(out)
     present = _files(out)
     if manifest is None:
-        if present and not resume:
+        if present:
             raise JarobertaError(f"OUT {out} already holds files that `jaroberta {command}` did not write "
                                  f"({_sample(present)}): choose a new or empty folder")
-        # resume of a run older than manifests: continue, and never delete what was there
-        Manifest(command, foreign=present).write(out)
+        Manifest(command).write(out)
         return out
     if manifest.command != command:
         raise JarobertaError(f"OUT {out} holds the output of `jaroberta {manifest.command}`, not of "

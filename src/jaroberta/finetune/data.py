@@ -66,6 +66,20 @@ class PairExample:
     """File and line, for error messages."""
 
 
+@dataclass
+class ChoiceExample:
+    """One multiple-choice question (JCommonsenseQA-like)."""
+
+    question: str
+    """The question."""
+    choices: tuple[str, ...]
+    """choice0, choice1, ... as the line gives them."""
+    label: int | None
+    """Index of the right choice (None when predicting)."""
+    where: Source
+    """File and line, for error messages."""
+
+
 @dataclass(frozen=True)
 class Span:
     """An entity: characters [start, end) of the text, of one type."""
@@ -212,6 +226,34 @@ def read_pairs(path: str | Path) -> list[PairExample]:
         second = _text(_field(record, PAIR_FIELDS[1:], where, "second sentence"), where, PAIR_FIELDS[1])
         label = _label(_field(record, ("label",), where, "label"), where, path.suffix.lower() in JSON_SUFFIXES)
         examples.append(PairExample(first, second, label, where))
+    if not examples:
+        raise JarobertaError(f"{path}: no examples")
+    return examples
+
+
+# -- multiple choice ---------------------------------------------------------------------
+def parse_choice(record: dict, where: Source, labelled: bool = True) -> ChoiceExample:
+    """A question with `choice0`, `choice1`, ... (as many as the record has, numbered from 0 without
+    gaps) and `label`, the index of the right one (JGLUE JCommonsenseQA's fields)."""
+    choices = []
+    while f"choice{len(choices)}" in record:
+        choices.append(_text(record[f"choice{len(choices)}"], where, f"choice{len(choices)}"))
+    if len(choices) < 2:
+        raise _fail(where, f"a multiple-choice line needs choice0, choice1, ...; found {len(choices)} choice(s)")
+    label = None
+    if labelled:
+        label = record.get("label")
+        if isinstance(label, str) and label.strip().isdigit():  # CSV has no types
+            label = int(label)
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
+            raise _fail(where, f"'label' must be the index of a choice (0 to {len(choices) - 1}), found {label!r}")
+    return ChoiceExample(_text(_field(record, ("question",), where, "question"), where, "question"), tuple(choices), label, where)
+
+
+def read_choices(path: str | Path) -> list[ChoiceExample]:
+    """Multiple-choice questions: JSON lines or CSV / TSV with `question`, `choice0`...`choiceN`, `label`."""
+    path = Path(path)
+    examples = [parse_choice(record, where) for where, record in _rows(path)]
     if not examples:
         raise JarobertaError(f"{path}: no examples")
     return examples

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.squad import AnswerReport, QAExample, read_squad
-from jaroberta.finetune.data import Source, json_rows
+from jaroberta.finetune.data import Source, json_rows, parse_choice
 
 SPLITS = ("train", "valid")
 """The files a task needs: JGLUE's dev set is `valid`."""
@@ -58,16 +58,23 @@ class TaskSpec:
     """The scores JGLUE reports, in its column order; the first picks the setting on dev."""
     max_length: int
     """JGLUE's max sequence length."""
+    kind: str
+    """The fine-tuning kind that learns it (`finetune.kinds.KINDS`)."""
+    objective: str
+    """The kind's objective ('classification', 'regression', 'extraction')."""
+    answer: str
+    """The key of the kind's prediction that `predictions.jsonl` keeps (label, score, answer text, choice index)."""
 
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("marc-ja", "MARC-ja", ("marc_ja", "marc-ja"), "review_id", ("accuracy",), 512),
-        TaskSpec("jsts", "JSTS", ("jsts",), "sentence_pair_id", ("pearson", "spearman"), 128),
-        TaskSpec("jnli", "JNLI", ("jnli",), "sentence_pair_id", ("accuracy",), 128),
-        TaskSpec("jsquad", "JSQuAD", ("jsquad",), "id", ("exact_match", "f1"), 384),
-        TaskSpec("jcommonsenseqa", "JCommonsenseQA", ("jcommonsenseqa",), "q_id", ("accuracy",), 64),
+        TaskSpec("marc-ja", "MARC-ja", ("marc_ja", "marc-ja"), "review_id", ("accuracy",), 512, "classify", "classification", "label"),
+        TaskSpec("jsts", "JSTS", ("jsts",), "sentence_pair_id", ("pearson", "spearman"), 128, "pair", "regression", "score"),
+        TaskSpec("jnli", "JNLI", ("jnli",), "sentence_pair_id", ("accuracy",), 128, "pair", "classification", "label"),
+        TaskSpec("jsquad", "JSQuAD", ("jsquad",), "id", ("exact_match", "f1"), 384, "qa", "extraction", "answer"),
+        TaskSpec("jcommonsenseqa", "JCommonsenseQA", ("jcommonsenseqa",), "q_id", ("accuracy",), 64, "choice", "classification",
+                 "choice"),
     )
 }
 """JGLUE's five tasks, in the column order of its table."""
@@ -239,8 +246,8 @@ class PairRecord:
 class ChoiceRecord:
     """JCommonsenseQA: one question and its choices."""
 
-    id: str
-    """q_id."""
+    id: str | int
+    """q_id (a number in JGLUE's files)."""
     question: str
     """The question."""
     choices: tuple[str, ...]
@@ -273,11 +280,12 @@ def _string(record: dict, key: str, where: Source) -> str:
     return value
 
 
-def _identifier(record: dict, key: str, where: Source) -> str:
+def _identifier(record: dict, key: str, where: Source) -> str | int:
+    """JGLUE's id as the file gives it (JCommonsenseQA's q_id is a number), so predictions repeat it exactly."""
     value = record.get(key)
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
         raise JarobertaError(f"{where}: no {key!r} (JGLUE's id of the example)")
-    return str(value)
+    return value
 
 
 def _marc(record: dict, where: Source) -> TextRecord:
@@ -299,15 +307,8 @@ def _jnli(record: dict, where: Source) -> PairRecord:
 
 
 def _jcommonsenseqa(record: dict, where: Source) -> ChoiceRecord:
-    choices = []
-    while f"choice{len(choices)}" in record:
-        choices.append(_string(record, f"choice{len(choices)}", where))
-    if len(choices) < 2:
-        raise JarobertaError(f"{where}: a multiple-choice line needs choice0, choice1, ...; found {len(choices)} choice(s)")
-    label = record.get("label")
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
-        raise JarobertaError(f"{where}: 'label' must be the index of a choice (0 to {len(choices) - 1}), found {label!r}")
-    return ChoiceRecord(_identifier(record, "q_id", where), _string(record, "question", where), tuple(choices), label, where)
+    parsed = parse_choice(record, where)
+    return ChoiceRecord(_identifier(record, "q_id", where), parsed.question, parsed.choices, parsed.label, where)
 
 
 _LINE_READERS = {"marc-ja": _marc, "jsts": _jsts, "jnli": _jnli, "jcommonsenseqa": _jcommonsenseqa}

@@ -1,16 +1,16 @@
-"""Fine-tuning metrics: `accuracy`, `macro_f1`, `entity_scores` (exact spans), `pearson`, `spearman`.
+"""Fine-tuning metrics: `macro_f1`, `entity_scores` (exact spans), and JGLUE's `accuracy`, `pearson`, `spearman`.
 
-Plain Python and numpy, so every number can be checked by hand (tests/test_metrics.py). A
-correlation of a constant series is NaN, never a made-up 0.
+Accuracy and the correlations are the official ones of `jglue_metrics` (scipy.stats), imported
+here so every kind scores with the same code as `jaroberta eval jglue`. A correlation of a
+constant series is NaN, never a made-up 0.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 
-import numpy as np
+from jaroberta.finetune.jglue_metrics import accuracy, pearson, spearman  # noqa: F401  (one place)
 
 Entity = tuple[int, int, str]
 """An entity as (start, end, type): end-exclusive character offsets."""
@@ -21,12 +21,6 @@ def _check_lengths(gold: Sequence, predicted: Sequence) -> None:
         raise ValueError(f"{len(gold)} gold values but {len(predicted)} predictions")
     if not len(gold):
         raise ValueError("no examples to score")
-
-
-def accuracy(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> float:
-    """Fraction of exact matches."""
-    _check_lengths(gold, predicted)
-    return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
 
 
 def f1_from_counts(true_positive: int, false_positive: int, false_negative: int) -> tuple[float, float, float]:
@@ -85,33 +79,3 @@ def entity_scores(gold: Sequence[Iterable[Entity]], predicted: Sequence[Iterable
 def _span_scores(c: Counter) -> dict:
     precision, recall, f1 = f1_from_counts(c["correct"], c["predicted"] - c["correct"], c["gold"] - c["correct"])
     return {"precision": precision, "recall": recall, "f1": f1, "gold": c["gold"], "predicted": c["predicted"], "correct": c["correct"]}
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
-    """Pearson correlation; NaN when either series is constant."""
-    _check_lengths(x, y)
-    a = np.asarray(x, dtype=np.float64) - np.mean(x)
-    b = np.asarray(y, dtype=np.float64) - np.mean(y)
-    denominator = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / denominator if denominator > 0 else math.nan
-
-
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks from 1, ties sharing the mean of the ranks they span ([10, 20, 20] -> [1, 2.5, 2.5])."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    start = 0
-    while start < len(order):
-        stop = start
-        while stop + 1 < len(order) and values[order[stop + 1]] == values[order[start]]:
-            stop += 1
-        ranks[order[start : stop + 1]] = (start + stop) / 2 + 1
-        start = stop + 1
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation (Pearson of average ranks: ties share their mean rank); NaN when either series is constant."""
-    _check_lengths(x, y)
-    return pearson(average_ranks(x), average_ranks(y))

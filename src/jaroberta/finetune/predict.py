@@ -23,17 +23,20 @@ log = logging.getLogger(__name__)
 
 
 def predict(model: FinetunedModel, inputs: list, *, batch_size: int = 32, truncate: bool = False, where: str = "input") -> list[dict]:
-    """One prediction per input: a text (classification, NER) or a (sentence1, sentence2) pair.
+    """One prediction per input: a text (classification, NER), a (sentence1, sentence2) pair,
+    {"question", "context"} (QA) or {"question", "choices"} (multiple choice).
 
     Classification: {"label", "probability", "probabilities"}; regression: {"score"};
-    NER: {"entities": [{"start", "end", "label", "text"}]} with character offsets into the input.
+    NER: {"entities": [{"start", "end", "label", "text"}]} with character offsets into the input;
+    QA: {"answer", "start", "end", "score"}, the answer being `context[start:end]`;
+    multiple choice: {"choice", "probability", "probabilities"}.
     Inputs longer than the model allows are an error unless `truncate` (then counted in the log).
     """
     kind, lm = model.kind, model.lm
     examples = [kind.example_from_input(value, f"{where} {i + 1}") for i, value in enumerate(inputs)]
     if not examples:
         return []
-    rows, stats = kind.encode(lm, examples, None, piece_budget(lm, None))
+    rows, stats = kind.encode(lm, examples, None, piece_budget(lm, kind.max_length))
     if stats.truncated:
         first = examples[next(r.example for r in rows if r.truncated)]
         if not truncate:

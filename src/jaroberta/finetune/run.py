@@ -24,7 +24,8 @@ from jaroberta.finetune.datasets import load_dataset
 from jaroberta.finetune.finetuned import load_finetuned
 from jaroberta.finetune.kinds import KINDS, kind_class, kind_for_training
 from jaroberta.finetune.kinds.base import OBJECTIVES, TaskKind, piece_budget
-from jaroberta.finetune.task import Batching, FinetuneTask, evaluate_rows
+from jaroberta.finetune.squad import MAX_ANSWER_PIECES, STRIDE, WORD_BOUNDARY_CHOICES, qa_tokenizer
+from jaroberta.finetune.task import Batching, FinetuneTask, evaluate_with_predictions
 from jaroberta.model.card import write_card
 from jaroberta.model.loading import LoadedModel, load
 from jaroberta.train.loop import LoopConfig, LoopSettings, train
@@ -47,7 +48,7 @@ class FinetuneConfig:
     """Everything that decides a fine-tuning run."""
 
     task: str
-    """The kind of task: a name of `finetune.kinds.KINDS` ('classify', 'ner', 'pair')."""
+    """The kind of task: a name of `finetune.kinds.KINDS` ('classify', 'ner', 'pair', 'qa', 'choice')."""
     model: Path
     """Pretrained model folder (jaroberta's, or rinna's / JMedRoBERTa's Hugging Face layout)."""
     out: Path
@@ -90,6 +91,17 @@ class FinetuneConfig:
     """Longest framed input (special tokens included); default: the model's conventions."""
     dev_fraction: float = 0.1
     """Share of the training examples held out as dev when no dev file is given."""
+    score_before: bool = True
+    """Score dev once before training too (what the untrained head starts from; one more pass over dev)."""
+    train_limit: int | None = None
+    """Train on the first N training examples only (a quick run on a CPU); None: all of them."""
+    word_boundaries: str | None = None
+    """SentencePiece models: 'mecab' keeps every piece inside a MeCab word (QA answers then start and end on
+    pieces far more often); saved with the tokenizer, so predict uses the same. None: the tokenizer as it is."""
+    stride: int = STRIDE
+    """QA: a new window every this many context pieces when a context does not fit one input (run_squad's doc_stride)."""
+    max_answer_length: int = MAX_ANSWER_PIECES
+    """QA: longest answer predicted, in pieces (run_squad's max_answer_length)."""
     user_dicts: tuple[Path, ...] = ()
     """MeCab user dictionaries the tokenizer needs (JMedRoBERTa layout)."""
     loop: LoopSettings = field(default_factory=finetune_loop)
@@ -125,6 +137,10 @@ class FinetuneConfig:
             raise JarobertaError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
         if self.patience < 0:
             raise JarobertaError("patience must be >= 0")
+        if self.train_limit is not None and self.train_limit < 1:
+            raise JarobertaError(f"train_limit must be >= 1, got {self.train_limit}")
+        if self.word_boundaries is not None and self.word_boundaries not in WORD_BOUNDARY_CHOICES:
+            raise JarobertaError(f"word_boundaries must be one of {WORD_BOUNDARY_CHOICES}, got {self.word_boundaries!r}")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -152,6 +168,8 @@ class FinetuneResult:
     """Everything in results.json: metrics on dev and test, data and alignment statistics ({} off the main process)."""
     is_main: bool = True
     """True on the process that scored the model and wrote the results (under torchrun: rank 0 only)."""
+    predictions: dict = field(default_factory=dict)
+    """The best model's prediction of every dev (and test) example, by split, in the data's order (not written)."""
 
 
 # -- the entry point -------------------------------------------------------------------------
@@ -160,12 +178,12 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     if processes().is_main:  # before any work: OUT is new, empty, or an earlier fine-tuning run
         claim_output(config.out, "finetune", overwrite=config.loop.overwrite, resume=config.loop.resume)
     run = prepare(config)
-    before = dev_metrics_now(run.task)
+    before = dev_metrics_now(run.task) if config.score_before else {}
     result = train(run.task, run.loop)
     best = config.out / "best"
     if not processes().is_main:  # under torchrun, rank 0 scores and writes; the others are done
         return FinetuneResult(config.out, best, {}, is_main=False)
-    results = score_model(best, run.task.kind, run.data, run.task.labels, run.budget, user_dicts=config.user_dicts)
+    results, predictions = score_model(best, run.task.kind, run.data, run.task.labels, run.budget, user_dicts=config.user_dicts)
     results.update({"dev_before_training": before,
                     "run": {"steps": result.steps, "stopped_early": result.stopped_early, "best_dev": result.best,
                             "metric": run.loop.metric},
@@ -173,7 +191,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     write_results(config.out, results)
     write_card(best, results=results["metrics"], source=str(config.model))  # now with the test metrics
     record_output(config.out)
-    return FinetuneResult(config.out, best, results)
+    return FinetuneResult(config.out, best, results, predictions=predictions)
 
 
 @dataclass
@@ -193,13 +211,14 @@ class Prepared:
 def prepare(config: FinetuneConfig) -> Prepared:
     """Data, labels, model and encoded rows: everything before the first step."""
     data = read_data(config)
-    kind = kind_for_training(config.task, config.objective, data.train)
+    kind = kind_for_training(config.task, config.objective, data.train,
+                             **{name: getattr(config, name) for name in kind_class(config.task).settings})
     labels = kind.labels(data.train, data.dev, data.test, list(config.labels) or None, config.train or config.dataset,
                          config.dev or "the held-out dev split")
     if config.metric is not None and config.metric not in kind.metric_names:
         raise JarobertaError(f"metric {config.metric!r} is not a dev metric of this task; choose one of {list(kind.metric_names)}")
     lm = build_model(config, kind, labels)
-    budget = piece_budget(lm, config.max_length)
+    budget = piece_budget(lm, config.max_length if config.max_length is not None else kind.max_length)
     train_rows, train_stats = kind.encode(lm, data.train, labels, budget)
     dev_rows, dev_stats = kind.encode(lm, data.dev, labels, budget)
     _log_encoding(kind, {"train": train_stats, "dev": dev_stats})
@@ -227,6 +246,9 @@ def read_data(config: FinetuneConfig) -> Data:
         return Data(splits.train, splits.dev, splits.test, splits.source)
     kind = kind_class(config.task)
     train = kind.read(config.train, config.join)
+    if config.train_limit is not None and config.train_limit < len(train):
+        log.info("--train-limit: the first %d of %d training examples of %s", config.train_limit, len(train), config.train)
+        train = train[: config.train_limit]
     test = kind.read(config.test, config.join) if config.test else []
     if config.dev is not None:
         return Data(train, kind.read(config.dev, config.join), test, f"{config.train} (dev {config.dev})")
@@ -242,6 +264,7 @@ def build_model(config: FinetuneConfig, kind: TaskKind, labels: list[str]) -> Lo
     """The pretrained encoder (or the same architecture, random) under a transformers task head."""
     torch.manual_seed(config.loop.seed)  # the head (and any pooler the checkpoint lacks) starts the same every run
     base = load(config.model, user_dicts=list(config.user_dicts) or None, head="base")
+    tokenizer = qa_tokenizer(base.tokenizer, config.word_boundaries)
     model_config = base.model.config
     for key, value in kind.head_config(labels).items():
         setattr(model_config, key, value)
@@ -253,7 +276,7 @@ def build_model(config: FinetuneConfig, kind: TaskKind, labels: list[str]) -> Lo
     else:
         log.info("--init random: %s with random weights (a baseline for what pretraining brings)", type(model).__name__)
     model.train()
-    return LoadedModel(model=model, tokenizer=base.tokenizer, conventions=base.conventions, path=base.path)
+    return LoadedModel(model=model, tokenizer=tokenizer, conventions=base.conventions, path=base.path)
 
 
 def _copy_encoder(encoder, model, path: Path) -> None:
@@ -310,18 +333,19 @@ def _log_encoding(kind: TaskKind, stats: dict) -> None:
 
 
 # -- 5. scoring the saved model ---------------------------------------------------------------------------
-def score_model(model_dir: Path, kind: TaskKind, data: Data, labels: list[str], budget: int, user_dicts=()) -> dict:
-    """Reload the saved model as users will, and score it on dev and test."""
+def score_model(model_dir: Path, kind: TaskKind, data: Data, labels: list[str], budget: int, user_dicts=()) -> tuple[dict, dict]:
+    """Reload the saved model as users will, and score it on dev and test: (results, predictions by split)."""
     finetuned = load_finetuned(model_dir, user_dicts=list(user_dicts) or None)
     results: dict = {"task": kind.name, "objective": kind.objective, "labels": labels, "model": str(model_dir), "metrics": {}}
+    predictions: dict = {}
     for split, examples in (("dev", data.dev), ("test", data.test)):
         if not examples:
             continue
         rows, _ = kind.encode(finetuned.lm, examples, labels, budget)
         with torch.inference_mode():
-            results["metrics"][split] = evaluate_rows(kind, finetuned.lm.model, finetuned.lm, labels, examples, rows,
-                                                      batch_size=32, what=f"scoring {split}")
-    return results
+            results["metrics"][split], predictions[split] = evaluate_with_predictions(
+                kind, finetuned.lm.model, finetuned.lm, labels, examples, rows, batch_size=32, what=f"scoring {split}")
+    return results, predictions
 
 
 def write_results(run_dir: Path, results: dict) -> None:

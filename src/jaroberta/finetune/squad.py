@@ -68,6 +68,8 @@ class Answer:
     """The answer as given."""
     start: int | None
     """Character offset in the context, checked (and corrected when found once nearby); None when not found."""
+    corrected: bool = False
+    """True when `start` is not the file's answer_start but where the text was found (counted in the results)."""
 
     @property
     def end(self) -> int | None:
@@ -192,7 +194,7 @@ def _checked_answer(context: str, raw, where: str, nearby: int, report: AnswerRe
         return Answer(text, None)
     report.corrected += 1
     _note(report, f"{where}: {text!r} is not at {start}; found at {found}, corrected")
-    return Answer(text, found)
+    return Answer(text, found, corrected=True)
 
 
 def _note(report: AnswerReport, case: str) -> None:

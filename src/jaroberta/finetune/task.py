@@ -136,6 +136,12 @@ class FinetuneTask:
 def evaluate_rows(kind: TaskKind, model: torch.nn.Module, lm: "LoadedModel", labels: list[str], examples: list,
                   rows: list[Row], batch_size: int, what: str = "evaluating") -> dict[str, float]:
     """Mean loss and the kind's metrics of `model` on examples and their encoded rows."""
+    return evaluate_with_predictions(kind, model, lm, labels, examples, rows, batch_size, what)[0]
+
+
+def evaluate_with_predictions(kind: TaskKind, model: torch.nn.Module, lm: "LoadedModel", labels: list[str], examples: list,
+                              rows: list[Row], batch_size: int, what: str = "evaluating") -> tuple[dict[str, float], list[dict]]:
+    """(mean loss and the kind's metrics, one prediction per example) of `model` on encoded rows."""
     forward = forward_rows(kind, model, lm, rows, batch_size, what)
     predictions = decode_all(kind, examples, rows, forward.outputs, head_names(lm.model))
-    return {"loss": forward.mean_loss, **kind.score(examples, predictions, labels)}
+    return {"loss": forward.mean_loss, **kind.score(examples, predictions, labels)}, predictions

@@ -33,6 +33,8 @@ _PIPELINES = {
     "ForMaskedLM": "fill-mask",
     "ForSequenceClassification": "text-classification",
     "ForTokenClassification": "token-classification",
+    "ForQuestionAnswering": "question-answering",
+    "ForMultipleChoice": "multiple-choice",
 }
 _PERPLEXITY_KEYS = ("dev_rows_perplexity",)
 _SPDX = {

@@ -25,6 +25,9 @@ class Runtime(Processes):
 
     device: torch.device = torch.device("cpu")
     """Device the model and batches live on."""
+    owns_group: bool = False
+    """True when this runtime joined the process group, so `shutdown` leaves it; False when a caller
+    (`eval jglue`, running several fine-tunings in one process group) had joined it already."""
 
 
 def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
@@ -35,11 +38,12 @@ def init_runtime(device: str = "auto", timeout_s: float = 600.0) -> Runtime:
     dev = torch.device(resolve_device(device, local_rank))
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    if world_size > 1 and not torch.distributed.is_initialized():
+    owns = world_size > 1 and not torch.distributed.is_initialized()
+    if owns:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world_size,
                                              timeout=datetime.timedelta(seconds=timeout_s))
-    return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+    return Runtime(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, owns_group=owns)
 
 
 SHUTDOWN_S = 10.0
@@ -65,7 +69,8 @@ def within(seconds: float, call, *args):
 
 
 def shutdown(runtime: Runtime) -> None:
-    if runtime.distributed and torch.distributed.is_initialized():
+    """Leave the process group if this runtime joined it (a caller that joined first leaves it itself)."""
+    if runtime.owns_group and torch.distributed.is_initialized():
         within(SHUTDOWN_S, torch.distributed.destroy_process_group)
 
 

@@ -1,7 +1,8 @@
 """The registry of fine-tuning kinds: `KINDS` by name, `kind_for_training` and `kind_of_head`.
 
 Each kind is one module implementing the `TaskKind` protocol (`base.py`): `classify.py`,
-`pair.py` (with `sequence.py`, what the two share) and `ner.py`. Adding a kind: write its
+`pair.py` (with `sequence.py`, what the two share), `ner.py`, `qa.py` (extractive QA) and
+`choice.py` (multiple choice). Adding a kind: write its
 module, add its class to `_REGISTERED` below.
 """
 
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from jaroberta.errors import JarobertaError
 from jaroberta.finetune.kinds.base import TaskKind
+from jaroberta.finetune.kinds.choice import ChoiceKind
 from jaroberta.finetune.kinds.classify import ClassifyKind
 from jaroberta.finetune.kinds.ner import NerKind
 from jaroberta.finetune.kinds.pair import PairKind
+from jaroberta.finetune.kinds.qa import QAKind
 
-_REGISTERED: tuple[type, ...] = (ClassifyKind, NerKind, PairKind)
+_REGISTERED: tuple[type, ...] = (ClassifyKind, NerKind, PairKind, QAKind, ChoiceKind)
 
 KINDS: dict[str, type] = {kind.name: kind for kind in _REGISTERED}
 """Kind classes by name (`jaroberta finetune NAME`, the `task` of a fine-tuned model's meta)."""
@@ -26,9 +29,10 @@ def kind_class(name: str) -> type:
     return KINDS[name]
 
 
-def kind_for_training(name: str, objective: str = "auto", train: list = ()) -> TaskKind:
-    """The kind of a run, its objective resolved from the training examples when 'auto'."""
-    return kind_class(name).for_training(objective, list(train))
+def kind_for_training(name: str, objective: str = "auto", train: list = (), **settings) -> TaskKind:
+    """The kind of a run, its objective resolved from the training examples when 'auto'; `settings`:
+    the kind's own (`TaskKind.settings`)."""
+    return kind_class(name).for_training(objective, list(train), **settings)
 
 
 def kind_of_head(head: dict) -> TaskKind:

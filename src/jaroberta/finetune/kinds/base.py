@@ -68,9 +68,11 @@ class EncodeStats:
     """Rows cut to the model's length limit."""
     round_trip: align.RoundTrip = field(default_factory=align.RoundTrip)
     """NER: gold entities that survive gold -> pieces -> spans."""
+    extra: dict = field(default_factory=dict)
+    """What a kind adds to the report (QA: windows, answers corrected or not found, the boundary ceiling)."""
 
     def to_dict(self) -> dict:
-        out = {"rows": self.rows, "truncated": self.truncated}
+        out = {"rows": self.rows, "truncated": self.truncated, **self.extra}
         if self.round_trip.gold:
             rt = self.round_trip
             out["entities"] = {"gold": rt.gold, "exact_after_alignment": rt.exact, "lost_to_truncation": rt.truncated,
@@ -92,6 +94,10 @@ class TaskKind(Protocol):
     """The data formats it reads, for the command's help."""
     options: ClassVar[tuple[str, ...]]
     """`FinetuneConfig` fields only this kind uses (their flags appear on its command only)."""
+    settings: ClassVar[tuple[str, ...]]
+    """`FinetuneConfig` fields `for_training` takes as keywords and the head keeps (QA: stride, max_answer_length)."""
+    max_length: int | None
+    """Longest framed input when the run does not say (QA: 384, JGLUE's); None: the model's limit."""
     objective: str
     """'classification' or 'regression'."""
     main_metric: str
@@ -101,8 +107,9 @@ class TaskKind(Protocol):
 
     # -- configuring ------------------------------------------------------------------------
     @classmethod
-    def for_training(cls, objective: str, train: list) -> "TaskKind":
-        """The kind for a run: `objective` as requested ('auto' decided from the training examples)."""
+    def for_training(cls, objective: str, train: list, **settings) -> "TaskKind":
+        """The kind for a run: `objective` as requested ('auto' decided from the training examples),
+        `settings` the config's values of the kind's `settings` fields."""
 
     @classmethod
     def from_head(cls, head: dict) -> "TaskKind":
@@ -157,6 +164,9 @@ class TaskKind(Protocol):
 
 class PieceKind:
     """Defaults shared by the kinds that frame one sequence (or a pair) per row."""
+
+    settings: tuple[str, ...] = ()
+    max_length: int | None = None
 
     def batch_inputs(self, lm: LoadedModel, rows: list[Row]) -> dict:
         return lm.batch_inputs([row.ids for row in rows])
