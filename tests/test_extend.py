@@ -219,7 +219,7 @@ def test_tokenizer_extend_command(published, tmp_path, capsys):
     assert not (tmp_path / "none").exists()
     assert main(["tokenizer", "extend", str(published), str(corpus), str(tmp_path / "none"), "--add", "5000"]) == 2
     error = capsys.readouterr().err.strip()
-    assert f"the domain corpus {corpus} gives" in error and "pass --add" in error and len(error.splitlines()) == 1
+    assert f"the domain corpus {corpus} gives" in error and "pass add=" in error and len(error.splitlines()) == 1
 
 
 # -- bad input ------------------------------------------------------------------------------------
@@ -243,14 +243,14 @@ def test_corpus_too_small_says_how_many_it_gives(kind, request):
 
 def test_unknown_tokenizer_kind_refused():
     class Other:
-        family, vocab_size, fingerprint = "bpe", 100, "x"
+        tokenizer_kind, vocab_size, fingerprint = "bpe", 100, "x"
 
     with pytest.raises(JarobertaError, match="which jaroberta cannot extend"):
         extend_tokenizer(Other(), DOMAIN, 10, base_name="gpt2")
 
 
 def test_user_dict_with_sentencepiece_refused(sp_base, manbyo):
-    with pytest.raises(JarobertaError, match="--user-dict applies to MeCab tokenizers only"):
+    with pytest.raises(JarobertaError, match="user_dicts applies to MeCab tokenizers only"):
         extend_tokenizer(sp_base, DOMAIN, 10, user_dicts=[manbyo])
 
 

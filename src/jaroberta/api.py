@@ -45,7 +45,7 @@ from jaroberta.service.server import serve as serve_model
 from jaroberta.text import JaTokenizer, TokenizerTrainConfig, load_tokenizer
 from jaroberta.text import train_tokenizer as train_on_sentences
 from jaroberta.text.base import Encoding
-from jaroberta.text.extend import ExtendReport, save_extended
+from jaroberta.text.extend import ExtendReport, check_add, save_extended
 from jaroberta.text.extend import extend_tokenizer as extend_with_sentences
 from jaroberta.core.hub import resolve_model
 from jaroberta.text.userdict import NORMALIZATIONS, TERM_SOURCES, BuildReport, build_user_dictionary, read_terms
@@ -234,9 +234,10 @@ def extend_tokenizer(base: str | Path, corpus: str | Path, out: str | Path, *, a
     every base id kept (`jaroberta tokenizer extend`): learned from a corpus folder's train split
     (or text files) and measured on its dev split; writes the tokenizer folder `out`."""
     corpus = Path(corpus)
-    claim_output(out, "tokenizer extend", overwrite=overwrite)  # before any work
     user_dict = tuple(user_dict)  # also where the base's own dictionaries are, matched by file name
     tokenizer = load_tokenizer(resolve_model(base, revision), user_dicts=user_dict or None)
+    check_add(tokenizer, add, str(base))
+    claim_output(out, "tokenizer extend", overwrite=overwrite)  # before the minutes of work
     dev = list(iter_sentences(corpus, "dev")) if (corpus / "dev").is_dir() else None
     extended, report = extend_with_sentences(tokenizer, training_sentences([corpus]), add, user_dicts=tuple(user_dict),
                                              dev_sentences=dev, base_name=str(base), corpus_name=str(corpus),

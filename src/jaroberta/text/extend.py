@@ -134,6 +134,18 @@ class ExtendReport:
             return None
 
 
+def check_add(base: JaTokenizer, add: int, name: str = "the base tokenizer") -> None:
+    """`add` new entries fit: positive, and the vocabulary stays within what uint16 shards hold
+    (one line naming the number and what to do otherwise); checked before any work."""
+    if add <= 0:
+        raise JarobertaError(f"add {add}: give the number of domain entries to append, a positive number such as 2000")
+    if base.vocab_size <= MAX_UINT16_VOCAB < base.vocab_size + add:
+        raise JarobertaError(
+            f"add {add:,}: {name} has {base.vocab_size:,} entries, so the vocabulary could reach {base.vocab_size + add:,}, "
+            f"past the {MAX_UINT16_VOCAB:,} ids packed shards hold as uint16 (they would double in size); "
+            f"pass add={MAX_UINT16_VOCAB - base.vocab_size:,} or fewer")
+
+
 def extend_tokenizer(
     base: JaTokenizer,
     domain_sentences: Iterable[str],
@@ -161,13 +173,7 @@ def extend_tokenizer(
     """
     name = base_name or "the base tokenizer"
     corpus = f"the domain corpus {corpus_name}" if corpus_name else "the domain corpus"
-    if add <= 0:
-        raise JarobertaError(f"add {add}: give the number of domain entries to append, a positive number such as 2000")
-    if base.vocab_size <= MAX_UINT16_VOCAB < base.vocab_size + add:
-        raise JarobertaError(
-            f"add {add:,}: {name} has {base.vocab_size:,} entries, so the vocabulary could reach {base.vocab_size + add:,}, "
-            f"past the {MAX_UINT16_VOCAB:,} ids packed shards hold as uint16 (they would double in size); "
-            f"pass add={MAX_UINT16_VOCAB - base.vocab_size:,} or fewer")
+    check_add(base, add, name)
     if user_dicts and base.tokenizer_kind != "mecab-wordpiece":
         raise JarobertaError(f"user_dicts applies to MeCab tokenizers only; {name} is a {base.tokenizer_kind} tokenizer")
     sentences = [s for s in without_surrogates(list(domain_sentences)) if s.strip()]
