@@ -361,6 +361,10 @@ def build_user_dictionary(
         cost = _parse_cost(cost, "--cost")
     if out.suffix != ".dic":
         raise JarobertaError(f"output {out} should end in .dic (MeCab's -u and tokenizers look dictionaries up by file name)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JarobertaError(f"cannot create the folder of {out}: {exc.strerror or exc}; choose another path") from None
     check_output_file(out)  # before compiling: a folder that refuses the file is named now
     dicdir = system_dicdir(system_dict)
     report = BuildReport(out, system_dict)
