@@ -84,7 +84,7 @@ class AdaptConfig:
     steps: int = 1000
     """Continued-pretraining steps."""
     minutes: float | None = None
-    """A time budget instead of `steps`: as many steps as fit, measured on this machine."""
+    """Time budget in minutes instead of `steps`: as many steps as fit, measured on this machine."""
     lr: float | None = None
     """Peak learning rate; None = half the family recipe's (rinna 3e-4, JMedRoBERTa 5e-5)."""
     mask_rate: float | None = None

@@ -10,6 +10,7 @@ from pathlib import Path
 from jaroberta.commands import options
 
 CONFIG = "jaroberta.infer.configs:PerplexityConfig"
+JGLUE = "jaroberta.finetune.jglue_eval:JglueEvalConfig"
 
 
 def register(subparsers, name: str, help: str) -> None:
@@ -41,21 +42,19 @@ def _register_jglue(actions) -> None:
                     "(JGLUE's table beside its published rows) and OUT/<task>/predictions.jsonl. Rerun to continue: "
                     "finished settings are not run again.",
     )
-    p.add_argument("model", metavar="MODEL", help="pretrained model folder or hub id")
-    p.add_argument("out", type=Path, metavar="OUT", help="output folder (a rerun continues it)")
-    p.add_argument("--data", type=Path, required=True, metavar="JGLUE", help="a JGLUE checkout: its root or its datasets/ folder")
-    p.add_argument("--tasks", metavar="A,B", help="tasks to run: marc-ja, jsts, jnli, jsquad, jcommonsenseqa (default: all found)")
-    p.add_argument("--lr", type=float, help="one learning rate instead of JGLUE's grid")
-    p.add_argument("--epochs", type=int, help="one epoch count instead of JGLUE's grid")
-    p.add_argument("--train-limit", type=int, metavar="N", help="train on the first N examples of each task (a quick CPU run)")
-    p.add_argument("--init", choices=["pretrained", "random"], default="pretrained",
-                   help="start from the pretrained weights, or the same architecture from random weights (a baseline)")
-    p.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step (default: 32, JGLUE's)")
-    p.add_argument("--micro-batch", type=int, help="examples per forward pass per process (default: the batch over the processes)")
-    p.add_argument("--word-boundaries", choices=["mecab"],
-                   help="JSQuAD with a SentencePiece model: keep pieces inside MeCab words (a higher boundary ceiling)")
-    p.add_argument("--no-zero-shot", dest="zero_shot", action="store_false", help="skip JSTS zero-shot (cosine of embed vectors)")
-    p.add_argument("--card", action="store_true", help="add the scores to MODEL's README.md model-index (the rest kept)")
+    options.add_config(p, JGLUE, positional=("model", "out"), skip=("user_dicts", "loop"), flags={
+        "model": {"help": "pretrained model folder or hub id"},
+        "out": {"type": Path, "help": "output folder (a rerun continues it)"},
+        "data": {"type": Path, "required": True, "metavar": "JGLUE",
+                 "help": "a JGLUE checkout: its root or its datasets/ folder"},
+        "tasks": {"type": options.names, "metavar": "A,B", "default": None,
+                  "help": "tasks to run, comma-separated: marc-ja, jsts, jnli, jsquad, jcommonsenseqa (default: all found)"},
+        "init": {"choices": ["pretrained", "random"],
+                 "help": "start from the pretrained weights, or the same architecture from random weights (a baseline)"},
+        "word_boundaries": {"choices": ["mecab"], "default": None,
+                            "help": "JSQuAD with a SentencePiece model: keep pieces inside MeCab words (a higher "
+                                    "boundary ceiling)"},
+    })
     options.user_dict(p)
     options.revision(p)
     p.add_argument("--seed", type=int, help="seed of the heads, the example order and dropout (default: fine-tuning's 42)")
@@ -68,11 +67,9 @@ def _register_jglue(actions) -> None:
 
 
 def run_jglue(args: argparse.Namespace) -> int:
-    result = options.api().eval_jglue(
-        args.model, args.out, data=args.data, tasks=args.tasks, user_dict=args.user_dict, revision=args.revision,
-        lr=args.lr, epochs=args.epochs, train_limit=args.train_limit, init=args.init, batch_size=args.batch_size,
-        micro_batch=args.micro_batch, word_boundaries=args.word_boundaries, zero_shot=args.zero_shot, card=args.card,
-        seed=args.seed, precision=args.precision, device=args.device, progress=not args.no_progress)
+    result = options.api().eval_jglue(**options.config_values(args, JGLUE), user_dict=args.user_dict,
+                                      revision=args.revision, seed=args.seed, precision=args.precision,
+                                      device=args.device, progress=not args.no_progress)
     if not result.is_main:
         return 0
     if args.json:
