@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from transformers import AutoModelForMaskedLM
-from transformers.utils import logging as hf_logging
 
 from jaroberta.api import pack, train_tokenizer
 from jaroberta.corpus import iter_sentences
@@ -105,7 +104,6 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig) -> dict:
     """Run every stage; print and return where everything went."""
-    hf_logging.disable_progress_bar()  # a bar per weight load is noise between the stages' own
     started = time.perf_counter()
     family = get_family(config.family)
     out = config.out if family.name == DemoConfig.family else config.out / family.name
