@@ -148,7 +148,7 @@ def main() -> int:
 def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="rinna-base", help="model preset (default: rinna-base; tiny with --dry-run-cpu)")
-    p.add_argument("--seq-len", type=int, default=None, help="tokens per row (default: 512; 64 with --dry-run-cpu)")
+    p.add_argument("--max-length", type=int, default=None, help="tokens per row (default: 512; 64 with --dry-run-cpu)")
     p.add_argument("--batch", type=int, default=None, help="rows per step (default: 32; 4 with --dry-run-cpu)")
     p.add_argument("--steps", type=int, default=None, help="timed + warm-up steps per side (default: 300; 8 with --dry-run-cpu)")
     p.add_argument("--warmup", type=int, default=None, help="untimed first steps (default: 20, 40 with --compile; 2 with --dry-run-cpu)")
@@ -171,7 +171,7 @@ def _settings(args) -> Settings:
         raise SystemExit(f"bench/gpu.py: error: --steps {steps} must exceed the {warmup} warm-up steps")
     return Settings(
         preset="tiny" if dry and args.preset == "rinna-base" else args.preset,
-        seq_len=args.seq_len or (64 if dry else 512),
+        seq_len=args.max_length or (64 if dry else 512),
         batch=args.batch or (4 if dry else 32),
         steps=steps, warmup=warmup, round_trip_steps=4 if dry else 20,
         device="cpu" if dry else "cuda", precision=args.precision, compile=args.compile,
